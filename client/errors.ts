@@ -1,0 +1,68 @@
+/**
+ * Errors a client raises. Each condition is its own class with structured
+ * fields; branch on `instanceof`, not on message text.
+ */
+export { SerializationError, ProtocolError } from '../protocol/errors.js';
+export { ConnectionFileError } from '../profiles/jsonfile.js';
+
+/** An exception raised by user code on an engine. */
+export class RemoteError extends Error {
+  override name = 'RemoteError';
+  /**
+   * @param ename the remote error's class name, e.g. `TypeError`
+   * @param evalue the remote error's message
+   * @param traceback the remote stack, line by line
+   */
+  constructor(
+    readonly ename: string,
+    readonly evalue: string,
+    readonly traceback: readonly string[],
+    readonly engineId: number | null,
+    readonly msgId: string,
+  ) {
+    super(`${ename}: ${evalue}${engineId === null ? '' : ` [engine ${engineId}]`}`);
+    if (traceback.length > 0) {
+      this.stack = `${this.name}: ${this.message}\n  remote stack (engine ${engineId ?? '?'}):\n    ${traceback.join('\n    ')}\n  local stack:\n${(this.stack ?? '').split('\n').slice(1).join('\n')}`;
+    }
+  }
+
+  /** The remote stack as one string. */
+  get remoteStack(): string {
+    return this.traceback.join('\n');
+  }
+}
+
+/** An engine died (or was not there) while a task was on it. */
+export class EngineError extends RemoteError {
+  override name = 'EngineError';
+}
+
+/** Every failure of a call that ran several tasks (a multi-engine apply, a map). */
+export class CompositeError extends Error {
+  override name = 'CompositeError';
+  constructor(readonly errors: readonly Error[], readonly total: number) {
+    super(
+      `${errors.length} of ${total} tasks failed:\n` +
+        errors
+          .slice(0, 10)
+          .map((e) => `  ${e.message}`)
+          .join('\n') +
+        (errors.length > 10 ? `\n  ... and ${errors.length - 10} more` : ''),
+    );
+  }
+}
+
+/** No engine is registered to take the work. */
+export class NoEnginesRegistered extends Error {
+  override name = 'NoEnginesRegistered';
+}
+
+/** A wait ran out of time (the work itself goes on). */
+export class TimeoutError extends Error {
+  override name = 'TimeoutError';
+}
+
+/** The client lost (or closed) its connection to the controller. */
+export class ConnectionLost extends Error {
+  override name = 'ConnectionLost';
+}

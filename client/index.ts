@@ -1,0 +1,10 @@
+export { Client } from './client.js';
+export type { ConnectOptions, QueueStatus, EngineEvent } from './client.js';
+export { DirectView, LoadBalancedView } from './views.js';
+export type { MapOptions, PerTarget } from './views.js';
+export { AsyncResult } from './asyncresult.js';
+export type { TaskInfo, PerTask } from './asyncresult.js';
+export {
+  RemoteError, EngineError, CompositeError, NoEnginesRegistered, TimeoutError, ConnectionLost, SerializationError, ProtocolError, ConnectionFileError,
+} from './errors.js';
+export type { EngineInfo } from '../protocol/index.js';

@@ -1,0 +1,531 @@
+/**
+ * The controller hub: engine registration and heartbeats, the direct queue,
+ * the load-balanced scheduler, output relay, notifications, task records and
+ * queries. One Node process, two ROUTER sockets:
+ * - client: clients' DEALERs (requests, replies, streams, notifications)
+ * - engine: engines' DEALERs (registration, heartbeats, tasks, replies, streams)
+ * It parses headers and metadata only; argument and result frames pass through.
+ */
+import { Router } from 'zeromq';
+import {
+  AUTH_ERROR, DELIMITER, ProtocolError, SendQueue, Session, TaskMetadataSchema, parseFrame, parseVerified, receiveLoop, splitFrames,
+} from '../protocol/index.js';
+import type { ApplyReplyMetadata, ContentOf, EngineInfo, ErrorContent, Header, Logger, MsgType } from '../protocol/index.js';
+import type { SchemeName } from '../profiles/config.js';
+import { RecordStore } from './records.js';
+import type { TaskRecord } from './records.js';
+import { Scheduler } from './scheduler.js';
+import { schemes } from './schemes/index.js';
+
+export interface ControllerOptions {
+  key: string;
+  ip: string;
+  /** 0 = a random free port */
+  clientPort: number;
+  enginePort: number;
+  scheme: SchemeName;
+  /** most outstanding load-balanced tasks per engine; 0 = unlimited */
+  hwm: number;
+  heartbeatMs: number;
+  /** an engine silent this long is declared dead */
+  deadAfterMs: number;
+  profile: string;
+  clusterId: string;
+  log: Logger;
+  /** called once the controller has stopped after a shutdown request */
+  onShutdown?: () => void;
+}
+
+interface EngineState extends EngineInfo {
+  identity: Buffer;
+  lastSeen: number;
+  load: number;
+  completed: number;
+  inFlight: Set<TaskRecord>;
+}
+
+const EMPTY = Buffer.from('{}');
+
+export class Controller {
+  readonly #o: ControllerOptions;
+  readonly #session: Session;
+  readonly #clientSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0 });
+  readonly #engineSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0 });
+  readonly #toClients: SendQueue;
+  readonly #toEngines: SendQueue;
+  readonly #engines = new Map<number, EngineState>();
+  readonly #byIdentity = new Map<string, EngineState>();
+  readonly #clients = new Map<string, Buffer>();
+  readonly #records = new RecordStore();
+  readonly #scheduler: Scheduler<EngineState>;
+  readonly #dropped: Record<string, number> = {};
+  #nextId = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #authErrors = { second: 0, count: 0 };
+  clientPort = 0;
+  enginePort = 0;
+
+  private constructor(o: ControllerOptions) {
+    this.#o = o;
+    this.#session = new Session(o.key);
+    this.#toClients = new SendQueue(this.#clientSock, (err, frames) => this.#clientSendFailed(err, frames));
+    this.#toEngines = new SendQueue(this.#engineSock, (err, frames) => this.#engineSendFailed(err, frames));
+    this.#scheduler = new Scheduler<EngineState>(schemes[o.scheme], o.hwm, (task, engine) => this.#sendToEngine(task, engine));
+  }
+
+  /** Bind both sockets and start serving. */
+  static async start(o: ControllerOptions): Promise<Controller> {
+    const c = new Controller(o);
+    await c.#clientSock.bind(`tcp://${o.ip}:${o.clientPort || '*'}`);
+    await c.#engineSock.bind(`tcp://${o.ip}:${o.enginePort || '*'}`);
+    c.clientPort = portOf(c.#clientSock.lastEndpoint);
+    c.enginePort = portOf(c.#engineSock.lastEndpoint);
+    const onErr = (err: unknown): void => o.log.error(`receive: ${String(err)}`);
+    void receiveLoop(c.#clientSock, (f) => c.#onClient(f), onErr);
+    void receiveLoop(c.#engineSock, (f) => c.#onEngine(f), onErr);
+    void c.#watchDisconnects();
+    c.#timer = setInterval(() => c.#heartbeat(), o.heartbeatMs);
+    o.log.info(`listening: clients tcp://${o.ip}:${c.clientPort}, engines tcp://${o.ip}:${c.enginePort}; scheme ${o.scheme}, hwm ${o.hwm}`);
+    return c;
+  }
+
+  get engineCount(): number {
+    return this.#engines.size;
+  }
+
+  /** Stop serving: engines are told to shut down when `engines` is set. */
+  async stop({ engines = false }: { engines?: boolean } = {}): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    if (engines) {
+      for (const e of this.#engines.values()) this.#sendEngine(e, 'shutdown_request', { hub: false });
+      const deadline = Date.now() + 3000;
+      while (this.#engines.size > 0 && Date.now() < deadline) await sleep(20);
+    }
+    await this.#toClients.flush(500);
+    await this.#toEngines.flush(500);
+    this.#toClients.close();
+    this.#toEngines.close();
+    this.#clientSock.close();
+    this.#engineSock.close();
+    this.#o.log.info('stopped');
+  }
+
+  // ------------------------------------------------------------------ clients
+
+  #onClient(frames: Buffer[]): void {
+    let header: Header;
+    let raw;
+    try {
+      ({ raw, header } = this.#session.verify(frames));
+    } catch (e) {
+      this.#drop('client', e, frames);
+      return;
+    }
+    const identity = raw.identities[0];
+    if (identity === undefined) return this.#drop('client', new ProtocolError('no routing identity', 'framing'), frames);
+    switch (header.msg_type) {
+      case 'apply_request':
+        return this.#onApply(frames, raw, header, identity);
+      case 'connect_request':
+        this.#clients.set(identity.toString('latin1'), identity);
+        return this.#reply(identity, header, 'connect_reply', {
+          engines: [...this.#engines.values()].map(engineInfo),
+          scheme: this.#o.scheme,
+          hwm: this.#o.hwm,
+          profile: this.#o.profile,
+          cluster_id: this.#o.clusterId,
+          controller_pid: process.pid,
+        });
+      case 'queue_request':
+        return this.#reply(identity, header, 'queue_reply', this.queueStatus());
+      case 'stats_request':
+        return this.#reply(identity, header, 'stats_reply', this.stats());
+      case 'shutdown_request': {
+        let msg;
+        try {
+          msg = parseVerified(raw, header);
+        } catch (e) {
+          return this.#drop('client', e, frames);
+        }
+        return this.#onShutdown(identity, header, msg.content as ContentOf<'shutdown_request'>);
+      }
+      default:
+        return this.#drop('client', new ProtocolError(`unexpected msg_type '${header.msg_type}' from a client`, 'schema'), frames);
+    }
+  }
+
+  #onApply(frames: Buffer[], raw: ReturnType<typeof splitFrames>, header: Header, client: Buffer): void {
+    let meta;
+    try {
+      const m = TaskMetadataSchema.safeParse(parseFrame(raw.metadata, 'metadata'));
+      if (!m.success) throw new ProtocolError(`invalid apply_request metadata: ${m.error.issues[0]?.path.join('.')} ${m.error.issues[0]?.message}`, 'schema');
+      meta = m.data;
+    } catch (e) {
+      return this.#drop('client', e, frames);
+    }
+    if (this.#records.has(header.msg_id)) {
+      return this.#drop('client', new ProtocolError(`duplicate msg_id ${header.msg_id}`, 'replay'), frames);
+    }
+    const task: TaskRecord = {
+      msgId: header.msg_id,
+      header,
+      client,
+      request: raw,
+      route: meta.route,
+      targets: meta.targets,
+      label: meta.label,
+      engineId: null,
+      submitted: Date.now(),
+      sent: null,
+      completed: null,
+      status: 'queued',
+      reply: undefined,
+      bytes: 0,
+      stdout: '',
+      stderr: '',
+      dequeued: false,
+    };
+    this.#records.add(task);
+    if (meta.route === 'direct') {
+      const id = meta.targets?.[0];
+      const engine = id === undefined ? undefined : this.#engines.get(id);
+      if (engine === undefined) {
+        return this.#failTask(task, 'EngineError', `engine ${id ?? '(none given)'} is not registered (registered: ${this.#idList()})`, null);
+      }
+      engine.load++;
+      return this.#sendToEngine(task, engine);
+    }
+    if (meta.targets !== undefined && !meta.targets.some((t) => this.#engines.has(t))) {
+      return this.#failTask(task, 'NoEnginesRegistered', `none of the target engines [${meta.targets.join(', ')}] is registered (registered: ${this.#idList()})`, null);
+    }
+    this.#scheduler.submit(task);
+  }
+
+  #sendToEngine(task: TaskRecord, engine: EngineState): void {
+    const raw = task.request;
+    if (raw === undefined) return;
+    task.status = 'running';
+    task.engineId = engine.id;
+    task.sent = Date.now();
+    engine.inFlight.add(task);
+    this.#toEngines.send([engine.identity, DELIMITER, raw.signature, raw.header, raw.parent, raw.metadata, raw.content, ...raw.buffers]);
+  }
+
+  #onShutdown(identity: Buffer, header: Header, req: ContentOf<'shutdown_request'>): void {
+    const targets = req.targets ?? [...this.#engines.keys()];
+    for (const id of targets) {
+      const e = this.#engines.get(id);
+      if (e) this.#sendEngine(e, 'shutdown_request', { hub: false });
+    }
+    this.#reply(identity, header, 'shutdown_reply', { status: 'ok' });
+    if (req.hub) {
+      this.#o.log.info('shutdown requested by a client');
+      void this.stop({ engines: true }).then(() => this.#o.onShutdown?.());
+    }
+  }
+
+  // ------------------------------------------------------------------ engines
+
+  #onEngine(frames: Buffer[]): void {
+    let header: Header;
+    let raw;
+    try {
+      ({ raw, header } = this.#session.verify(frames));
+    } catch (e) {
+      this.#drop('engine', e, frames);
+      return;
+    }
+    const identity = raw.identities[0];
+    if (identity === undefined) return this.#drop('engine', new ProtocolError('no routing identity', 'framing'), frames);
+    const engine = this.#byIdentity.get(identity.toString('latin1'));
+    if (engine) engine.lastSeen = Date.now();
+    switch (header.msg_type) {
+      case 'apply_reply':
+        if (!engine) return this.#drop('engine', new ProtocolError('apply_reply from an unregistered engine', 'schema'), frames);
+        return this.#onReply(frames, raw, engine);
+      case 'stream':
+        if (!engine) return;
+        return this.#onStream(frames, raw);
+      case 'heartbeat':
+        return;
+      case 'registration_request': {
+        let msg;
+        try {
+          msg = parseVerified(raw, header);
+        } catch (e) {
+          return this.#drop('engine', e, frames);
+        }
+        return this.#register(identity, header, msg.content as ContentOf<'registration_request'>);
+      }
+      default:
+        return this.#drop('engine', new ProtocolError(`unexpected msg_type '${header.msg_type}' from an engine`, 'schema'), frames);
+    }
+  }
+
+  #register(identity: Buffer, header: Header, req: ContentOf<'registration_request'>): void {
+    const key = identity.toString('latin1');
+    if (req.uuid !== identity.toString('utf8')) {
+      this.#sendRaw(this.#toEngines, identity, header, 'registration_reply', { status: 'error', evalue: 'the engine uuid must be its routing identity' });
+      return;
+    }
+    if (this.#byIdentity.has(key)) {
+      this.#o.log.warn(`engine ${req.uuid} registered twice; keeping the first registration`);
+      return;
+    }
+    const e: EngineState = {
+      id: this.#nextId++,
+      uuid: req.uuid,
+      pid: req.pid,
+      hostname: req.hostname,
+      registered: new Date().toISOString(),
+      identity,
+      lastSeen: Date.now(),
+      load: 0,
+      completed: 0,
+      inFlight: new Set(),
+    };
+    this.#engines.set(e.id, e);
+    this.#byIdentity.set(key, e);
+    this.#sendRaw(this.#toEngines, identity, header, 'registration_reply', {
+      status: 'ok',
+      id: e.id,
+      heartbeat_ms: this.#o.heartbeatMs,
+      dead_after_ms: this.#o.deadAfterMs,
+    });
+    this.#o.log.info(`engine ${e.id} registered (pid ${e.pid} on ${e.hostname}, uuid ${e.uuid})`);
+    this.#notify({ event: 'registered', engine: engineInfo(e) });
+    this.#scheduler.addEngine(e);
+  }
+
+  #onReply(frames: Buffer[], raw: ReturnType<typeof splitFrames>, engine: EngineState): void {
+    let parentId: string;
+    let ok = true;
+    try {
+      const parent = parseFrame(raw.parent, 'parent_header') as { msg_id?: unknown };
+      if (typeof parent?.msg_id !== 'string') throw new ProtocolError('apply_reply without a parent msg_id', 'schema');
+      parentId = parent.msg_id;
+      const meta = parseFrame(raw.metadata, 'metadata') as { status?: unknown };
+      ok = meta?.status === 'ok';
+    } catch (e) {
+      return this.#drop('engine', e, frames);
+    }
+    const task = this.#records.get(parentId);
+    if (task === undefined || task.status !== 'running' || task.engineId !== engine.id) {
+      return this.#drop('engine', new ProtocolError(`apply_reply for unknown or finished task ${parentId}`, 'schema'), frames);
+    }
+    engine.inFlight.delete(task);
+    engine.load--;
+    engine.completed++;
+    const reply = frames.slice(1);
+    this.#records.finish(task, ok ? 'ok' : 'error', reply);
+    frames[0] = task.client;
+    this.#toClients.send(frames);
+    if (task.route === 'lb' || this.#scheduler.queued > 0) this.#scheduler.schedule();
+  }
+
+  #onStream(frames: Buffer[], raw: ReturnType<typeof splitFrames>): void {
+    let parentId: string | undefined;
+    try {
+      const parent = parseFrame(raw.parent, 'parent_header') as { msg_id?: unknown };
+      parentId = typeof parent?.msg_id === 'string' ? parent.msg_id : undefined;
+    } catch (e) {
+      return this.#drop('engine', e, frames);
+    }
+    const task = parentId === undefined ? undefined : this.#records.get(parentId);
+    if (task === undefined) return;
+    try {
+      const c = parseFrame(raw.content, 'content') as { name?: unknown; text?: unknown };
+      if (typeof c.text === 'string') {
+        // keep the record's copy bounded; the client gets every byte
+        const cap = 1024 * 1024;
+        if (c.name === 'stderr') task.stderr = (task.stderr + c.text).slice(-cap);
+        else task.stdout = (task.stdout + c.text).slice(-cap);
+      }
+    } catch {
+      // the text is for the client; a bad record copy is no reason to drop it
+    }
+    frames[0] = task.client;
+    this.#toClients.send(frames);
+  }
+
+  /** An engine is gone: fail its in-flight tasks with EngineError and tell the clients. */
+  #unregister(e: EngineState, reason: string): void {
+    if (!this.#engines.has(e.id)) return;
+    this.#engines.delete(e.id);
+    this.#byIdentity.delete(e.identity.toString('latin1'));
+    this.#scheduler.removeEngine(e);
+    this.#o.log.warn(`engine ${e.id} (pid ${e.pid}) unregistered: ${reason}`);
+    for (const task of e.inFlight) {
+      this.#failTask(task, 'EngineError', `engine ${e.id} (pid ${e.pid} on ${e.hostname}) ${reason} while this task was on it`, e);
+    }
+    e.inFlight.clear();
+    this.#notify({ event: 'unregistered', engine: engineInfo(e), reason });
+    this.#scheduler.schedule();
+  }
+
+  #failTask(task: TaskRecord, ename: string, evalue: string, engine: EngineState | null): void {
+    const content: ErrorContent = {
+      status: 'error',
+      ename,
+      evalue,
+      traceback: [],
+      engine_info: { engine_id: engine?.id ?? null, engine_uuid: engine?.uuid ?? null, method: 'apply' },
+    };
+    const metadata: ApplyReplyMetadata = {
+      engine_id: engine?.id ?? null,
+      engine_uuid: engine?.uuid ?? null,
+      status: 'error',
+      started: task.sent === null ? null : new Date(task.sent).toISOString(),
+      completed: new Date().toISOString(),
+    };
+    const { frames } = this.#session.build([task.client], 'apply_reply', content, { parent: task.header, metadata });
+    this.#records.finish(task, 'error', frames.slice(1));
+    this.#toClients.send(frames);
+  }
+
+  // ------------------------------------------------------------------ heartbeats
+
+  #heartbeat(): void {
+    const now = Date.now();
+    for (const e of [...this.#engines.values()]) {
+      if (now - e.lastSeen > this.#o.deadAfterMs) this.#unregister(e, `sent no heartbeat for ${Math.round((now - e.lastSeen) / 1000)} s`);
+      else this.#sendEngine(e, 'heartbeat', {});
+    }
+  }
+
+  /** A dropped connection: probe every engine now; a gone peer fails with EHOSTUNREACH. */
+  async #watchDisconnects(): Promise<void> {
+    try {
+      for await (const ev of this.#engineSock.events) {
+        if (ev.type === 'disconnect') {
+          for (const delay of [0, 100, 500]) {
+            setTimeout(() => {
+              if (this.#stopping) return;
+              for (const e of this.#engines.values()) this.#sendEngine(e, 'heartbeat', {});
+            }, delay);
+          }
+        }
+      }
+    } catch {
+      // socket closed
+    }
+  }
+
+  #engineSendFailed(err: unknown, frames: Buffer[]): void {
+    const code = (err as { code?: string }).code;
+    const e = frames[0] ? this.#byIdentity.get(frames[0].toString('latin1')) : undefined;
+    if (code === 'EHOSTUNREACH' && e) {
+      this.#unregister(e, 'disconnected');
+      // the task that was being sent is in e.inFlight and has been failed
+      return;
+    }
+    if (!this.#stopping) this.#o.log.warn(`send to engine failed: ${String(err)}`);
+  }
+
+  #clientSendFailed(err: unknown, frames: Buffer[]): void {
+    const code = (err as { code?: string }).code;
+    if (code === 'EHOSTUNREACH' && frames[0]) {
+      // the client has gone; its results stay in the records for other clients to query
+      this.#clients.delete(frames[0].toString('latin1'));
+      return;
+    }
+    if (!this.#stopping) this.#o.log.warn(`send to client failed: ${String(err)}`);
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  queueStatus(): ContentOf<'queue_reply'> {
+    const engines: ContentOf<'queue_reply'>['engines'] = {};
+    for (const e of this.#engines.values()) {
+      const running = Math.min(e.load, 1);
+      engines[String(e.id)] = { queued: e.load - running, running, completed: e.completed };
+    }
+    return { engines, unassigned: this.#scheduler.queued };
+  }
+
+  stats(): ContentOf<'stats_reply'> {
+    return {
+      dropped: { ...this.#dropped },
+      tasks: { submitted: this.#records.submitted, completed: this.#records.completed, pending: this.#records.pending },
+      engines: this.#engines.size,
+      clients: this.#clients.size,
+    };
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  #idList(): string {
+    return [...this.#engines.keys()].join(', ') || 'none';
+  }
+
+  #notify(event: ContentOf<'engine_event'>): void {
+    for (const identity of this.#clients.values()) {
+      this.#toClients.send(this.#session.build([identity], 'engine_event', event).frames);
+    }
+  }
+
+  #reply<T extends MsgType>(identity: Buffer, parent: Header, type: T, content: ContentOf<T>): void {
+    this.#sendRaw(this.#toClients, identity, parent, type, content);
+  }
+
+  #sendRaw<T extends MsgType>(q: SendQueue, identity: Buffer, parent: Header, type: T, content: ContentOf<T>): void {
+    q.send(this.#session.build([identity], type, content, { parent }).frames);
+  }
+
+  #sendEngine<T extends MsgType>(e: EngineState, type: T, content: ContentOf<T>): void {
+    this.#toEngines.send(this.#session.build([e.identity], type, content).frames);
+  }
+
+  #drop(side: 'client' | 'engine', err: unknown, frames: Buffer[]): void {
+    const reason = err instanceof ProtocolError ? err.reason : 'error';
+    const key = `${side}.${reason}`;
+    const n = (this.#dropped[key] = (this.#dropped[key] ?? 0) + 1);
+    if (n <= 10 || n % 1000 === 0) {
+      this.#o.log.warn(`dropped a message from a ${side} (${key} #${n}): ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (side === 'client' && reason === 'signature') this.#maybeAuthError(frames);
+  }
+
+  /** Tell a client whose connect_request is wrongly signed, rate-limited, unsigned, carrying nothing. */
+  #maybeAuthError(frames: Buffer[]): void {
+    let raw;
+    try {
+      raw = splitFrames(frames);
+    } catch {
+      return;
+    }
+    const identity = raw.identities[0];
+    if (!identity || raw.header.length > 4096) return;
+    let h: { msg_type?: unknown; msg_id?: unknown };
+    try {
+      h = JSON.parse(raw.header.toString('utf8')) as typeof h;
+    } catch {
+      return;
+    }
+    if (h?.msg_type !== 'connect_request' || typeof h.msg_id !== 'string') return;
+    const second = Math.floor(Date.now() / 1000);
+    if (this.#authErrors.second !== second) this.#authErrors = { second, count: 0 };
+    if (++this.#authErrors.count > 20) return;
+    const header = Buffer.from(JSON.stringify({ ...this.#session.newHeader('heartbeat'), msg_type: AUTH_ERROR }));
+    const parent = Buffer.from(JSON.stringify({ msg_id: h.msg_id }));
+    const content = Buffer.from(JSON.stringify({ evalue: 'the message signature does not match the key of this controller' }));
+    this.#toClients.send([identity, DELIMITER, Buffer.alloc(0), header, parent, EMPTY, content]);
+  }
+}
+
+function engineInfo(e: EngineState): EngineInfo {
+  return { id: e.id, uuid: e.uuid, pid: e.pid, hostname: e.hostname, registered: e.registered };
+}
+
+function portOf(endpoint: string | null): number {
+  const m = /:(\d+)$/.exec(endpoint ?? '');
+  if (!m) throw new Error(`cannot read the bound port from ${endpoint}`);
+  return Number(m[1]);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

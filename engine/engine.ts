@@ -1,0 +1,308 @@
+/**
+ * An engine's main thread: owns the socket, registers, heartbeats, keeps the
+ * task queue and one execution worker. User code never runs here, so the
+ * engine answers heartbeats while a task computes. A worker that dies
+ * (process.exit, out of memory) fails its task and is replaced; the engine
+ * stays registered.
+ */
+import { hostname } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { v4 as uuidv4 } from 'uuid';
+import { Dealer } from 'zeromq';
+import { SendQueue, Session, receiveLoop, serialize } from '../protocol/index.js';
+import type { ApplyReplyMetadata, ContentOf, ErrorContent, Logger, Message, MsgType } from '../protocol/index.js';
+import type { ConnectionInfo } from '../profiles/index.js';
+import { endpointOf } from '../profiles/index.js';
+import type { FromWorker, TaskToWorker } from './worker-messages.js';
+
+export interface EngineOptions {
+  info: ConnectionInfo;
+  /** the file the info came from, for messages */
+  file: string;
+  log: Logger;
+  /** how long to wait for the controller to answer registration */
+  registrationTimeoutMs: number;
+  /** exit when the controller is silent this long (default: its dead_after_ms x 2, at least 10 s) */
+  controllerTimeoutMs?: number;
+  /** called when the engine has stopped; the process should exit with the code */
+  onExit: (code: number) => void;
+}
+
+interface Task {
+  msgId: string;
+  /** the request's header frame, the reply's parent */
+  parent: Buffer;
+  content: ContentOf<'apply_request'>;
+  buffers: Buffer[];
+}
+
+const STREAM_FLUSH_BYTES = 64 * 1024;
+
+export class Engine {
+  readonly uuid = uuidv4();
+  id = -1;
+  readonly #o: EngineOptions;
+  readonly #session: Session;
+  readonly #sock: Dealer;
+  readonly #q: SendQueue;
+  readonly #queue: Task[] = [];
+  #running: Task | undefined;
+  #worker: Worker | undefined;
+  #workerReady = false;
+  #lastController = Date.now();
+  #timer: NodeJS.Timeout | undefined;
+  #controllerTimeoutMs = 10000;
+  #stopped = false;
+  #registered: ((r: ContentOf<'registration_reply'>) => void) | undefined;
+  /** output not yet sent, per task */
+  readonly #pending = new Map<string, { stdout: string; stderr: string; parent: Buffer }>();
+  #flushScheduled = false;
+
+  constructor(o: EngineOptions) {
+    this.#o = o;
+    this.#session = new Session(o.info.key);
+    this.#sock = new Dealer({ routingId: this.uuid, linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    this.#q = new SendQueue(this.#sock, (err) => {
+      if (!this.#stopped) o.log.warn(`send failed: ${String(err)}`);
+    });
+  }
+
+  /** Connect, start the worker, register. Resolves with the engine id. */
+  async start(): Promise<number> {
+    const endpoint = endpointOf(this.#o.info);
+    this.#sock.connect(endpoint);
+    void receiveLoop(this.#sock, (f) => this.#onMessage(f), (e) => this.#o.log.error(`receive: ${String(e)}`));
+    const workerUp = this.#startWorker();
+    const reply = await new Promise<ContentOf<'registration_reply'>>((resolve, reject) => {
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no registration reply from the controller at ${endpoint} within ${this.#o.registrationTimeoutMs} ms (engine connection file ${this.#o.file}). ` +
+                'Is the controller running (`tscluster list`)? If it was restarted, the file is stale: start engines with `tscluster engines -n N`.',
+            ),
+          ),
+        this.#o.registrationTimeoutMs,
+      );
+      this.#registered = (r) => {
+        clearTimeout(t);
+        resolve(r);
+      };
+      this.#send('registration_request', { uuid: this.uuid, pid: process.pid, hostname: hostname(), cwd: process.cwd() });
+    });
+    if (reply.status !== 'ok') throw new Error(`the controller refused registration: ${reply.evalue}`);
+    this.id = reply.id;
+    this.#controllerTimeoutMs = this.#o.controllerTimeoutMs ?? Math.max(10000, reply.dead_after_ms * 2);
+    this.#lastController = Date.now();
+    this.#timer = setInterval(() => this.#beat(), reply.heartbeat_ms);
+    await workerUp;
+    return this.id;
+  }
+
+  stop(code = 0): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    void this.#worker?.terminate();
+    void this.#q.flush(500).then(() => {
+      this.#sock.close();
+      this.#o.onExit(code);
+    });
+  }
+
+  #beat(): void {
+    const silent = Date.now() - this.#lastController;
+    if (silent > this.#controllerTimeoutMs) {
+      this.#o.log.error(`the controller has been silent for ${Math.round(silent / 1000)} s: it is gone; exiting`);
+      this.stop(1);
+      return;
+    }
+    this.#send('heartbeat', {});
+  }
+
+  #send<T extends MsgType>(type: T, content: ContentOf<T>, parent?: Buffer, metadata?: Record<string, unknown>, buffers?: Buffer[]): void {
+    const opts = { ...(parent ? { parent } : {}), ...(metadata ? { metadata } : {}), ...(buffers ? { buffers } : {}) };
+    this.#q.send(this.#session.build([], type, content, opts).frames);
+  }
+
+  #onMessage(frames: Buffer[]): void {
+    let msg: Message;
+    try {
+      msg = this.#session.parse(frames);
+    } catch (e) {
+      this.#o.log.warn(`dropped a message: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    this.#lastController = Date.now();
+    switch (msg.header.msg_type) {
+      case 'apply_request':
+        return this.#onApply(msg as Message<'apply_request'>);
+      case 'heartbeat':
+        return;
+      case 'registration_reply':
+        this.#registered?.(msg.content as ContentOf<'registration_reply'>);
+        this.#registered = undefined;
+        return;
+      case 'shutdown_request':
+        this.#o.log.info('shutdown requested by the controller');
+        return this.stop(0);
+      default:
+        this.#o.log.warn(`ignored an unexpected ${msg.header.msg_type}`);
+    }
+  }
+
+  #onApply(msg: Message<'apply_request'>): void {
+    // the session validated the content against its schema
+    this.#queue.push({ msgId: msg.header.msg_id, parent: msg.raw.header, content: msg.content, buffers: msg.buffers });
+    this.#next();
+  }
+
+  #next(): void {
+    if (this.#running || !this.#workerReady || this.#queue.length === 0) return;
+    const task = this.#queue.shift()!;
+    if (task.content.kind === 'clear') {
+      // a fresh worker is a fresh namespace
+      this.#running = task;
+      const started = new Date().toISOString();
+      void this.#restartWorker().then(() => this.#finish(task, { ok: true, frames: serialize(undefined), started }));
+      return;
+    }
+    this.#running = task;
+    const needsFn = task.content.kind === 'apply' || task.content.kind === 'map';
+    const fnSource = needsFn ? task.buffers[0]?.toString('utf8') : undefined;
+    const frames = needsFn ? task.buffers.slice(1) : task.buffers;
+    const m: TaskToWorker = { type: 'task', msgId: task.msgId, content: task.content, fnSource, frames };
+    this.#worker!.postMessage(m, transferable(frames));
+  }
+
+  #finish(task: Task, r: { ok: true; frames: Uint8Array[]; started: string } | { ok: false; error: FromWorkerError; started: string }): void {
+    this.#flushStreams(task.msgId);
+    const metadata: ApplyReplyMetadata = {
+      engine_id: this.id,
+      engine_uuid: this.uuid,
+      status: r.ok ? 'ok' : 'error',
+      started: r.started,
+      completed: new Date().toISOString(),
+    };
+    if (r.ok) {
+      const buffers = r.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+      this.#send('apply_reply', { status: 'ok' }, task.parent, metadata, buffers);
+    } else {
+      const content: ErrorContent = {
+        status: 'error',
+        ...r.error,
+        engine_info: { engine_id: this.id, engine_uuid: this.uuid, method: task.content.kind },
+      };
+      this.#send('apply_reply', content, task.parent, metadata);
+    }
+    this.#running = undefined;
+    this.#next();
+  }
+
+  // ------------------------------------------------------------------ worker
+
+  #startWorker(): Promise<void> {
+    this.#workerReady = false;
+    const w = new Worker(new URL('./worker.js', import.meta.url), { stdout: false, stderr: false });
+    this.#worker = w;
+    return new Promise<void>((resolve) => {
+      w.on('message', (m: FromWorker) => {
+        if (w !== this.#worker) return;
+        switch (m.type) {
+          case 'ready':
+            this.#workerReady = true;
+            resolve();
+            this.#next();
+            return;
+          case 'stream':
+            return this.#onStream(m.msgId ?? this.#running?.msgId ?? null, m.name, m.text);
+          case 'done': {
+            const task = this.#running;
+            if (!task || task.msgId !== m.msgId) return;
+            return this.#finish(task, m.ok ? { ok: true, frames: m.frames, started: m.started } : { ok: false, error: m.error, started: m.started });
+          }
+        }
+      });
+      let failure: Error | undefined;
+      w.on('error', (e) => {
+        failure = e;
+      });
+      w.on('exit', (code) => {
+        if (w !== this.#worker || this.#stopped) return;
+        const task = this.#running;
+        const why = failure
+          ? (failure as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
+            ? 'ran out of memory'
+            : `crashed: ${failure.message}`
+          : `was ended by process.exit(${code})`;
+        this.#o.log.warn(`the execution worker ${why}; starting a fresh one`);
+        void this.#startWorker();
+        if (task) {
+          this.#finish(task, {
+            ok: false,
+            started: new Date().toISOString(),
+            error: {
+              ename: 'WorkerExited',
+              evalue: `the task's execution worker ${why}; engine ${this.id} started a fresh worker (its namespace is reset) and stays registered`,
+              traceback: [],
+            },
+          });
+        }
+      });
+    });
+  }
+
+  async #restartWorker(): Promise<void> {
+    const old = this.#worker;
+    this.#worker = undefined;
+    await old?.terminate();
+    await this.#startWorker();
+  }
+
+  // ------------------------------------------------------------------ output
+
+  #onStream(msgId: string | null, name: 'stdout' | 'stderr', text: string): void {
+    if (msgId === null) return;
+    let p = this.#pending.get(msgId);
+    if (!p) {
+      const task = this.#running?.msgId === msgId ? this.#running : undefined;
+      if (!task) return;
+      p = { stdout: '', stderr: '', parent: task.parent };
+      this.#pending.set(msgId, p);
+    }
+    p[name] += text;
+    if (p.stdout.length + p.stderr.length > STREAM_FLUSH_BYTES) this.#flushStreams(msgId);
+    else if (!this.#flushScheduled) {
+      // coalesce a burst of writes into one message, still sent while the task runs
+      this.#flushScheduled = true;
+      setTimeout(() => {
+        this.#flushScheduled = false;
+        for (const id of [...this.#pending.keys()]) this.#flushStreams(id);
+      }, 5);
+    }
+  }
+
+  #flushStreams(msgId: string): void {
+    const p = this.#pending.get(msgId);
+    if (!p) return;
+    this.#pending.delete(msgId);
+    const meta = { engine_id: this.id };
+    if (p.stdout) this.#send('stream', { name: 'stdout', text: p.stdout }, p.parent, meta);
+    if (p.stderr) this.#send('stream', { name: 'stderr', text: p.stderr }, p.parent, meta);
+  }
+}
+
+type FromWorkerError = Extract<FromWorker, { ok: false }>['error'];
+
+/** Whole ArrayBuffers among the frames can move to the worker without a copy. */
+function transferable(frames: Buffer[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  const seen = new Set<ArrayBufferLike>();
+  for (const f of frames) {
+    if (f.byteLength >= 65536 && f.byteOffset === 0 && f.buffer.byteLength === f.byteLength && !seen.has(f.buffer) && f.buffer instanceof ArrayBuffer) {
+      seen.add(f.buffer);
+      out.push(f.buffer);
+    }
+  }
+  return out;
+}

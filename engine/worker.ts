@@ -1,0 +1,187 @@
+/**
+ * The execution worker: runs user code in a persistent namespace (this
+ * thread's global scope). Pushed values and globals from `execute` live here;
+ * functions compiled here resolve free names against it. Output written during
+ * a task is streamed to the main thread as it happens.
+ */
+import { Console } from 'node:console';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import vm from 'node:vm';
+import { parentPort } from 'node:worker_threads';
+import { SerializationError, compileCandidates, deserialize, serialize } from '../protocol/index.js';
+import type { FromWorker, TaskToWorker } from './worker-messages.js';
+
+if (!parentPort) throw new Error('engine/worker.js must run in a worker thread');
+const port = parentPort;
+const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+
+const cwd = process.cwd();
+/** Compiled code is named as a file in the engine's working directory, so import() resolves from there. */
+const REMOTE_FILE = join(cwd, '[remote]');
+const EXECUTE_FILE = join(cwd, '[execute]');
+const dynamicImport = vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+
+const g = globalThis as Record<string, unknown>;
+g.require = createRequire(join(cwd, 'noop.js'));
+
+// ------------------------------------------------------------------ output capture
+
+let current: string | null = null;
+function emit(name: 'stdout' | 'stderr', chunk: unknown): void {
+  const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : String(chunk);
+  if (text.length > 0) post({ type: 'stream', msgId: current, name, text });
+}
+type WriteCb = (err?: Error | null) => void;
+function captureWrite(name: 'stdout' | 'stderr') {
+  return (chunk: unknown, enc?: BufferEncoding | WriteCb, cb?: WriteCb): boolean => {
+    emit(name, chunk);
+    const done = typeof enc === 'function' ? enc : cb;
+    if (done) queueMicrotask(() => done(null));
+    return true;
+  };
+}
+
+function installCapture(): void {
+  process.stdout.write = captureWrite('stdout') as typeof process.stdout.write;
+  process.stderr.write = captureWrite('stderr') as typeof process.stderr.write;
+  g.console = new Console({ stdout: process.stdout, stderr: process.stderr });
+  // a stray error in a timer after a task returned must not end the namespace
+  process.on('uncaughtException', (e) => emit('stderr', `Uncaught ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`));
+  process.on('unhandledRejection', (e) => emit('stderr', `Unhandled rejection: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`));
+}
+
+// ------------------------------------------------------------------ compiling shipped functions
+
+const cache = new Map<string, (...a: unknown[]) => unknown>();
+
+function compile(src: string): (...a: unknown[]) => unknown {
+  const hit = cache.get(src);
+  if (hit) return hit;
+  let lastErr: unknown;
+  for (const c of compileCandidates(src)) {
+    let script: vm.Script;
+    try {
+      script = new vm.Script(c.code, { filename: REMOTE_FILE, importModuleDynamically: dynamicImport });
+    } catch (e) {
+      lastErr = e;
+      continue;
+    }
+    let fn: unknown = script.runInThisContext();
+    if (c.method) {
+      const d = Object.values(Object.getOwnPropertyDescriptors(fn as object))[0];
+      fn = d?.value ?? d?.get;
+    }
+    if (typeof fn !== 'function') throw new TypeError(`shipped source is not a function: ${src.slice(0, 80)}`);
+    if (cache.size > 1000) cache.clear();
+    cache.set(src, fn as (...a: unknown[]) => unknown);
+    return fn as (...a: unknown[]) => unknown;
+  }
+  throw lastErr instanceof Error ? lastErr : new SyntaxError('cannot compile the shipped function');
+}
+
+// ------------------------------------------------------------------ tasks
+
+const IDENT_PATH = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+
+function lookup(name: string): unknown {
+  if (!IDENT_PATH.test(name)) throw new SyntaxError(`cannot pull '${name}': not a name or a dotted path of names`);
+  return vm.runInThisContext(name, { filename: EXECUTE_FILE });
+}
+
+function toBuffers(frames: Uint8Array[]): Buffer[] {
+  return frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
+async function execute(t: TaskToWorker): Promise<unknown> {
+  const c = t.content;
+  switch (c.kind) {
+    case 'apply': {
+      const fn = compile(t.fnSource ?? '');
+      const args = deserialize(toBuffers(t.frames));
+      if (!Array.isArray(args)) throw new TypeError('apply arguments must be an array');
+      return await fn(...(args as unknown[]));
+    }
+    case 'map': {
+      const fn = compile(t.fnSource ?? '');
+      const items = deserialize(toBuffers(t.frames));
+      if (!Array.isArray(items)) throw new TypeError('map items must be an array');
+      const out = new Array<unknown>(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const r = fn(items[i]);
+        out[i] = isThenable(r) ? await r : r;
+      }
+      return out;
+    }
+    case 'execute': {
+      const script = new vm.Script(c.code, { filename: EXECUTE_FILE, importModuleDynamically: dynamicImport });
+      const r = script.runInThisContext();
+      if (isThenable(r)) await r;
+      return undefined;
+    }
+    case 'push': {
+      const rec = deserialize(toBuffers(t.frames));
+      if (rec === null || typeof rec !== 'object') throw new TypeError('push takes an object of names to values');
+      for (const [k, v] of Object.entries(rec)) g[k] = v;
+      return undefined;
+    }
+    case 'pull':
+      return c.names.map(lookup);
+    case 'clear':
+      return undefined;
+  }
+}
+
+/** Frames of this worker's internals are noise in a remote traceback. */
+const INTERNAL = new URL('.', import.meta.url).href;
+function cleanStack(stack: string): string[] {
+  return stack.split('\n').filter((l) => !l.includes(INTERNAL) && !l.includes('node:internal/') && !l.includes('(node:vm'));
+}
+
+function describeError(e: unknown): Extract<FromWorker, { ok: false }>['error'] {
+  if (e instanceof SerializationError) {
+    return { ename: e.name, evalue: e.message, traceback: [], detail: { typeName: e.typeName, path: e.path } };
+  }
+  if (e instanceof Error) {
+    return { ename: e.name || 'Error', evalue: e.message, traceback: cleanStack(e.stack ?? `${e.name}: ${e.message}`) };
+  }
+  let shown: string;
+  try {
+    shown = typeof e === 'string' ? JSON.stringify(e) : String(e);
+  } catch {
+    shown = Object.prototype.toString.call(e);
+  }
+  return { ename: 'ThrownValue', evalue: `the task threw a non-Error value: ${shown}`, traceback: [] };
+}
+
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (t: TaskToWorker) => {
+  chain = chain.then(async () => {
+    current = t.msgId;
+    const started = new Date().toISOString();
+    let msg: FromWorker;
+    let transfer: ArrayBuffer[] = [];
+    try {
+      const value = await execute(t);
+      const frames = serialize(value, 'result');
+      // the body frame is ours to give away; out-of-band frames may alias the namespace and are copied
+      const body = frames[0]!;
+      if (body.byteOffset === 0 && body.buffer.byteLength === body.byteLength) transfer = [body.buffer as ArrayBuffer];
+      msg = { type: 'done', msgId: t.msgId, ok: true, frames, started, completed: new Date().toISOString() };
+    } catch (e) {
+      msg = { type: 'done', msgId: t.msgId, ok: false, error: describeError(e), started, completed: new Date().toISOString() };
+    }
+    post(msg, transfer);
+  });
+});
+
+// compile once before capturing output, so the one-time notice about the import() loader goes to the engine log
+new vm.Script('0', { filename: REMOTE_FILE, importModuleDynamically: dynamicImport });
+setImmediate(() => {
+  installCapture();
+  post({ type: 'ready' });
+});

@@ -1,0 +1,11 @@
+/**
+ * tscluster: an ipyparallel-style parallel computing cluster for TypeScript and JavaScript.
+ * @example
+ * import { Client } from 'tscluster';
+ * const rc = await Client.connect();
+ * console.log(await rc.loadBalancedView().map((x: number) => x * x, [1, 2, 3]));
+ */
+export * from './client/index.js';
+export { Cluster, ClusterAlreadyRunning } from './cluster/cluster.js';
+export type { ClusterOptions } from './cluster/cluster.js';
+export type { SchemeName } from './profiles/index.js';

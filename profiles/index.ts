@@ -1,0 +1,5 @@
+export * from './paths.js';
+export * from './jsonfile.js';
+export * from './connection.js';
+export * from './config.js';
+export * from './running.js';

@@ -1,0 +1,70 @@
+/**
+ * JSON files that must never be seen half-written or world-readable: written
+ * to a temporary file created 0600 and renamed into place; read and checked
+ * against a zod schema with an error naming the file and the bad field.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { z } from 'zod';
+
+/** A connection, config or state file that is missing, corrupt or invalid. */
+export class ConnectionFileError extends Error {
+  override name = 'ConnectionFileError';
+  constructor(
+    message: string,
+    /** the file concerned */
+    readonly path: string,
+    /** the bad field, when one is to blame */
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function writeJsonAtomic(path: string, data: unknown, mode = 0o600): void {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n', { mode, flag: 'wx' });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export interface ReadJsonOptions {
+  /** what the file is, for messages: "connection file" */
+  what: string;
+  /** what to do when it is missing */
+  missingHint: string;
+  /** what to do when it is corrupt */
+  corruptHint: string;
+}
+
+export function readJsonFile<S extends z.ZodType>(path: string, schema: S, o: ReadJsonOptions): z.infer<S> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT') throw new ConnectionFileError(`no ${o.what} at ${path}: ${o.missingHint}`, path);
+    if (code === 'EACCES') throw new ConnectionFileError(`cannot read the ${o.what} ${path}: permission denied (it belongs to another user?)`, path);
+    throw new ConnectionFileError(`cannot read the ${o.what} ${path}: ${(e as Error).message}`, path);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConnectionFileError(
+      `the ${o.what} ${path} is not valid JSON (${text.trim() === '' ? 'it is empty' : (e as Error).message}): it is corrupt or half-written. ${o.corruptHint}`,
+      path,
+    );
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.join('.') || '(root)';
+    throw new ConnectionFileError(`the ${o.what} ${path} has a bad field '${field}': ${issue.message}. ${o.corruptHint}`, path, field);
+  }
+  return r.data;
+}

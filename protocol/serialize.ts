@@ -1,0 +1,223 @@
+/**
+ * Value serialization: `node:v8` structured clone (Map, Set, Date, BigInt,
+ * typed arrays, cycles) with typed arrays and ArrayBuffers of 64 KiB or more
+ * moved out to frames of their own, never copied into the serialized body.
+ *
+ * A serialized value is `[body, ...outOfBandFrames]`.
+ */
+import v8 from 'node:v8';
+import { SerializationError } from './errors.js';
+
+export const OUT_OF_BAND_THRESHOLD = 64 * 1024;
+
+type ViewCtor =
+  | Int8ArrayConstructor | Uint8ArrayConstructor | Uint8ClampedArrayConstructor
+  | Int16ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor
+  | Float32ArrayConstructor | Float64ArrayConstructor | BigInt64ArrayConstructor | BigUint64ArrayConstructor;
+
+const VIEW_TYPES: readonly ViewCtor[] = [
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+];
+const TAG_BUFFER = 100;
+const TAG_DATAVIEW = 101;
+
+/** The private hooks of v8.Serializer that Node documents for subclasses. */
+interface HostSerializer {
+  _setTreatArrayBufferViewsAsHostObjects(flag: boolean): void;
+}
+
+class OutOfBandSerializer extends v8.Serializer {
+  readonly frames: Buffer[] = [];
+  constructor() {
+    super();
+    (this as unknown as HostSerializer)._setTreatArrayBufferViewsAsHostObjects(true);
+  }
+
+  _writeHostObject(obj: object): void {
+    if (!ArrayBuffer.isView(obj)) {
+      throw new SerializationError(`a ${obj.constructor?.name ?? 'host object'} cannot be serialized`, obj.constructor?.name ?? 'host object', '');
+    }
+    let tag: number;
+    if (Buffer.isBuffer(obj)) tag = TAG_BUFFER;
+    else if (obj instanceof DataView) tag = TAG_DATAVIEW;
+    else tag = VIEW_TYPES.indexOf(obj.constructor as ViewCtor);
+    if (tag < 0) throw new SerializationError(`a ${obj.constructor.name} cannot be serialized`, obj.constructor.name, '');
+    this.writeUint32(tag);
+    const bytes = Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength);
+    if (obj.byteLength >= OUT_OF_BAND_THRESHOLD) {
+      this.writeUint32(1);
+      this.writeUint32(this.frames.length);
+      this.frames.push(bytes);
+    } else {
+      this.writeUint32(0);
+      this.writeUint32(obj.byteLength);
+      this.writeRawBytes(bytes);
+    }
+  }
+}
+
+class OutOfBandDeserializer extends v8.Deserializer {
+  constructor(body: Buffer, readonly frames: Buffer[]) {
+    super(body);
+  }
+
+  _readHostObject(): unknown {
+    const tag = this.readUint32();
+    const outOfBand = this.readUint32() === 1;
+    let bytes: Buffer;
+    let aliased = false;
+    if (outOfBand) {
+      const idx = this.readUint32();
+      const f = this.frames[idx];
+      if (f === undefined) throw new Error(`serialized value refers to missing buffer frame ${idx}`);
+      bytes = f;
+      aliased = true;
+    } else {
+      const len = this.readUint32();
+      bytes = this.readRawBytes(len);
+    }
+    if (tag === TAG_BUFFER) return aliased ? bytes : Buffer.from(bytes);
+    const ab = aligned(bytes, tag === TAG_DATAVIEW ? 1 : VIEW_TYPES[tag]?.BYTES_PER_ELEMENT ?? 1, !aliased);
+    if (tag === TAG_DATAVIEW) return new DataView(ab.buffer, ab.byteOffset, ab.byteLength);
+    const Ctor = VIEW_TYPES[tag];
+    if (!Ctor) throw new Error(`unknown typed array tag ${tag}`);
+    return new Ctor(ab.buffer as ArrayBuffer, ab.byteOffset, ab.byteLength / Ctor.BYTES_PER_ELEMENT);
+  }
+}
+
+/** A view over the bytes whose offset suits the element size; copies only when it must. */
+function aligned(bytes: Buffer, bpe: number, mustCopy: boolean): Uint8Array {
+  if (!mustCopy && bytes.byteOffset % bpe === 0) return bytes;
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+/** Large bare ArrayBuffers inside the value, found by a bounded walk of plain containers. */
+function findLargeArrayBuffers(value: unknown, budget = 10000): ArrayBuffer[] {
+  const found: ArrayBuffer[] = [];
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && budget-- > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object' || seen.has(v)) continue;
+    seen.add(v);
+    if (v instanceof ArrayBuffer) {
+      if (v.byteLength >= OUT_OF_BAND_THRESHOLD) found.push(v);
+    } else if (Array.isArray(v)) {
+      // only the first elements of long arrays: large buffers sit near the top of a value
+      for (let i = 0; i < v.length && i < 1000; i++) stack.push(v[i]);
+    } else if (v instanceof Map) {
+      for (const [k, x] of v) stack.push(k, x);
+    } else if (v instanceof Set) {
+      for (const x of v) stack.push(x);
+    } else if (!ArrayBuffer.isView(v)) {
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto === Object.prototype || proto === null) for (const k in v) stack.push((v as Record<string, unknown>)[k]);
+    }
+  }
+  return found;
+}
+
+/**
+ * Serialize a value to `[body, ...outOfBandFrames]`.
+ * @param where names the value in errors, e.g. `args` or `result`
+ * @throws SerializationError naming the type that cannot travel and its path
+ */
+export function serialize(value: unknown, where = 'value'): Buffer[] {
+  const s = new OutOfBandSerializer();
+  const abs = findLargeArrayBuffers(value);
+  const abFrames: Buffer[] = [];
+  abs.forEach((ab, i) => {
+    s.transferArrayBuffer(i, ab);
+    abFrames.push(Buffer.from(ab));
+  });
+  try {
+    s.writeHeader();
+    s.writeValue(value);
+  } catch (e) {
+    throw describeUnserializable(value, where, e);
+  }
+  const body = s.releaseBuffer();
+  // layout: body, then a count frame of transferred ArrayBuffers, then those, then host-object frames
+  const count = Buffer.from(String(abFrames.length));
+  return [body, count, ...abFrames, ...s.frames];
+}
+
+/** Inverse of serialize. `frames` is `[body, count, ...rest]`. */
+export function deserialize(frames: Buffer[]): unknown {
+  const [body, countFrame] = frames;
+  if (!body || !countFrame) throw new Error('serialized value is missing its body frames');
+  const nAb = Number(countFrame.toString('latin1'));
+  if (!Number.isInteger(nAb) || nAb < 0 || nAb > frames.length - 2) throw new Error('serialized value has a bad buffer count frame');
+  const d = new OutOfBandDeserializer(body, frames.slice(2 + nAb));
+  for (let i = 0; i < nAb; i++) {
+    const f = frames[2 + i]!;
+    const ab = f.byteOffset === 0 && f.buffer.byteLength === f.byteLength ? f.buffer : f.buffer.slice(f.byteOffset, f.byteOffset + f.byteLength);
+    d.transferArrayBuffer(i, ab as ArrayBuffer);
+  }
+  d.readHeader();
+  return d.readValue();
+}
+
+function typeName(v: unknown): string {
+  if (typeof v === 'function') return 'function';
+  if (typeof v === 'symbol') return 'symbol';
+  if (v !== null && typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return typeof v;
+}
+
+function canSerialize(v: unknown): boolean {
+  try {
+    const s = new OutOfBandSerializer();
+    s.writeHeader();
+    s.writeValue(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isPlainContainer(v: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null || Array.isArray(v) || v instanceof Map || v instanceof Set;
+}
+
+/** Find the first value that cannot travel and say where it sits. */
+export function describeUnserializable(value: unknown, where: string, cause?: unknown): SerializationError {
+  const seen = new Set<unknown>();
+  const visit = (v: unknown, path: string): { path: string; type: string } | undefined => {
+    if (typeof v === 'function' || typeof v === 'symbol') return { path, type: typeName(v) };
+    if (v === null || typeof v !== 'object' || seen.has(v)) return undefined;
+    seen.add(v);
+    if (canSerialize(v)) return undefined;
+    const children: [string, unknown][] = [];
+    if (v instanceof Map) {
+      let i = 0;
+      for (const [k, x] of v) children.push([`${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `#${i}`})`, x], [`${path}.keys()[${i++}]`, k]);
+    } else if (v instanceof Set) {
+      let i = 0;
+      for (const x of v) children.push([`${path}.values()[${i++}]`, x]);
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => children.push([`${path}[${i}]`, x]));
+    } else {
+      for (const k of Object.keys(v)) children.push([/^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`, (v as Record<string, unknown>)[k]]);
+    }
+    // a class instance that cannot travel is reported as itself (a Socket, not its _handle)
+    if (!isPlainContainer(v)) return { path, type: typeName(v) };
+    for (const [p, x] of children) {
+      const r = visit(x, p);
+      if (r) return r;
+    }
+    return { path, type: typeName(v) };
+  };
+  const found = visit(value, where) ?? { path: where, type: typeName(value) };
+  const reason = cause instanceof Error ? ` (${cause.message})` : '';
+  return new SerializationError(
+    `cannot send ${found.path}: a ${found.type} cannot be serialized${reason}. ` +
+      'Values travel by structured clone: send plain data (objects, arrays, Map, Set, Date, typed arrays), not functions, sockets or handles.',
+    found.type,
+    found.path,
+  );
+}
