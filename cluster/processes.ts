@@ -21,12 +21,17 @@ export interface Spawned {
   log: string;
 }
 
+/** Extra node flags for controller and engine processes, e.g. `TSCLUSTER_NODE_ARGS="--cpu-prof --max-old-space-size=8192"`. */
+export function extraNodeArgs(): string[] {
+  return (process.env.TSCLUSTER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 /** Start a part of the cluster detached, its output appended to the profile's log file. */
 export function spawnPart(script: string, args: string[], profile: string, clusterId: string, part: string): Spawned {
   const log = logPath(profile, clusterId, part);
   const fd = openSync(log, 'a', 0o600);
   try {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', script, ...args], {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...extraNodeArgs(), script, ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: process.env,

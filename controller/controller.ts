@@ -302,7 +302,7 @@ export class Controller {
 
   #onReply(frames: Buffer[], raw: ReturnType<typeof splitFrames>, engine: EngineState): void {
     let parentId: string;
-    let ok = true;
+    let ok: boolean;
     try {
       const parent = parseFrame(raw.parent, 'parent_header') as { msg_id?: unknown };
       if (typeof parent?.msg_id !== 'string') throw new ProtocolError('apply_reply without a parent msg_id', 'schema');
