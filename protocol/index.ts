@@ -8,3 +8,4 @@ export * from './functions.js';
 export * from './socket.js';
 export * from './log.js';
 export * from './main-module.js';
+export * from './packing.js';
