@@ -55,8 +55,8 @@ abstract class View {
     protected readonly targetSpec: number | number[] | undefined,
   ) {}
 
-  protected fnFrames(fn: unknown): Buffer {
-    return Buffer.from(functionSource(fn, 'the function'));
+  protected source(fn: unknown): string {
+    return functionSource(fn, 'the function');
   }
 }
 
@@ -89,7 +89,7 @@ export class LoadBalancedView extends View {
       content: { kind: 'apply' },
       route: 'lb',
       targets: this.targets,
-      buffers: [this.fnFrames(fn), ...serialize(args, 'args')],
+      buffers: serialize(args, 'args', this.source(fn)),
     });
     return new AsyncResult([t], true, (v) => v[0] as Awaited<R>);
   }
@@ -103,9 +103,9 @@ export class LoadBalancedView extends View {
     const all = toArray(items);
     const size = opts.chunksize ?? 1;
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`chunksize must be a whole number >= 1, got ${size}`);
-    const src = this.fnFrames(fn);
+    const src = this.source(fn);
     const tasks = chunk(all, size).map((c) =>
-      this.client.submit({ content: { kind: 'map' }, route: 'lb', targets: this.targets, buffers: [src, ...serialize(c, 'items')] }),
+      this.client.submit({ content: { kind: 'map' }, route: 'lb', targets: this.targets, buffers: serialize(c, 'items', src) }),
     );
     const ordered = opts.ordered ?? true;
     return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, ordered));
@@ -152,7 +152,7 @@ export class DirectView<S extends boolean = false> extends View {
    */
   apply<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, ...args: A): AsyncResult<PerTarget<S, Awaited<R>>, S> {
     const targets = this.#resolve();
-    const buffers = [this.fnFrames(fn), ...serialize(args, 'args')];
+    const buffers = serialize(args, 'args', this.source(fn));
     return this.#each(targets, () => ({ content: { kind: 'apply' }, buffers }));
   }
 
@@ -163,10 +163,10 @@ export class DirectView<S extends boolean = false> extends View {
    */
   map<T, R>(fn: (item: T) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>): AsyncResult<Awaited<R>[], false> {
     const targets = this.#resolve();
-    const src = this.fnFrames(fn);
+    const src = this.source(fn);
     const blocks = partition(toArray(items), targets.length);
     const tasks = targets.map((engine, i) =>
-      this.client.submit({ content: { kind: 'map' }, route: 'direct', targets: [engine], buffers: [src, ...serialize(blocks[i], 'items')] }),
+      this.client.submit({ content: { kind: 'map' }, route: 'direct', targets: [engine], buffers: serialize(blocks[i], 'items', src) }),
     );
     return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, true));
   }

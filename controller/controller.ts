@@ -69,8 +69,8 @@ export class Controller {
   private constructor(o: ControllerOptions) {
     this.#o = o;
     this.#session = new Session(o.key);
-    this.#toClients = new SendQueue(this.#clientSock, (err, frames) => this.#clientSendFailed(err, frames));
-    this.#toEngines = new SendQueue(this.#engineSock, (err, frames) => this.#engineSendFailed(err, frames));
+    this.#toClients = new SendQueue(this.#clientSock, (err, msgs) => this.#clientSendFailed(err, msgs), true);
+    this.#toEngines = new SendQueue(this.#engineSock, (err, msgs) => this.#engineSendFailed(err, msgs), true);
     this.#scheduler = new Scheduler<EngineState>(schemes[o.scheme], o.hwm, (task, engine) => this.#sendToEngine(task, engine));
   }
 
@@ -82,8 +82,8 @@ export class Controller {
     c.clientPort = portOf(c.#clientSock.lastEndpoint);
     c.enginePort = portOf(c.#engineSock.lastEndpoint);
     const onErr = (err: unknown): void => o.log.error(`receive: ${String(err)}`);
-    void receiveLoop(c.#clientSock, (f) => c.#onClient(f), onErr);
-    void receiveLoop(c.#engineSock, (f) => c.#onEngine(f), onErr);
+    void receiveLoop(c.#clientSock, (f) => c.#onClient(f), onErr, { router: true, onBad: (e, f) => c.#drop('client', e, f) });
+    void receiveLoop(c.#engineSock, (f) => c.#onEngine(f), onErr, { router: true, onBad: (e, f) => c.#drop('engine', e, f) });
     void c.#watchDisconnects();
     c.#timer = setInterval(() => c.#heartbeat(), o.heartbeatMs);
     o.log.info(`listening: clients tcp://${o.ip}:${c.clientPort}, engines tcp://${o.ip}:${c.enginePort}; scheme ${o.scheme}, hwm ${o.hwm}`);
@@ -414,22 +414,24 @@ export class Controller {
     }
   }
 
-  #engineSendFailed(err: unknown, frames: Buffer[]): void {
+  #engineSendFailed(err: unknown, messages: Buffer[][]): void {
     const code = (err as { code?: string }).code;
-    const e = frames[0] ? this.#byIdentity.get(frames[0].toString('latin1')) : undefined;
+    const identity = messages[0]?.[0];
+    const e = identity ? this.#byIdentity.get(identity.toString('latin1')) : undefined;
     if (code === 'EHOSTUNREACH' && e) {
       this.#unregister(e, 'disconnected');
-      // the task that was being sent is in e.inFlight and has been failed
+      // the tasks that were being sent are in e.inFlight and have been failed
       return;
     }
     if (!this.#stopping) this.#o.log.warn(`send to engine failed: ${String(err)}`);
   }
 
-  #clientSendFailed(err: unknown, frames: Buffer[]): void {
+  #clientSendFailed(err: unknown, messages: Buffer[][]): void {
     const code = (err as { code?: string }).code;
-    if (code === 'EHOSTUNREACH' && frames[0]) {
+    const identity = messages[0]?.[0];
+    if (code === 'EHOSTUNREACH' && identity) {
       // the client has gone; its results stay in the records for other clients to query
-      this.#clients.delete(frames[0].toString('latin1'));
+      this.#clients.delete(identity.toString('latin1'));
       return;
     }
     if (!this.#stopping) this.#o.log.warn(`send to client failed: ${String(err)}`);

@@ -72,9 +72,10 @@ export class RecordStore {
     r.status = status;
     r.completed = Date.now();
     r.request = undefined;
-    r.reply = reply;
+    // received frames may be views into a large packed batch: keep copies, not the batch
+    r.reply = reply?.map((f) => (f.byteOffset === 0 && f.buffer.byteLength === f.byteLength ? f : Buffer.from(f)));
     let bytes = r.stdout.length + r.stderr.length;
-    if (reply) for (const f of reply) bytes += f.length;
+    if (r.reply) for (const f of r.reply) bytes += f.length;
     r.bytes = bytes;
     this.completed++;
     this.#finished.push(r);

@@ -37,6 +37,8 @@ interface Task {
 }
 
 const STREAM_FLUSH_BYTES = 64 * 1024;
+/** tasks handed to the worker ahead of time, so it goes from one to the next without a round trip */
+const PIPELINE = 32;
 
 export class Engine {
   readonly uuid = uuidv4();
@@ -45,8 +47,10 @@ export class Engine {
   readonly #session: Session;
   readonly #sock: Dealer;
   readonly #q: SendQueue;
-  readonly #queue: Task[] = [];
-  #running: Task | undefined;
+  /** tasks not yet handed to the worker */
+  #queue: Task[] = [];
+  /** tasks handed to the worker, in order; the first is running */
+  #posted: Task[] = [];
   #worker: Worker | undefined;
   #workerReady = false;
   #lastController = Date.now();
@@ -157,22 +161,28 @@ export class Engine {
     this.#next();
   }
 
+  get #running(): Task | undefined {
+    return this.#posted[0];
+  }
+
   #next(): void {
-    if (this.#running || !this.#workerReady || this.#queue.length === 0) return;
-    const task = this.#queue.shift()!;
-    if (task.content.kind === 'clear') {
-      // a fresh worker is a fresh namespace
-      this.#running = task;
-      const started = new Date().toISOString();
-      void this.#restartWorker().then(() => this.#finish(task, { ok: true, frames: serialize(undefined), started }));
-      return;
+    while (this.#workerReady && this.#queue.length > 0 && this.#posted.length < PIPELINE) {
+      const task = this.#queue[0]!;
+      if (task.content.kind === 'clear') {
+        // a fresh worker is a fresh namespace: wait until the worker is idle
+        if (this.#posted.length > 0) return;
+        this.#queue.shift();
+        this.#posted.push(task);
+        const started = new Date().toISOString();
+        void this.#restartWorker().then(() => this.#finish(task, { ok: true, frames: serialize(undefined), started }));
+        return;
+      }
+      this.#queue.shift();
+      this.#posted.push(task);
+      const frames = task.buffers.map(own);
+      const m: TaskToWorker = { type: 'task', msgId: task.msgId, content: task.content, frames };
+      this.#worker!.postMessage(m, transferable(frames));
     }
-    this.#running = task;
-    const needsFn = task.content.kind === 'apply' || task.content.kind === 'map';
-    const fnSource = needsFn ? task.buffers[0]?.toString('utf8') : undefined;
-    const frames = needsFn ? task.buffers.slice(1) : task.buffers;
-    const m: TaskToWorker = { type: 'task', msgId: task.msgId, content: task.content, fnSource, frames };
-    this.#worker!.postMessage(m, transferable(frames));
   }
 
   #finish(task: Task, r: { ok: true; frames: Uint8Array[]; started: string } | { ok: false; error: FromWorkerError; started: string }): void {
@@ -195,7 +205,7 @@ export class Engine {
       };
       this.#send('apply_reply', content, task.parent, metadata);
     }
-    this.#running = undefined;
+    if (this.#posted[0] === task) this.#posted.shift();
     this.#next();
   }
 
@@ -230,6 +240,9 @@ export class Engine {
       w.on('exit', (code) => {
         if (w !== this.#worker || this.#stopped) return;
         const task = this.#running;
+        // tasks behind the running one never started: they go to the fresh worker
+        this.#queue = [...this.#posted.slice(1), ...this.#queue];
+        this.#posted = task ? [task] : [];
         const why = failure
           ? (failure as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
             ? 'ran out of memory'
@@ -293,6 +306,14 @@ export class Engine {
 }
 
 type FromWorkerError = Extract<FromWorker, { ok: false }>['error'];
+
+/**
+ * A frame that is a slice of a larger buffer (a packed message) is copied:
+ * posting a view to the worker would clone its whole underlying buffer.
+ */
+function own(f: Buffer): Buffer {
+  return f.byteOffset === 0 && f.buffer.byteLength === f.byteLength ? f : Buffer.from(f);
+}
 
 /** Whole ArrayBuffers among the frames can move to the worker without a copy. */
 function transferable(frames: Buffer[]): ArrayBuffer[] {

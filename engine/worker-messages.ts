@@ -5,9 +5,7 @@ export interface TaskToWorker {
   type: 'task';
   msgId: string;
   content: ApplyContent;
-  /** function source for apply and map */
-  fnSource: string | undefined;
-  /** the serialized argument frames */
+  /** the serialized payload frames (for apply and map, the function source is their head) */
   frames: Uint8Array[];
 }
 

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import vm from 'node:vm';
 import { parentPort } from 'node:worker_threads';
-import { SerializationError, compileCandidates, deserialize, serialize } from '../protocol/index.js';
+import { SerializationError, compileCandidates, deserialize, deserializeWithHead, serialize } from '../protocol/index.js';
 import type { FromWorker, TaskToWorker } from './worker-messages.js';
 
 if (!parentPort) throw new Error('engine/worker.js must run in a worker thread');
@@ -101,14 +101,14 @@ async function execute(t: TaskToWorker): Promise<unknown> {
   const c = t.content;
   switch (c.kind) {
     case 'apply': {
-      const fn = compile(t.fnSource ?? '');
-      const args = deserialize(toBuffers(t.frames));
+      const { head, value: args } = deserializeWithHead(toBuffers(t.frames));
+      const fn = compile(head ?? '');
       if (!Array.isArray(args)) throw new TypeError('apply arguments must be an array');
       return await fn(...(args as unknown[]));
     }
     case 'map': {
-      const fn = compile(t.fnSource ?? '');
-      const items = deserialize(toBuffers(t.frames));
+      const { head, value: items } = deserializeWithHead(toBuffers(t.frames));
+      const fn = compile(head ?? '');
       if (!Array.isArray(items)) throw new TypeError('map items must be an array');
       const out = new Array<unknown>(items.length);
       for (let i = 0; i < items.length; i++) {

@@ -37,9 +37,9 @@ export type TaskMetadata = z.infer<typeof TaskMetadataSchema>;
 
 /** What an apply_request asks the engine to do. Payload travels in buffers. */
 export const ApplyContentSchema = z.discriminatedUnion('kind', [
-  /** buffers: [function source, serialized args array, ...out-of-band frames] */
+  /** buffers: the serialized args array, with the function source as its head (serialize.ts) */
   z.object({ kind: z.literal('apply') }),
-  /** buffers: [function source, serialized items array, ...]; the function is called once per item */
+  /** buffers: the serialized items array, with the function source as its head; the function is called once per item */
   z.object({ kind: z.literal('map') }),
   /** run a code string in the engine namespace */
   z.object({ kind: z.literal('execute'), code: z.string() }),

@@ -58,9 +58,8 @@ class OutOfBandSerializer extends v8.Serializer {
 }
 
 class OutOfBandDeserializer extends v8.Deserializer {
-  constructor(body: Buffer, readonly frames: Buffer[]) {
-    super(body);
-  }
+  /** out-of-band frames of host objects, set once the count of transferred ArrayBuffers is read */
+  frames: Buffer[] = [];
 
   _readHostObject(): unknown {
     const tag = this.readUint32();
@@ -123,9 +122,10 @@ function findLargeArrayBuffers(value: unknown, budget = 10000): ArrayBuffer[] {
 /**
  * Serialize a value to `[body, ...outOfBandFrames]`.
  * @param where names the value in errors, e.g. `args` or `result`
+ * @param head an optional string written before the value (a function's source), read back by `deserializeWithHead`
  * @throws SerializationError naming the type that cannot travel and its path
  */
-export function serialize(value: unknown, where = 'value'): Buffer[] {
+export function serialize(value: unknown, where = 'value', head?: string): Buffer[] {
   const s = new OutOfBandSerializer();
   const abs = findLargeArrayBuffers(value);
   const abFrames: Buffer[] = [];
@@ -133,32 +133,42 @@ export function serialize(value: unknown, where = 'value'): Buffer[] {
     s.transferArrayBuffer(i, ab);
     abFrames.push(Buffer.from(ab));
   });
+  s.writeHeader();
+  // layout: count of transferred ArrayBuffers, head flag (+ head), value; frames: body, transferred buffers, host-object buffers
+  s.writeUint32(abFrames.length);
+  s.writeUint32(head === undefined ? 0 : 1);
+  if (head !== undefined) s.writeValue(head);
   try {
-    s.writeHeader();
     s.writeValue(value);
   } catch (e) {
     throw describeUnserializable(value, where, e);
   }
-  const body = s.releaseBuffer();
-  // layout: body, then a count frame of transferred ArrayBuffers, then those, then host-object frames
-  const count = Buffer.from(String(abFrames.length));
-  return [body, count, ...abFrames, ...s.frames];
+  return [s.releaseBuffer(), ...abFrames, ...s.frames];
 }
 
-/** Inverse of serialize. `frames` is `[body, count, ...rest]`. */
-export function deserialize(frames: Buffer[]): unknown {
-  const [body, countFrame] = frames;
-  if (!body || !countFrame) throw new Error('serialized value is missing its body frames');
-  const nAb = Number(countFrame.toString('latin1'));
-  if (!Number.isInteger(nAb) || nAb < 0 || nAb > frames.length - 2) throw new Error('serialized value has a bad buffer count frame');
-  const d = new OutOfBandDeserializer(body, frames.slice(2 + nAb));
+/** Inverse of serialize, returning the head too. */
+export function deserializeWithHead(frames: Buffer[]): { head: string | undefined; value: unknown } {
+  const body = frames[0];
+  if (!body) throw new Error('serialized value is missing its body frame');
+  const d = new OutOfBandDeserializer(body);
+  d.readHeader();
+  const nAb = d.readUint32();
+  if (nAb > frames.length - 1) throw new Error('serialized value refers to more buffer frames than it has');
+  d.frames = frames.slice(1 + nAb);
   for (let i = 0; i < nAb; i++) {
-    const f = frames[2 + i]!;
+    const f = frames[1 + i]!;
     const ab = f.byteOffset === 0 && f.buffer.byteLength === f.byteLength ? f.buffer : f.buffer.slice(f.byteOffset, f.byteOffset + f.byteLength);
     d.transferArrayBuffer(i, ab as ArrayBuffer);
   }
-  d.readHeader();
-  return d.readValue();
+  const hasHead = d.readUint32() === 1;
+  const head = hasHead ? d.readValue() : undefined;
+  if (hasHead && typeof head !== 'string') throw new Error('serialized head is not a string');
+  return { head: head as string | undefined, value: d.readValue() };
+}
+
+/** Inverse of serialize. */
+export function deserialize(frames: Buffer[]): unknown {
+  return deserializeWithHead(frames).value;
 }
 
 function typeName(v: unknown): string {
