@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { Client, Cluster } from '../index.js';
+import { Client, Cluster, NoEnginesRegistered } from '../index.js';
 import {
   assertAllGone, connectionFile, killAll, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
 } from './helpers.js';
@@ -198,6 +198,13 @@ describe('from code', () => {
       assert.equal(cluster.connectionFile, connectionFile(root, 'client', 'code'));
       const rc = await cluster.connect();
       assert.deepEqual(await rc.loadBalancedView().map((x: number) => x * 10, [1, 2]), [10, 20]);
+      // engines added later are stopped too
+      const added = await cluster.addEngines(1);
+      assert.equal(added.length, 1);
+      assert.deepEqual(cluster.enginePids.slice(2), added);
+      assert.equal(rc.ids.length, 3);
+      assert.ok(rc.engines.some((e) => e.pid === added[0]));
+      assert.deepEqual(await rc.directView().apply(() => 'up'), ['up', 'up', 'up']);
       const c = cluster;
       cluster = undefined;
       await stopCluster(c);
@@ -205,6 +212,35 @@ describe('from code', () => {
       assert.equal(existsSync(stateFilePath(root, 'code')), false, 'the state file is removed');
     } finally {
       await stopCluster(cluster);
+    }
+  });
+
+  test('a cluster with no engines: views raise NoEnginesRegistered; engines added later serve; rc.shutdown({ hub: true }) stops everything', async () => {
+    let cluster: Cluster | undefined;
+    const pids: number[] = [];
+    try {
+      cluster = await Cluster.start({ n: 0, profile: 'empty', shutdownAtExit: false });
+      pids.push(cluster.controllerPid);
+      const rc = await Client.connect({ profile: 'empty', timeoutMs: 10000 });
+      assert.deepEqual(rc.ids, []);
+      assert.throws(() => rc.loadBalancedView().apply(() => 1), NoEnginesRegistered);
+      assert.throws(() => rc.directView().apply(() => 1), NoEnginesRegistered);
+      const events: string[] = [];
+      rc.onEngine((e) => events.push(`${e.type} ${e.engine.id}`));
+      const added = await cluster.addEngines(2);
+      pids.push(...added);
+      await rc.waitForEngines(2, { timeoutMs: 10000 });
+      assert.deepEqual(events.sort(), ['registered 0', 'registered 1']);
+      assert.deepEqual(await rc.loadBalancedView().map((x: number) => x + 1, [1, 2, 3]), [2, 3, 4]);
+
+      await rc.shutdown({ hub: true });
+      await assertAllGone(pids, 'after rc.shutdown({ hub: true })');
+      assertNoConnectionFiles('empty');
+      const c = cluster;
+      cluster = undefined;
+      await stopCluster(c);
+    } finally {
+      await stopCluster(cluster, pids);
     }
   });
 
