@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Cluster, CompositeError, RemoteError, SerializationError, TimeoutError } from '../index.js';
-import type { Client, EngineEvent } from '../index.js';
+import { Client, Cluster, CompositeError, ConnectionLost, RemoteError, SerializationError, TimeoutError } from '../index.js';
+import type { EngineEvent } from '../index.js';
 import { range, removeTempRoot, stopCluster, useTempRoot, waitFor } from './helpers.js';
 
 /** Names pushed to (or defined in) the engine namespace, seen by shipped functions. */
@@ -143,6 +143,34 @@ describe('client API on a 2-engine cluster', () => {
       );
       assert.equal(await lb.apply(() => new Promise<string>((r) => setTimeout(() => r('later'), 10))), 'later');
       assert.deepEqual(await lb.map(async (x: number) => x * 2, [1, 2, 3]), [2, 4, 6]);
+    });
+
+    test('function, method and class-method syntax all travel', async () => {
+      const lb = rc.loadBalancedView();
+      const methods = {
+        triple(x: number): number {
+          return x * 3;
+        },
+        async addOne(x: number): Promise<number> {
+          return x + 1;
+        },
+      };
+      class Ops {
+        static negate(x: number): number {
+          return -x;
+        }
+      }
+      assert.equal(
+        await lb.apply(function timesFive(x: number) {
+          return x * 5;
+        }, 2),
+        10,
+      );
+      assert.equal(await lb.apply(methods.triple, 2), 6);
+      assert.equal(await lb.apply(methods.addOne, 2), 3);
+      assert.equal(await lb.apply(Ops.negate, 2), -2);
+      // a built-in has no source to ship: refused at submit
+      await assert.rejects(async () => lb.apply(Math.max, 1, 2), (e: unknown) => e instanceof SerializationError && e.typeName === 'function');
     });
   });
 
@@ -435,6 +463,14 @@ describe('client API on a 2-engine cluster', () => {
         lb.apply(() => ({ ok: 1, cb: () => 1 })),
         (e: unknown) => e instanceof SerializationError && e.typeName === 'function' && e.path === 'result.cb',
       );
+      await assert.rejects(
+        lb.apply(() => {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          const net = require('node:net') as typeof import('node:net');
+          return { conn: new net.Socket() };
+        }),
+        (e: unknown) => e instanceof SerializationError && e.typeName === 'Socket' && e.path === 'result.conn',
+      );
       assert.equal(await lb.apply(() => 'still serving'), 'still serving');
     });
 
@@ -510,6 +546,24 @@ describe('client API on a 2-engine cluster', () => {
       assert.deepEqual(r.checks, [true, true, true, 'bigint', value.d.getTime(), (2n ** 101n).toString()]);
       assert.deepEqual(r.made, { m: new Map([[1, 'x']]), s: new Set([3]), d: new Date(86400000), b: 3n ** 50n });
     });
+
+    test('cycles and a large bare ArrayBuffer travel both ways', async () => {
+      interface Node {
+        name: string;
+        self?: Node;
+      }
+      const o: Node = { name: 'o' };
+      o.self = o;
+      const lb = rc.loadBalancedView();
+      const r = await lb.apply((x: Node) => ({ same: x.self === x, back: x }), o);
+      assert.equal(r.same, true);
+      assert.equal(r.back.self, r.back);
+      const ab = new ArrayBuffer(100000);
+      new Uint8Array(ab).forEach((_, i, arr) => (arr[i] = i % 251));
+      const back = await lb.apply((x: ArrayBuffer) => x, ab);
+      assert.ok(back instanceof ArrayBuffer);
+      assert.deepEqual(new Uint8Array(back), new Uint8Array(ab));
+    });
   });
 
   test('require and import() work inside remote code', async () => {
@@ -538,5 +592,30 @@ describe('client API on a 2-engine cluster', () => {
     assert.equal(ar.ready(), true);
     assert.equal(ar.successful(), true);
     assert.equal(await ar.wait(0), true);
+  });
+
+  test('waitForEngines rejects with TimeoutError when too few engines register', async () => {
+    await assert.rejects(rc.waitForEngines(5, { timeoutMs: 200 }), (e: unknown) => e instanceof TimeoutError);
+    assert.deepEqual(await rc.waitForEngines(2), rc.ids);
+  });
+
+  test('closing a client rejects its pending results with ConnectionLost', async () => {
+    const other = await Client.connect({ timeoutMs: 10000 });
+    const g = newGate();
+    const ar = other.loadBalancedView().apply(waitForGate, g);
+    await waitFor('the gated task running', async () => {
+      const s = await rc.queueStatus();
+      return Object.values(s.engines).some((e) => e.running === 1);
+    });
+    await other.close();
+    await assert.rejects(ar.get({ timeoutMs: 5000 }), (e: unknown) => e instanceof ConnectionLost);
+    await assert.rejects(async () => other.loadBalancedView().apply(() => 1), (e: unknown) => e instanceof ConnectionLost);
+    writeFileSync(g, '');
+    // the engine finishes the orphaned task and serves again
+    await waitFor('both engines idle', async () => {
+      const s = await rc.queueStatus();
+      return Object.values(s.engines).every((e) => e.running === 0 && e.queued === 0);
+    });
+    assert.deepEqual(await rc.directView().apply(() => 'ok'), ['ok', 'ok']);
   });
 });

@@ -120,6 +120,22 @@ export async function assertAllGone(pids: readonly number[], context: string, ti
 }
 
 /**
+ * Emergency cleanup for a test that failed half-way: SIGTERM every pid still
+ * there, then wait, SIGKILL and wait again (see ensureGone).
+ */
+export async function killAll(pids: readonly number[]): Promise<void> {
+  for (const pid of new Set(pids)) {
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidGone(pid)) continue;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  await ensureGone(pids, 5000);
+}
+
+/**
  * Stop a cluster started from code, then check by pid that its controller and
  * engines (and `extraPids`) are gone; leftovers are SIGKILLed, then reported.
  */
