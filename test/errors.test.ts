@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Dealer } from 'zeromq';
 import { Client, Cluster, ClusterAlreadyRunning, ConnectionFileError, TimeoutError } from '../index.js';
-import { serialize } from '../protocol/index.js';
+import { serialize, unpack } from '../protocol/index.js';
 import { connectionFile, range, readState, removeTempRoot, stopCluster, useTempRoot } from './helpers.js';
 
 const root = useTempRoot('errors');
@@ -60,18 +60,20 @@ function message(key: string, msgType: string, content: unknown, metadata: unkno
 /** An apply_request whose function appends `text` to the file `marker` on the engine that runs it. */
 function writeMarkerRequest(key: string, marker: string, text: string): { msgId: string; frames: Buffer[] } {
   const fnSource = `() => require('node:fs').appendFileSync(${JSON.stringify(marker)}, ${JSON.stringify(text)})`;
-  return message(key, 'apply_request', { kind: 'apply' }, { route: 'lb' }, [Buffer.from(fnSource), ...serialize([], 'args')]);
+  return message(key, 'apply_request', { kind: 'apply' }, { route: 'lb' }, serialize([], 'args', fnSource));
 }
 
 /** Receive on a raw socket until the reply whose parent is `msgId` arrives; returns its content. */
 async function receiveReplyTo(sock: Dealer, msgId: string, timeoutMs = 30000): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const frames = await sock.receive();
-    const d = frames.findIndex((f) => f.equals(DELIMITER));
-    if (d < 0 || frames.length < d + 6) continue;
-    const parent = JSON.parse(frames[d + 3]!.toString('utf8')) as { msg_id?: string };
-    if (parent.msg_id === msgId) return JSON.parse(frames[d + 5]!.toString('utf8')) as Record<string, unknown>;
+    // the controller answers in the packed transport (several Jupyter-framed messages per ZeroMQ message)
+    for (const frames of unpack(await sock.receive())) {
+      const d = frames.findIndex((f) => f.equals(DELIMITER));
+      if (d < 0 || frames.length < d + 6) continue;
+      const parent = JSON.parse(frames[d + 3]!.toString('utf8')) as { msg_id?: string };
+      if (parent.msg_id === msgId) return JSON.parse(frames[d + 5]!.toString('utf8')) as Record<string, unknown>;
+    }
   }
   throw new Error(`no reply to ${msgId} within ${timeoutMs} ms`);
 }
