@@ -18,6 +18,8 @@ export interface TaskInfo {
   status: 'pending' | 'ok' | 'error';
   stdout: string;
   stderr: string;
+  /** earlier failed runs of a retried task: the engine and the error of each */
+  attempts: { engineId: number | null; ename: string }[];
 }
 
 /** Internal: one task's state, shared by the client and the AsyncResult. */
@@ -27,6 +29,8 @@ export interface TaskState {
   value: unknown;
   error: Error | undefined;
   onDone: ((t: TaskState) => void) | undefined;
+  /** asks the controller to abort tasks */
+  abort: (msgIds: string[]) => Promise<number>;
 }
 
 /** `TaskInfo` for a single-task result, `TaskInfo[]` otherwise. */
@@ -130,6 +134,18 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T> 
   successful(): boolean {
     if (!this.ready()) throw new Error('not ready yet: await the result or call wait() first');
     return this.#tasks.every((t) => t.error === undefined);
+  }
+
+  /**
+   * Abort the tasks not finished yet: queued ones are removed, running ones
+   * are interrupted on their engines (whose namespaces are reset). They end
+   * with TaskAborted. Resolves with how many the controller stopped.
+   * @example const ar = lb.apply(slow); await ar.abort();
+   */
+  async abort(): Promise<number> {
+    const pending = this.#tasks.filter((t) => !t.done);
+    if (pending.length === 0) return 0;
+    return pending[0]!.abort(pending.map((t) => t.info.msgId));
   }
 
   /** Tasks done and in total. */

@@ -10,7 +10,10 @@ import type { ContentOf, EngineInfo, Message, MsgType } from '../protocol/index.
 import { endpointOf, pidAlive, readConnectionFile } from '../profiles/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import type { TaskState } from './asyncresult.js';
-import { ConnectionLost, EngineError, NoEnginesRegistered, RemoteError, SerializationError, TimeoutError } from './errors.js';
+import {
+  ConnectionLost, EngineError, ImpossibleDependency, InvalidDependency, NoEnginesRegistered, RemoteError, SerializationError, TaskAborted, TaskTimeout, TimeoutError,
+} from './errors.js';
+import type { TaskError } from './errors.js';
 import type { Submitter, TaskRequest } from './submitter.js';
 import { DirectView, LoadBalancedView } from './views.js';
 
@@ -32,6 +35,11 @@ export interface QueueStatus {
 }
 
 export type EngineEvent = { type: 'registered' | 'unregistered'; engine: EngineInfo; reason?: string };
+
+/** Errors the controller or an engine reports by name, other than user code's. */
+const TASK_ERRORS: Record<string, new (...a: ConstructorParameters<typeof TaskError>) => TaskError> = {
+  EngineError, TaskTimeout, TaskAborted, InvalidDependency, ImpossibleDependency,
+};
 
 const LOCAL = /^(127\.|localhost$|::1$|0\.0\.0\.0$)/;
 
@@ -58,7 +66,7 @@ export class Client {
     this.#q = new SendQueue(this.#sock, (err) => {
       if (!this.#closed) process.emitWarning(`tscluster client: send failed: ${String(err)}`);
     });
-    this.#submitter = { ids: () => this.ids, submit: (r) => this.#submit(r) };
+    this.#submitter = { ids: () => this.ids, submit: (r) => this.#submit(r), abort: (ids) => this.abort(ids) };
   }
 
   /**
@@ -154,7 +162,7 @@ export class Client {
   directView(target: number): DirectView<true>;
   directView(targets?: number[]): DirectView<false>;
   directView(targets?: number | number[]): DirectView<boolean> {
-    return new DirectView(this.#submitter, targets);
+    return new DirectView(this.#submitter, targets, {});
   }
 
   /**
@@ -162,7 +170,7 @@ export class Client {
    * @example const lb = rc.loadBalancedView();
    */
   loadBalancedView(targets?: number | number[]): LoadBalancedView {
-    return new LoadBalancedView(this.#submitter, targets);
+    return new LoadBalancedView(this.#submitter, targets, {});
   }
 
   /**
@@ -174,6 +182,19 @@ export class Client {
     const engines: QueueStatus['engines'] = {};
     for (const [k, v] of Object.entries(r.content.engines)) engines[Number(k)] = v;
     return { engines, unassigned: r.content.unassigned };
+  }
+
+  /**
+   * Abort tasks by msg_id, or every unfinished task of this client. Queued
+   * tasks are removed; running ones are interrupted on their engines (whose
+   * namespaces are reset). They end with TaskAborted. Resolves with how many
+   * the controller stopped.
+   * @example await rc.abort();            // everything this client has pending
+   * @example await rc.abort(ar.msgIds);
+   */
+  async abort(msgIds?: readonly string[]): Promise<number> {
+    const r = (await this.#request('abort_request', msgIds === undefined ? {} : { msg_ids: [...msgIds] }, 10000)) as Message<'abort_reply'>;
+    return r.content.aborted;
   }
 
   /** Controller counters: dropped messages by reason, tasks, engines, clients. */
@@ -213,16 +234,16 @@ export class Client {
 
   #submit(r: TaskRequest): TaskState {
     if (this.#closed) throw new ConnectionLost('the client is closed');
-    const metadata: Record<string, unknown> = { route: r.route };
+    const metadata: Record<string, unknown> = { route: r.route, ...r.options };
     if (r.targets !== undefined) metadata.targets = r.targets;
-    if (r.label !== undefined) metadata.label = r.label;
     const { frames, header } = this.#session.build([], 'apply_request', r.content, { metadata, buffers: r.buffers });
     const t: TaskState = {
-      info: { msgId: header.msg_id, engineId: null, submitted: new Date(), started: null, completed: null, received: null, status: 'pending', stdout: '', stderr: '' },
+      info: { msgId: header.msg_id, engineId: null, submitted: new Date(), started: null, completed: null, received: null, status: 'pending', stdout: '', stderr: '', attempts: [] },
       done: false,
       value: undefined,
       error: undefined,
       onDone: undefined,
+      abort: this.#submitter.abort,
     };
     this.#tasks.set(header.msg_id, t);
     this.#q.send(frames);
@@ -316,8 +337,9 @@ export class Client {
   }
 
   #onReply(t: TaskState, msg: Message<'apply_reply'>): void {
-    const meta = msg.metadata as { engine_id?: number | null; started?: string | null; completed?: string | null };
+    const meta = msg.metadata as { engine_id?: number | null; started?: string | null; completed?: string | null; attempts?: { engine_id: number | null; ename: string }[] };
     t.info.engineId = meta.engine_id ?? null;
+    if (Array.isArray(meta.attempts)) t.info.attempts = meta.attempts.map((a) => ({ engineId: a.engine_id, ename: a.ename }));
     t.info.started = meta.started ? new Date(meta.started) : null;
     t.info.completed = meta.completed ? new Date(meta.completed) : null;
     t.info.received = new Date();
@@ -333,7 +355,8 @@ export class Client {
     }
     const engineId = c.engine_info?.engine_id ?? t.info.engineId;
     let err: Error;
-    if (c.ename === 'EngineError') err = new EngineError(c.ename, c.evalue, c.traceback, engineId, t.info.msgId);
+    const Kind = TASK_ERRORS[c.ename];
+    if (Kind) err = new Kind(c.ename, c.evalue, c.traceback, engineId, t.info.msgId);
     else if (c.ename === 'NoEnginesRegistered') err = new NoEnginesRegistered(c.evalue);
     else if (c.ename === 'SerializationError' && c.detail) {
       err = new SerializationError(`${c.evalue} [engine ${engineId}]`, String(c.detail.typeName), String(c.detail.path));

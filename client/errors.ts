@@ -5,13 +5,19 @@
 export { SerializationError, ProtocolError } from '../protocol/errors.js';
 export { ConnectionFileError } from '../profiles/jsonfile.js';
 
-/** An exception raised by user code on an engine. */
-export class RemoteError extends Error {
-  override name = 'RemoteError';
+/**
+ * A task ended in error. The subclasses say how: `RemoteError` (user code
+ * threw), `EngineError` (its engine died), `TaskTimeout`, `TaskAborted`,
+ * `InvalidDependency`, `ImpossibleDependency`.
+ */
+export class TaskError extends Error {
+  override name = 'TaskError';
   /**
-   * @param ename the remote error's class name, e.g. `TypeError`
-   * @param evalue the remote error's message
-   * @param traceback the remote stack, line by line
+   * @param ename the error's class name, e.g. `TypeError` for user code
+   * @param evalue the error's message
+   * @param traceback the remote stack, line by line (empty when none)
+   * @param engineId the engine the task was on, if any
+   * @param msgId the task's msg_id
    */
   constructor(
     readonly ename: string,
@@ -21,6 +27,14 @@ export class RemoteError extends Error {
     readonly msgId: string,
   ) {
     super(`${ename}: ${evalue}${engineId === null ? '' : ` [engine ${engineId}]`}`);
+  }
+}
+
+/** An exception raised by user code on an engine. */
+export class RemoteError extends TaskError {
+  override name = 'RemoteError';
+  constructor(ename: string, evalue: string, traceback: readonly string[], engineId: number | null, msgId: string) {
+    super(ename, evalue, traceback, engineId, msgId);
     if (traceback.length > 0) {
       this.stack = `${this.name}: ${this.message}\n  remote stack (engine ${engineId ?? '?'}):\n    ${traceback.join('\n    ')}\n  local stack:\n${(this.stack ?? '').split('\n').slice(1).join('\n')}`;
     }
@@ -33,8 +47,28 @@ export class RemoteError extends Error {
 }
 
 /** An engine died (or was not there) while a task was on it. */
-export class EngineError extends RemoteError {
+export class EngineError extends TaskError {
   override name = 'EngineError';
+}
+
+/** A task did not finish within its `timeoutMs`; a running one was interrupted (its engine's namespace is reset). */
+export class TaskTimeout extends TaskError {
+  override name = 'TaskTimeout';
+}
+
+/** A task was aborted (`ar.abort()`, `rc.abort()`); a running one was interrupted (its engine's namespace is reset). */
+export class TaskAborted extends TaskError {
+  override name = 'TaskAborted';
+}
+
+/** A task named a dependency the controller does not know. */
+export class InvalidDependency extends TaskError {
+  override name = 'InvalidDependency';
+}
+
+/** A task's dependencies can no longer be met (e.g. follow-all over results on two engines). */
+export class ImpossibleDependency extends TaskError {
+  override name = 'ImpossibleDependency';
 }
 
 /** Every failure of a call that ran several tasks (a multi-engine apply, a map). */

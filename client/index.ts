@@ -4,7 +4,8 @@ export { DirectView, LoadBalancedView } from './views.js';
 export type { MapOptions, PerTarget } from './views.js';
 export { AsyncResult } from './asyncresult.js';
 export type { TaskInfo, PerTask } from './asyncresult.js';
+export type { TaskOptions, DirectTaskOptions, Dependency, DependencyLike, TaskRef } from './options.js';
 export {
-  RemoteError, EngineError, CompositeError, NoEnginesRegistered, TimeoutError, ConnectionLost, SerializationError, ProtocolError, ConnectionFileError,
+  TaskError, TaskTimeout, TaskAborted, InvalidDependency, ImpossibleDependency, RemoteError, EngineError, CompositeError, NoEnginesRegistered, TimeoutError, ConnectionLost, SerializationError, ProtocolError, ConnectionFileError,
 } from './errors.js';
 export type { EngineInfo } from '../protocol/index.js';

@@ -1,17 +1,20 @@
 /** Internal: what a view needs from its client. */
 import type { ApplyContent } from '../protocol/index.js';
 import type { TaskState } from './asyncresult.js';
+import type { WireOptions } from './options.js';
 
 export interface TaskRequest {
   content: ApplyContent;
   route: 'direct' | 'lb';
   targets: number[] | undefined;
   buffers: Buffer[];
-  label?: string;
+  options: WireOptions;
 }
 
 export interface Submitter {
   /** registered engine ids, ascending */
   ids(): number[];
   submit(req: TaskRequest): TaskState;
+  /** ask the controller to abort tasks; resolves with how many it stopped */
+  abort(msgIds: string[]): Promise<number>;
 }

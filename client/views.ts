@@ -6,6 +6,8 @@ import { functionSource, serialize } from '../protocol/index.js';
 import { AsyncResult } from './asyncresult.js';
 import type { TaskState } from './asyncresult.js';
 import { NoEnginesRegistered } from './errors.js';
+import { toWire } from './options.js';
+import type { DirectTaskOptions, TaskOptions, WireOptions } from './options.js';
 import type { Submitter } from './submitter.js';
 
 export interface MapOptions {
@@ -48,12 +50,20 @@ function concatChunks<R>(values: unknown[], order: readonly number[], ordered: b
   return out;
 }
 
-abstract class View {
+abstract class View<O extends DirectTaskOptions> {
+  /** the options every task of this view carries */
+  readonly options: Readonly<O>;
+  protected readonly wire: WireOptions;
+
   /** @internal */
   constructor(
     protected readonly client: Submitter,
     protected readonly targetSpec: number | number[] | undefined,
-  ) {}
+    options: O,
+  ) {
+    this.options = Object.freeze({ ...options });
+    this.wire = toWire(options);
+  }
 
   protected source(fn: unknown): string {
     return functionSource(fn, 'the function');
@@ -67,10 +77,22 @@ abstract class View {
  * const lb = rc.loadBalancedView();
  * const squares = await lb.map((x: number) => x * x, [1, 2, 3]);
  */
-export class LoadBalancedView extends View {
+export class LoadBalancedView extends View<TaskOptions> {
   /** The engines this view may use; undefined means all. */
   get targets(): number[] | undefined {
-    return this.targetSpec === undefined ? undefined : ([] as number[]).concat(this.targetSpec);
+    const t = this.options.targets ?? this.targetSpec;
+    return t === undefined ? undefined : ([] as number[]).concat(t);
+  }
+
+  /**
+   * A new view whose tasks carry these options, merged over this view's.
+   * @example
+   * const a = lb.apply(load);
+   * const robust = lb.withOptions({ retries: 2, timeoutMs: 60000 });
+   * await robust.withOptions({ after: a, priority: 10 }).apply(process);
+   */
+  withOptions(options: TaskOptions): LoadBalancedView {
+    return new LoadBalancedView(this.client, this.targetSpec, { ...this.options, ...options });
   }
 
   #check(): void {
@@ -90,6 +112,7 @@ export class LoadBalancedView extends View {
       route: 'lb',
       targets: this.targets,
       buffers: serialize(args, 'args', this.source(fn)),
+      options: this.wire,
     });
     return new AsyncResult([t], true, (v) => v[0] as Awaited<R>);
   }
@@ -105,7 +128,7 @@ export class LoadBalancedView extends View {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`chunksize must be a whole number >= 1, got ${size}`);
     const src = this.source(fn);
     const tasks = chunk(all, size).map((c) =>
-      this.client.submit({ content: { kind: 'map' }, route: 'lb', targets: this.targets, buffers: serialize(c, 'items', src) }),
+      this.client.submit({ content: { kind: 'map' }, route: 'lb', targets: this.targets, buffers: serialize(c, 'items', src), options: this.wire }),
     );
     const ordered = opts.ordered ?? true;
     return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, ordered));
@@ -121,11 +144,19 @@ export class LoadBalancedView extends View {
  * await dv.push({ a: 10 });
  * const r = await dv.apply((b: number) => a + b, 5); // [15, 15, ...]
  */
-export class DirectView<S extends boolean = false> extends View {
+export class DirectView<S extends boolean = false> extends View<DirectTaskOptions> {
   /** The engines of the next call (all registered ones when the view was made without targets). */
   get targets(): number[] {
     if (this.targetSpec === undefined) return this.client.ids();
     return ([] as number[]).concat(this.targetSpec);
+  }
+
+  /**
+   * A new view on the same engines whose tasks carry these options (`timeoutMs`, `label`).
+   * @example await rc.directView().withOptions({ timeoutMs: 5000 }).apply(maybeStuck);
+   */
+  withOptions(options: DirectTaskOptions): DirectView<S> {
+    return new DirectView<S>(this.client, this.targetSpec, { ...this.options, ...options });
   }
 
   get #single(): S {
@@ -140,8 +171,8 @@ export class DirectView<S extends boolean = false> extends View {
     return t;
   }
 
-  #each<R>(targets: number[], build: (engine: number, i: number) => Omit<Parameters<Submitter['submit']>[0], 'route' | 'targets'>, combine?: (v: unknown[]) => PerTarget<S, R>): AsyncResult<PerTarget<S, R>, S> {
-    const tasks: TaskState[] = targets.map((engine, i) => this.client.submit({ ...build(engine, i), route: 'direct', targets: [engine] }));
+  #each<R>(targets: number[], build: (engine: number, i: number) => Omit<Parameters<Submitter['submit']>[0], 'route' | 'targets' | 'options'>, combine?: (v: unknown[]) => PerTarget<S, R>): AsyncResult<PerTarget<S, R>, S> {
+    const tasks: TaskState[] = targets.map((engine, i) => this.client.submit({ ...build(engine, i), route: 'direct', targets: [engine], options: this.wire }));
     const single = this.#single;
     return new AsyncResult(tasks, single, combine ?? ((v) => (single ? v[0] : v) as PerTarget<S, R>));
   }
@@ -166,7 +197,7 @@ export class DirectView<S extends boolean = false> extends View {
     const src = this.source(fn);
     const blocks = partition(toArray(items), targets.length);
     const tasks = targets.map((engine, i) =>
-      this.client.submit({ content: { kind: 'map' }, route: 'direct', targets: [engine], buffers: serialize(blocks[i], 'items', src) }),
+      this.client.submit({ content: { kind: 'map' }, route: 'direct', targets: [engine], buffers: serialize(blocks[i], 'items', src), options: this.wire }),
     );
     return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, true));
   }

@@ -12,6 +12,7 @@ import {
 } from '../protocol/index.js';
 import type { ApplyReplyMetadata, ContentOf, EngineInfo, ErrorContent, Header, Logger, MsgType } from '../protocol/index.js';
 import type { SchemeName } from '../profiles/config.js';
+import { evaluate } from './dependencies.js';
 import { RecordStore } from './records.js';
 import type { TaskRecord } from './records.js';
 import { Scheduler } from './scheduler.js';
@@ -57,6 +58,8 @@ export class Controller {
   readonly #byIdentity = new Map<string, EngineState>();
   readonly #clients = new Map<string, Buffer>();
   readonly #records = new RecordStore();
+  /** msg_id -> tasks waiting for it to finish */
+  readonly #dependents = new Map<string, Set<TaskRecord>>();
   readonly #scheduler: Scheduler<EngineState>;
   readonly #dropped: Record<string, number> = {};
   #nextId = 0;
@@ -141,6 +144,15 @@ export class Controller {
         });
       case 'queue_request':
         return this.#reply(identity, header, 'queue_reply', this.queueStatus());
+      case 'abort_request': {
+        let msg;
+        try {
+          msg = parseVerified(raw, header);
+        } catch (e) {
+          return this.#drop('client', e, frames);
+        }
+        return this.#onAbort(identity, header, msg.content as ContentOf<'abort_request'>);
+      }
       case 'stats_request':
         return this.#reply(identity, header, 'stats_reply', this.stats());
       case 'shutdown_request': {
@@ -181,14 +193,25 @@ export class Controller {
       submitted: Date.now(),
       sent: null,
       completed: null,
-      status: 'queued',
+      status: 'waiting',
       reply: undefined,
       bytes: 0,
       stdout: '',
       stderr: '',
-      dequeued: false,
+      dequeued: true,
+      priority: meta.priority ?? 0,
+      retries: meta.route === 'lb' ? (meta.retries ?? 0) : 0,
+      attempts: [],
+      blacklist: undefined,
+      after: meta.after,
+      follow: meta.follow,
+      timer: undefined,
+      abort: undefined,
     };
     this.#records.add(task);
+    if (meta.timeout_ms !== undefined) {
+      task.timer = setTimeout(() => this.#stop(task, 'TaskTimeout', `the task did not finish within its timeout of ${meta.timeout_ms} ms`), meta.timeout_ms);
+    }
     if (meta.route === 'direct') {
       const id = meta.targets?.[0];
       const engine = id === undefined ? undefined : this.#engines.get(id);
@@ -198,10 +221,99 @@ export class Controller {
       engine.load++;
       return this.#sendToEngine(task, engine);
     }
-    if (meta.targets !== undefined && !meta.targets.some((t) => this.#engines.has(t))) {
-      return this.#failTask(task, 'NoEnginesRegistered', `none of the target engines [${meta.targets.join(', ')}] is registered (registered: ${this.#idList()})`, null);
+    for (const dep of [task.after, task.follow]) {
+      const unknown = dep?.ids.find((id) => id === task.msgId || this.#records.outcome(id) === undefined);
+      if (unknown !== undefined) {
+        return this.#failTask(task, 'InvalidDependency', unknown === task.msgId ? 'a task cannot depend on itself' : `dependency ${unknown} is not a task this controller knows (never submitted, or its record was culled)`, null);
+      }
     }
+    this.#release(task);
+  }
+
+  /** Queue a load-balanced task whose dependencies are met, wait for them, or fail it if they never can be. */
+  #release(task: TaskRecord): void {
+    if (task.status !== 'waiting') return;
+    const outcome = (id: string): ReturnType<RecordStore['outcome']> => this.#records.outcome(id);
+    let engines: number[] | undefined;
+    let waiting = false;
+    for (const [dep, location] of [[task.after, false], [task.follow, true]] as const) {
+      if (!dep) continue;
+      const st = evaluate(dep, outcome, location);
+      if (st.kind === 'impossible') return this.#failTask(task, 'ImpossibleDependency', st.why, null);
+      if (st.kind === 'wait') waiting = true;
+      else if (st.engines) engines = st.engines;
+    }
+    if (waiting) {
+      for (const dep of [task.after, task.follow]) {
+        for (const id of dep?.ids ?? []) {
+          if (this.#records.outcome(id) !== 'pending') continue;
+          let set = this.#dependents.get(id);
+          if (!set) this.#dependents.set(id, (set = new Set()));
+          set.add(task);
+        }
+      }
+      return;
+    }
+    if (engines) {
+      const allowed = task.targets ? engines.filter((e) => task.targets!.includes(e)) : engines;
+      if (allowed.length === 0) return this.#failTask(task, 'ImpossibleDependency', `the engines to follow (${engines.join(', ')}) are not among the targets [${task.targets!.join(', ')}]`, null);
+      task.targets = allowed;
+    }
+    if (!this.#checkPlaceable(task)) return;
     this.#scheduler.submit(task);
+  }
+
+  /** Fail a task no registered engine may take; true when it can be placed. */
+  #checkPlaceable(task: TaskRecord): boolean {
+    if (this.#scheduler.placeable(task)) return true;
+    // with no targets and no blacklist, an engine that joins later takes it
+    if (task.targets === undefined && task.blacklist === undefined) return true;
+    if (task.follow) {
+      this.#failTask(task, 'ImpossibleDependency', `no registered engine can run it: the engines to follow (${task.targets?.join(', ')}) are gone`, null);
+    } else if (task.targets !== undefined && !task.targets.some((t) => this.#engines.has(t) && !task.blacklist?.has(t))) {
+      this.#failTask(task, 'NoEnginesRegistered', `none of the target engines [${task.targets.join(', ')}] is registered and untried (registered: ${this.#idList()})`, null);
+    } else {
+      const last = task.attempts.at(-1);
+      this.#failTask(task, last?.ename ?? 'EngineError', `the task failed on every registered engine it could run on (${task.attempts.length} attempts)`, null);
+    }
+    return false;
+  }
+
+  /**
+   * Stop a task that has not finished: a waiting or queued one fails now; a
+   * running one is interrupted on its engine, which replies with the error.
+   */
+  #stop(task: TaskRecord, ename: 'TaskTimeout' | 'TaskAborted', evalue: string): boolean {
+    switch (task.status) {
+      case 'waiting':
+      case 'queued':
+        this.#scheduler.remove(task);
+        this.#failTask(task, ename, evalue, null);
+        return true;
+      case 'running': {
+        if (task.abort) return false;
+        task.abort = { ename, evalue };
+        const e = task.engineId === null ? undefined : this.#engines.get(task.engineId);
+        if (e) this.#sendEngine(e, 'abort_request', { msg_ids: [task.msgId], ename, evalue });
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  #onAbort(identity: Buffer, header: Header, req: ContentOf<'abort_request'>): void {
+    let ids = req.msg_ids;
+    if (ids === undefined) {
+      ids = [];
+      for (const t of this.#records.pendingRecords()) if (t.client.equals(identity)) ids.push(t.msgId);
+    }
+    let aborted = 0;
+    for (const id of ids) {
+      const t = this.#records.get(id);
+      if (t && this.#stop(t, 'TaskAborted', 'the task was aborted by a client')) aborted++;
+    }
+    this.#reply(identity, header, 'abort_reply', { aborted });
   }
 
   #sendToEngine(task: TaskRecord, engine: EngineState): void {
@@ -302,16 +414,17 @@ export class Controller {
 
   #onReply(frames: Buffer[], raw: ReturnType<typeof splitFrames>, engine: EngineState): void {
     let parentId: string;
-    let ok: boolean;
+    let meta: Record<string, unknown>;
     try {
       const parent = parseFrame(raw.parent, 'parent_header') as { msg_id?: unknown };
       if (typeof parent?.msg_id !== 'string') throw new ProtocolError('apply_reply without a parent msg_id', 'schema');
       parentId = parent.msg_id;
-      const meta = parseFrame(raw.metadata, 'metadata') as { status?: unknown };
-      ok = meta?.status === 'ok';
+      meta = parseFrame(raw.metadata, 'metadata') as Record<string, unknown>;
+      if (meta === null || typeof meta !== 'object') throw new ProtocolError('apply_reply metadata is not an object', 'schema');
     } catch (e) {
       return this.#drop('engine', e, frames);
     }
+    const ok = meta.status === 'ok';
     const task = this.#records.get(parentId);
     if (task === undefined || task.status !== 'running' || task.engineId !== engine.id) {
       return this.#drop('engine', new ProtocolError(`apply_reply for unknown or finished task ${parentId}`, 'schema'), frames);
@@ -319,11 +432,56 @@ export class Controller {
     engine.inFlight.delete(task);
     engine.load--;
     engine.completed++;
-    const reply = frames.slice(1);
-    this.#records.finish(task, ok ? 'ok' : 'error', reply);
-    frames[0] = task.client;
+    if (!ok && task.retries > 0 && task.abort === undefined) {
+      let ename = 'Error';
+      try {
+        ename = String((parseFrame(raw.content, 'content') as { ename?: unknown }).ename ?? 'Error');
+      } catch {
+        // an unreadable error is still an error to retry
+      }
+      if (this.#retry(task, engine, ename)) return;
+    }
+    if (task.attempts.length > 0) {
+      // tell the client about the earlier runs: the metadata changes, so the controller signs anew
+      raw.metadata = Buffer.from(JSON.stringify({ ...meta, attempts: task.attempts }));
+      raw.signature = this.#session.signer.sign(raw.header, raw.parent, raw.metadata, raw.content);
+      frames = [task.client, DELIMITER, raw.signature, raw.header, raw.parent, raw.metadata, raw.content, ...raw.buffers];
+    } else {
+      frames[0] = task.client;
+    }
+    this.#done(task, ok ? 'ok' : 'error', frames.slice(1));
     this.#toClients.send(frames);
     if (task.route === 'lb' || this.#scheduler.queued > 0) this.#scheduler.schedule();
+  }
+
+  /** Resubmit a failed load-balanced task elsewhere; false when no engine is left to try. */
+  #retry(task: TaskRecord, engine: EngineState, ename: string): boolean {
+    task.retries--;
+    task.attempts.push({ engine_id: engine.id, ename });
+    (task.blacklist ??= new Set()).add(engine.id);
+    task.status = 'waiting';
+    task.engineId = null;
+    task.sent = null;
+    this.#o.log.info(`task ${task.msgId} failed on engine ${engine.id} (${ename}); retrying (${task.retries} retries left)`);
+    if (!this.#scheduler.placeable(task) && (task.targets !== undefined || this.#engines.size > 0)) {
+      // nowhere left to run it: the caller reports this failure as the final one
+      task.attempts.pop();
+      task.retries++;
+      task.status = 'running';
+      task.engineId = engine.id;
+      return false;
+    }
+    this.#scheduler.submit(task);
+    return true;
+  }
+
+  /** Record the end of a task and release what waits on it. */
+  #done(task: TaskRecord, status: 'ok' | 'error', reply: Buffer[]): void {
+    this.#records.finish(task, status, reply);
+    const waiting = this.#dependents.get(task.msgId);
+    if (!waiting) return;
+    this.#dependents.delete(task.msgId);
+    for (const t of waiting) this.#release(t);
   }
 
   #onStream(frames: Buffer[], raw: ReturnType<typeof splitFrames>): void {
@@ -358,10 +516,19 @@ export class Controller {
     this.#byIdentity.delete(e.identity.toString('latin1'));
     this.#scheduler.removeEngine(e);
     this.#o.log.warn(`engine ${e.id} (pid ${e.pid}) unregistered: ${reason}`);
-    for (const task of e.inFlight) {
+    const inFlight = [...e.inFlight];
+    e.inFlight.clear();
+    for (const task of inFlight) {
+      if (task.retries > 0 && task.abort === undefined && this.#retry(task, e, 'EngineError')) continue;
       this.#failTask(task, 'EngineError', `engine ${e.id} (pid ${e.pid} on ${e.hostname}) ${reason} while this task was on it`, e);
     }
-    e.inFlight.clear();
+    // queued tasks that only this engine could take now never can
+    for (const task of [...this.#scheduler.pending()]) {
+      if (task.targets !== undefined && !this.#scheduler.placeable(task)) {
+        this.#scheduler.remove(task);
+        this.#checkPlaceable(task);
+      }
+    }
     this.#notify({ event: 'unregistered', engine: engineInfo(e), reason });
     this.#scheduler.schedule();
   }
@@ -381,8 +548,12 @@ export class Controller {
       started: task.sent === null ? null : new Date(task.sent).toISOString(),
       completed: new Date().toISOString(),
     };
+    if (task.attempts.length > 0) metadata.attempts = task.attempts;
+    if (engine) {
+      engine.inFlight.delete(task);
+    }
     const { frames } = this.#session.build([task.client], 'apply_reply', content, { parent: task.header, metadata });
-    this.#records.finish(task, 'error', frames.slice(1));
+    this.#done(task, 'error', frames.slice(1));
     this.#toClients.send(frames);
   }
 

@@ -3,9 +3,25 @@
  * bounded (count and bytes); the oldest finished ones are culled first, so a
  * long run stays flat in memory. Pending records are never culled.
  */
+import { Fifo } from '../protocol/index.js';
 import type { Header, RawMessage } from '../protocol/index.js';
 
-export type TaskStatus = 'queued' | 'running' | 'ok' | 'error';
+/** waiting: on dependencies; queued: in the scheduler; running: sent to an engine */
+export type TaskStatus = 'waiting' | 'queued' | 'running' | 'ok' | 'error';
+
+/** A dependency as the controller keeps it. */
+export interface DepSpec {
+  ids: string[];
+  all: boolean;
+  success: boolean;
+  failure: boolean;
+}
+
+/** One run of a task that failed and was retried. */
+export interface Attempt {
+  engine_id: number | null;
+  ename: string;
+}
 
 export interface TaskRecord {
   msgId: string;
@@ -29,6 +45,25 @@ export interface TaskRecord {
   stderr: string;
   /** removed from the load-balanced queue (lazy deletion) */
   dequeued: boolean;
+  /** higher runs first; FIFO among equals */
+  priority: number;
+  /** resubmissions left after an error or an engine death */
+  retries: number;
+  /** failed runs so far */
+  attempts: Attempt[];
+  /** engines this task failed on, not to be tried again */
+  blacklist: Set<number> | undefined;
+  after: DepSpec | undefined;
+  follow: DepSpec | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** why the engine was asked to stop this task, given to the reply */
+  abort: { ename: string; evalue: string } | undefined;
+}
+
+/** What a finished task left behind for dependencies, kept longer than records. */
+export interface Outcome {
+  ok: boolean;
+  engineId: number | null;
 }
 
 export interface RecordLimits {
@@ -38,13 +73,26 @@ export interface RecordLimits {
 
 export class RecordStore {
   readonly #records = new Map<string, TaskRecord>();
-  #finished: (TaskRecord | undefined)[] = [];
-  #head = 0;
+  readonly #finished = new Fifo<TaskRecord>();
   #finishedBytes = 0;
+  /** outcomes of finished tasks, for dependencies: far smaller than records, so many more are kept */
+  readonly #outcomes = new Map<string, Outcome>();
+  readonly #outcomeOrder = new Fifo<string>();
   submitted = 0;
   completed = 0;
 
-  constructor(readonly limits: RecordLimits = { maxRecords: 1024, maxBytes: 1024 ** 3 }) {}
+  constructor(
+    readonly limits: RecordLimits = { maxRecords: 1024, maxBytes: 1024 ** 3 },
+    readonly maxOutcomes = 200000,
+  ) {}
+
+  /** A finished task's outcome, 'pending' for a known unfinished one, undefined if unknown. */
+  outcome(msgId: string): Outcome | 'pending' | undefined {
+    const o = this.#outcomes.get(msgId);
+    if (o) return o;
+    const r = this.#records.get(msgId);
+    return r ? 'pending' : undefined;
+  }
 
   get size(): number {
     return this.#records.size;
@@ -52,6 +100,11 @@ export class RecordStore {
 
   get pending(): number {
     return this.submitted - this.completed;
+  }
+
+  /** Records of tasks not finished yet. */
+  *pendingRecords(): Generator<TaskRecord> {
+    for (const r of this.#records.values()) if (r.completed === null) yield r;
   }
 
   get(msgId: string): TaskRecord | undefined {
@@ -71,6 +124,11 @@ export class RecordStore {
   finish(r: TaskRecord, status: 'ok' | 'error', reply: Buffer[] | undefined): void {
     r.status = status;
     r.completed = Date.now();
+    clearTimeout(r.timer);
+    r.timer = undefined;
+    this.#outcomes.set(r.msgId, { ok: status === 'ok', engineId: r.engineId });
+    this.#outcomeOrder.push(r.msgId);
+    if (this.#outcomeOrder.length > this.maxOutcomes) this.#outcomes.delete(this.#outcomeOrder.shift()!);
     r.request = undefined;
     // received frames may be views into a large packed batch: keep copies, not the batch
     r.reply = reply?.map((f) => (f.byteOffset === 0 && f.buffer.byteLength === f.byteLength ? f : Buffer.from(f)));
@@ -80,16 +138,10 @@ export class RecordStore {
     this.completed++;
     this.#finished.push(r);
     this.#finishedBytes += bytes;
-    const finishedCount = (): number => this.#finished.length - this.#head;
-    while (finishedCount() > this.limits.maxRecords || (this.#finishedBytes > this.limits.maxBytes && finishedCount() > 1)) {
-      const old = this.#finished[this.#head]!;
-      this.#finished[this.#head++] = undefined;
+    while (this.#finished.length > this.limits.maxRecords || (this.#finishedBytes > this.limits.maxBytes && this.#finished.length > 1)) {
+      const old = this.#finished.shift()!;
       this.#finishedBytes -= old.bytes;
       this.#records.delete(old.msgId);
-    }
-    if (this.#head > 4096 && this.#head * 2 > this.#finished.length) {
-      this.#finished = this.#finished.slice(this.#head);
-      this.#head = 0;
     }
   }
 }

@@ -1,9 +1,12 @@
 /**
  * The load-balanced queue. Engines are kept in least-recently-used order; a
- * task goes to an engine with load < hwm (0 = unlimited) inside its targets,
- * chosen by the scheme among those. Sending adds 1 to the engine's load and
- * moves it to the end; a reply subtracts 1.
+ * task goes to an engine with load < hwm (0 = unlimited), inside its allowed
+ * engines, not blacklisted for it, chosen by the scheme among those. Sending
+ * adds 1 to the engine's load and moves it to the end; a reply subtracts 1.
+ *
+ * Tasks wait in one FIFO per priority; higher priorities are served first.
  */
+import { Fifo } from '../protocol/index.js';
 import type { PickEngine } from './schemes/index.js';
 import type { TaskRecord } from './records.js';
 
@@ -12,14 +15,15 @@ export interface SchedEngine {
   load: number;
 }
 
-/** How far past an unplaceable task the scheduler looks for one it can place. */
+/** How far past unplaceable tasks the scheduler looks for one it can place, per pass. */
 const MAX_SKIP = 1000;
 
 export class Scheduler<E extends SchedEngine> {
   /** least recently used first */
   readonly order: E[] = [];
-  #queue: (TaskRecord | undefined)[] = [];
-  #head = 0;
+  readonly #buckets = new Map<number, Fifo<TaskRecord>>();
+  /** priorities with a bucket, highest first */
+  #priorities: number[] = [];
   #queued = 0;
   readonly #eligible: E[] = [];
   readonly #loads: number[] = [];
@@ -47,12 +51,21 @@ export class Scheduler<E extends SchedEngine> {
   }
 
   submit(task: TaskRecord): void {
-    this.#queue.push(task);
+    task.status = 'queued';
+    task.dequeued = false;
+    let q = this.#buckets.get(task.priority);
+    if (!q) {
+      q = new Fifo<TaskRecord>();
+      this.#buckets.set(task.priority, q);
+      this.#priorities.push(task.priority);
+      this.#priorities.sort((a, b) => b - a);
+    }
+    q.push(task);
     this.#queued++;
     this.schedule();
   }
 
-  /** Remove a queued task (lazy: it is skipped when reached). */
+  /** Remove a queued task (lazily: it is skipped when reached). */
   remove(task: TaskRecord): boolean {
     if (task.dequeued || task.status !== 'queued') return false;
     task.dequeued = true;
@@ -60,58 +73,61 @@ export class Scheduler<E extends SchedEngine> {
     return true;
   }
 
-  /** Queued tasks, oldest first. */
+  /** Queued tasks, in the order they would be served. */
   *pending(): Generator<TaskRecord> {
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const t = this.#queue[i];
-      if (t && !t.dequeued) yield t;
-    }
+    for (const p of this.#priorities) for (const t of this.#buckets.get(p)!) if (!t.dequeued) yield t;
+  }
+
+  /** Could this task ever be placed on the engines registered now? */
+  placeable(task: TaskRecord): boolean {
+    return this.order.some((e) => this.#allowed(task, e));
   }
 
   /** An engine's load changed or an engine joined: place what can be placed. */
   schedule(): void {
+    if (this.#queued === 0) return;
     let skipped = 0;
-    let i = this.#head;
-    while (i < this.#queue.length && this.#queued > 0) {
-      const task = this.#queue[i];
-      if (task === undefined || task.dequeued) {
-        if (i === this.#head) this.#advanceHead();
-        i++;
-        continue;
+    for (const p of [...this.#priorities]) {
+      const q = this.#buckets.get(p)!;
+      // the head of each bucket is dropped once placed or removed; placed tasks further in are skipped later
+      for (let i = 0; i < q.length; i++) {
+        const task = q.at(i)!;
+        if (task.dequeued) {
+          if (i === 0) {
+            q.shift();
+            i--;
+          }
+          continue;
+        }
+        if (!this.#anyFree()) return this.#dropEmpty();
+        const engine = this.#choose(task);
+        if (engine === undefined) {
+          if (++skipped > MAX_SKIP) return this.#dropEmpty();
+          continue;
+        }
+        task.dequeued = true;
+        this.#queued--;
+        if (i === 0) {
+          q.shift();
+          i--;
+        }
+        engine.load++;
+        this.order.splice(this.order.indexOf(engine), 1);
+        this.order.push(engine);
+        this.assign(task, engine);
+        if (this.#queued === 0) return this.#dropEmpty();
       }
-      const engine = this.#choose(task);
-      if (engine === undefined) {
-        // nothing free at all: no later task can be placed either
-        if (task.targets === undefined || !this.#anyFree()) break;
-        if (++skipped > MAX_SKIP) break;
-        i++;
-        continue;
-      }
-      task.dequeued = true;
-      this.#queued--;
-      if (i === this.#head) this.#advanceHead();
-      engine.load++;
-      const at = this.order.indexOf(engine);
-      this.order.splice(at, 1);
-      this.order.push(engine);
-      this.assign(task, engine);
-      i++;
     }
-    this.#compact();
+    this.#dropEmpty();
   }
 
-  #advanceHead(): void {
-    this.#queue[this.#head++] = undefined;
-  }
-
-  #compact(): void {
-    if (this.#head === this.#queue.length) {
-      this.#queue = [];
-      this.#head = 0;
-    } else if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
+  #dropEmpty(): void {
+    for (const p of this.#priorities) {
+      const q = this.#buckets.get(p)!;
+      while (q.length > 0 && q.peek()!.dequeued) q.shift();
+      if (q.length === 0) this.#buckets.delete(p);
     }
+    if (this.#buckets.size !== this.#priorities.length) this.#priorities = this.#priorities.filter((p) => this.#buckets.has(p));
   }
 
   #free(e: E): boolean {
@@ -123,14 +139,17 @@ export class Scheduler<E extends SchedEngine> {
     return false;
   }
 
+  #allowed(task: TaskRecord, e: E): boolean {
+    return (task.targets === undefined || task.targets.includes(e.id)) && !task.blacklist?.has(e.id);
+  }
+
   #choose(task: TaskRecord): E | undefined {
     const eligible = this.#eligible;
     const loads = this.#loads;
     eligible.length = 0;
     loads.length = 0;
     for (const e of this.order) {
-      if (!this.#free(e)) continue;
-      if (task.targets !== undefined && !task.targets.includes(e.id)) continue;
+      if (!this.#free(e) || !this.#allowed(task, e)) continue;
       eligible.push(e);
       loads.push(e.load);
     }

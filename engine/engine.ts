@@ -13,7 +13,7 @@ import { SendQueue, Session, receiveLoop, serialize } from '../protocol/index.js
 import type { ApplyReplyMetadata, ContentOf, ErrorContent, Logger, Message, MsgType } from '../protocol/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { endpointOf } from '../profiles/index.js';
-import type { FromWorker, TaskToWorker } from './worker-messages.js';
+import type { FromWorker, TaskError, ToWorker } from './worker-messages.js';
 
 export interface EngineOptions {
   info: ConnectionInfo;
@@ -29,6 +29,8 @@ export interface EngineOptions {
 }
 
 interface Task {
+  /** set when the controller asked to stop this task while it runs */
+  abort?: TaskError;
   msgId: string;
   /** the request's header frame, the reply's parent */
   parent: Buffer;
@@ -143,6 +145,8 @@ export class Engine {
         return this.#onApply(msg as Message<'apply_request'>);
       case 'heartbeat':
         return;
+      case 'abort_request':
+        return this.#onAbort(msg.content as ContentOf<'abort_request'>);
       case 'registration_reply':
         this.#registered?.(msg.content as ContentOf<'registration_reply'>);
         this.#registered = undefined;
@@ -165,6 +169,31 @@ export class Engine {
     return this.#posted[0];
   }
 
+  /**
+   * Stop tasks: one not yet with the worker fails at once; one queued in the
+   * worker is skipped there; the running one ends with its worker, which is
+   * replaced (the namespace is reset).
+   */
+  #onAbort(c: ContentOf<'abort_request'>): void {
+    const error: TaskError = { ename: c.ename ?? 'TaskAborted', evalue: c.evalue ?? 'the task was aborted', traceback: [] };
+    for (const id of c.msg_ids ?? []) {
+      const qi = this.#queue.findIndex((t) => t.msgId === id);
+      if (qi >= 0) {
+        const [task] = this.#queue.splice(qi, 1);
+        this.#finish(task!, { ok: false, error, started: new Date().toISOString() });
+        continue;
+      }
+      const pi = this.#posted.findIndex((t) => t.msgId === id);
+      if (pi > 0) {
+        this.#worker?.postMessage({ type: 'cancel', msgId: id, error } satisfies ToWorker);
+      } else if (pi === 0) {
+        this.#posted[0]!.abort = error;
+        this.#o.log.info(`interrupting task ${id} (${error.ename}): replacing the execution worker`);
+        void this.#worker?.terminate();
+      }
+    }
+  }
+
   #next(): void {
     while (this.#workerReady && this.#queue.length > 0 && this.#posted.length < PIPELINE) {
       const task = this.#queue[0]!;
@@ -180,12 +209,12 @@ export class Engine {
       this.#queue.shift();
       this.#posted.push(task);
       const frames = task.buffers.map(own);
-      const m: TaskToWorker = { type: 'task', msgId: task.msgId, content: task.content, frames };
+      const m: ToWorker = { type: 'task', msgId: task.msgId, content: task.content, frames };
       this.#worker!.postMessage(m, transferable(frames));
     }
   }
 
-  #finish(task: Task, r: { ok: true; frames: Uint8Array[]; started: string } | { ok: false; error: FromWorkerError; started: string }): void {
+  #finish(task: Task, r: { ok: true; frames: Uint8Array[]; started: string } | { ok: false; error: TaskError; started: string }): void {
     this.#flushStreams(task.msgId);
     const metadata: ApplyReplyMetadata = {
       engine_id: this.id,
@@ -243,13 +272,17 @@ export class Engine {
         // tasks behind the running one never started: they go to the fresh worker
         this.#queue = [...this.#posted.slice(1), ...this.#queue];
         this.#posted = task ? [task] : [];
+        void this.#startWorker();
+        if (task?.abort) {
+          this.#finish(task, { ok: false, started: new Date().toISOString(), error: task.abort });
+          return;
+        }
         const why = failure
           ? (failure as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
             ? 'ran out of memory'
             : `crashed: ${failure.message}`
           : `was ended by process.exit(${code})`;
-        this.#o.log.warn(`the execution worker ${why}; starting a fresh one`);
-        void this.#startWorker();
+        this.#o.log.warn(`the execution worker ${why}; started a fresh one`);
         if (task) {
           this.#finish(task, {
             ok: false,
@@ -305,7 +338,6 @@ export class Engine {
   }
 }
 
-type FromWorkerError = Extract<FromWorker, { ok: false }>['error'];
 
 /**
  * A frame that is a slice of a larger buffer (a packed message) is copied:

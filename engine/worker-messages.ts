@@ -9,6 +9,18 @@ export interface TaskToWorker {
   frames: Uint8Array[];
 }
 
+/** The error a task ends with. */
+export type TaskError = Pick<ErrorContent, 'ename' | 'evalue' | 'traceback' | 'detail'>;
+
+/** Skip a task handed over earlier, ending it with `error`. */
+export interface CancelToWorker {
+  type: 'cancel';
+  msgId: string;
+  error: TaskError;
+}
+
+export type ToWorker = TaskToWorker | CancelToWorker;
+
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string }
@@ -17,7 +29,7 @@ export type FromWorker =
       type: 'done';
       msgId: string;
       ok: false;
-      error: Pick<ErrorContent, 'ename' | 'evalue' | 'traceback' | 'detail'>;
+      error: TaskError;
       started: string;
       completed: string;
     };

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import vm from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { SerializationError, compileCandidates, deserialize, deserializeWithHead, serialize } from '../protocol/index.js';
-import type { FromWorker, TaskToWorker } from './worker-messages.js';
+import type { FromWorker, TaskError, TaskToWorker, ToWorker } from './worker-messages.js';
 
 if (!parentPort) throw new Error('engine/worker.js must run in a worker thread');
 const port = parentPort;
@@ -142,7 +142,7 @@ function cleanStack(stack: string): string[] {
   return stack.split('\n').filter((l) => !l.includes(INTERNAL) && !l.includes('node:internal/') && !l.includes('(node:vm'));
 }
 
-function describeError(e: unknown): Extract<FromWorker, { ok: false }>['error'] {
+function describeError(e: unknown): TaskError {
   if (e instanceof SerializationError) {
     return { ename: e.name, evalue: e.message, traceback: [], detail: { typeName: e.typeName, path: e.path } };
   }
@@ -158,11 +158,25 @@ function describeError(e: unknown): Extract<FromWorker, { ok: false }>['error'] 
   return { ename: 'ThrownValue', evalue: `the task threw a non-Error value: ${shown}`, traceback: [] };
 }
 
+/** tasks cancelled before they started, with the error they end with */
+const cancelled = new Map<string, TaskError>();
+
 let chain: Promise<void> = Promise.resolve();
-port.on('message', (t: TaskToWorker) => {
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'cancel') {
+    cancelled.set(m.msgId, m.error);
+    return;
+  }
+  const t = m;
   chain = chain.then(async () => {
-    current = t.msgId;
     const started = new Date().toISOString();
+    const skip = cancelled.get(t.msgId);
+    if (skip) {
+      cancelled.delete(t.msgId);
+      post({ type: 'done', msgId: t.msgId, ok: false, error: skip, started, completed: started });
+      return;
+    }
+    current = t.msgId;
     let msg: FromWorker;
     let transfer: ArrayBuffer[] = [];
     try {

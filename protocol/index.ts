@@ -9,3 +9,4 @@ export * from './socket.js';
 export * from './log.js';
 export * from './main-module.js';
 export * from './packing.js';
+export * from './fifo.js';

@@ -26,12 +26,30 @@ export const ParentSchema = z.union([HeaderSchema, z.object({}).strict()]);
 
 // ---------------------------------------------------------------- tasks
 
+export const DependencySchema = z.object({
+  ids: z.array(z.string().min(1).max(200)).max(100000),
+  all: z.boolean(),
+  success: z.boolean(),
+  failure: z.boolean(),
+});
+export type DependencyWire = z.infer<typeof DependencySchema>;
+
 /** Per-task options a client sends in apply_request metadata. */
 export const TaskMetadataSchema = z.object({
   /** `direct`: run on `targets[0]`; `lb`: the scheduler picks among `targets` (or all). */
   route: z.enum(['direct', 'lb']),
   targets: z.array(z.number().int().nonnegative()).max(100000).optional(),
   label: z.string().max(1000).optional(),
+  /** higher runs first (load-balanced); default 0 */
+  priority: z.number().int().min(-1e9).max(1e9).optional(),
+  /** resubmissions on error or engine death (load-balanced) */
+  retries: z.number().int().nonnegative().max(1000).optional(),
+  /** the task fails with TaskTimeout this long after submission, queued or running */
+  timeout_ms: z.number().positive().max(2 ** 31 - 1).optional(),
+  /** time dependency: run after these finish */
+  after: DependencySchema.optional(),
+  /** location dependency: run where these ran */
+  follow: DependencySchema.optional(),
 });
 export type TaskMetadata = z.infer<typeof TaskMetadataSchema>;
 
@@ -80,6 +98,8 @@ export const ApplyReplyMetadataSchema = z.object({
   /** ISO dates */
   started: z.string().nullable(),
   completed: z.string().nullable(),
+  /** earlier failed runs of a retried task, added by the controller */
+  attempts: z.array(z.object({ engine_id: z.number().int().nullable(), ename: z.string() })).optional(),
 });
 export type ApplyReplyMetadata = z.infer<typeof ApplyReplyMetadataSchema>;
 
@@ -155,6 +175,15 @@ export const ShutdownRequestSchema = z.object({
 });
 export type ShutdownRequest = z.infer<typeof ShutdownRequestSchema>;
 
+export const AbortRequestSchema = z.object({
+  /** tasks to abort; from a client, all of its pending tasks when absent */
+  msg_ids: z.array(z.string().max(200)).max(1000000).optional(),
+  /** from the controller to an engine: the error the aborted task ends with */
+  ename: z.enum(['TaskAborted', 'TaskTimeout']).optional(),
+  evalue: z.string().max(10000).optional(),
+});
+export type AbortRequest = z.infer<typeof AbortRequestSchema>;
+
 export const StatsReplySchema = z.object({
   dropped: z.record(z.string(), z.number().int()),
   tasks: z.object({ submitted: z.number().int(), completed: z.number().int(), pending: z.number().int() }),
@@ -176,6 +205,8 @@ export const ContentSchemas = {
   queue_reply: QueueReplySchema,
   stats_request: EmptyContentSchema,
   stats_reply: StatsReplySchema,
+  abort_request: AbortRequestSchema,
+  abort_reply: z.object({ aborted: z.number().int().nonnegative() }),
   shutdown_request: ShutdownRequestSchema,
   shutdown_reply: z.object({ status: z.literal('ok') }),
   // engine <-> controller

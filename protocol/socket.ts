@@ -4,6 +4,7 @@
  * FIFO and packs what is queued for the same peer into one ZeroMQ message
  * (see packing.ts), so a burst costs one native send, not one per frame.
  */
+import { Fifo } from './fifo.js';
 import { BATCH_BYTES, pack, unpack } from './packing.js';
 
 interface Sendable {
@@ -20,8 +21,7 @@ export type SendErrorHandler = (err: unknown, messages: Buffer[][]) => void;
 const MAX_BATCH = 4096;
 
 export class SendQueue {
-  #items: (Buffer[] | undefined)[] = [];
-  #head = 0;
+  readonly #items = new Fifo<Buffer[]>();
   #busy = false;
   #closed = false;
 
@@ -35,7 +35,7 @@ export class SendQueue {
   ) {}
 
   get length(): number {
-    return this.#items.length - this.#head;
+    return this.#items.length;
   }
 
   /** Queue a message: `[identity, <IDS|MSG>, ...]` on a ROUTER, `[<IDS|MSG>, ...]` otherwise. */
@@ -57,30 +57,19 @@ export class SendQueue {
 
   close(): void {
     this.#closed = true;
-    this.#items = [];
-    this.#head = 0;
+    this.#items.clear();
   }
 
   /** Take up to MAX_BATCH queued messages, grouped by peer in order. */
   #take(): Map<string, { identity: Buffer | undefined; messages: Buffer[][] }> {
     const groups = new Map<string, { identity: Buffer | undefined; messages: Buffer[][] }>();
-    const end = Math.min(this.#items.length, this.#head + MAX_BATCH);
-    for (let i = this.#head; i < end; i++) {
-      const m = this.#items[i]!;
-      this.#items[i] = undefined;
+    for (let n = 0; n < MAX_BATCH && this.#items.length > 0; n++) {
+      const m = this.#items.shift()!;
       const identity = this.router ? m[0] : undefined;
       const key = identity ? identity.toString('latin1') : '';
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { identity, messages: [] }));
       g.messages.push(this.router ? m.slice(1) : m);
-    }
-    this.#head = end;
-    if (this.#head === this.#items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
     }
     return groups;
   }
