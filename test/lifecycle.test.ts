@@ -4,12 +4,13 @@
  * --help; profiles; Cluster.start / cluster.stop.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Cluster, NoEnginesRegistered } from '../index.js';
 import {
-  assertAllGone, connectionFile, killAll, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
+  CLI, OutputWatcher, assertAllGone, connectionFile, killAll, waitExit, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
 } from './helpers.js';
 import type { CliResult, StateFile } from './helpers.js';
 
@@ -198,6 +199,33 @@ describe('the tscluster command line', () => {
       for (const id of ids) assertNoConnectionFiles(profile, id);
       assert.deepEqual(await listJson(), []);
     } finally {
+      await killAll([...known]);
+    }
+  });
+
+  test('Ctrl-C (SIGINT) while a foreground `tscluster start` is still starting stops everything it started', async () => {
+    const profile = 'interrupted';
+    const known = new Set<number>();
+    const remember = (): void => {
+      const st = readState(root, profile);
+      if (st) for (const p of [st.controller_pid, ...st.engine_pids]) known.add(p);
+    };
+    const child = spawn(process.execPath, [CLI, 'start', '-n', '4', '--profile', profile], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = new OutputWatcher(child.stdout);
+    const err = new OutputWatcher(child.stderr);
+    try {
+      // the first engine has registered, the cluster is not ready yet: the user presses Ctrl-C
+      await out.waitForLine(/engine \d+ registered/, child, 60000, err);
+      remember();
+      child.kill('SIGINT');
+      const code = await waitExit(child, 30000);
+      remember();
+      assert.ok(known.size >= 5, `the state file names the controller and 4 engines: ${[...known].join(', ')}`);
+      await assertAllGone([...known], `after SIGINT during start-up (start exited with ${code}; stdout: ${JSON.stringify(out.text)})`);
+      assertNoConnectionFiles(profile);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      remember();
       await killAll([...known]);
     }
   });
