@@ -144,6 +144,20 @@ describe('error paths', () => {
     await assert.rejects(Client.connect({ connectionFile: explicit }), (e: unknown) => e instanceof ConnectionFileError && e.path === explicit && e.message.includes(explicit));
   });
 
+  test('the profile root is read from TSCLUSTER_DIR at call time', async () => {
+    const elsewhere = join(root, 'elsewhere');
+    const saved = process.env.TSCLUSTER_DIR;
+    process.env.TSCLUSTER_DIR = elsewhere;
+    try {
+      const expected = join(elsewhere, `profile_${PROFILE}`, 'security', `tscluster-${CLUSTER_ID}-client.json`);
+      await assert.rejects(Client.connect({ profile: PROFILE, clusterId: CLUSTER_ID }), (e: unknown) => e instanceof ConnectionFileError && e.path === expected);
+    } finally {
+      process.env.TSCLUSTER_DIR = saved;
+    }
+    const back = await Client.connect({ profile: PROFILE, clusterId: CLUSTER_ID });
+    await back.close();
+  });
+
   test('a corrupt (truncated or empty) connection file rejects with ConnectionFileError naming the file', async () => {
     const text = readFileSync(connectionFile(root, 'client', PROFILE, CLUSTER_ID), 'utf8');
     const truncated = join(root, 'truncated-client.json');

@@ -4,14 +4,15 @@
  * --help; profiles; Cluster.start / cluster.stop.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Cluster, NoEnginesRegistered } from '../index.js';
 import {
-  assertAllGone, connectionFile, killAll, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
+  CLI, OutputWatcher, assertAllGone, connectionFile, killAll, waitExit, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
 } from './helpers.js';
-import type { CliResult } from './helpers.js';
+import type { CliResult, StateFile } from './helpers.js';
 
 const root = useTempRoot('lifecycle');
 
@@ -73,6 +74,8 @@ describe('the tscluster command line', () => {
         const mode = statSync(connectionFile(root, kind)).mode & 0o777;
         assert.equal(mode, 0o600, `${kind} connection file mode ${mode.toString(8)}`);
       }
+      const dirMode = statSync(dirname(connectionFile(root, 'client'))).mode & 0o777;
+      assert.equal(dirMode, 0o700, `security directory mode ${dirMode.toString(8)}`);
 
       const rows = await listJson();
       assert.equal(rows.length, 1, JSON.stringify(rows));
@@ -153,6 +156,76 @@ describe('the tscluster command line', () => {
         [],
       );
     } finally {
+      await killAll([...known]);
+    }
+  });
+
+  test('two clusters side by side (same profile, two cluster ids) are independent; `stop --all` stops both', async () => {
+    const profile = 'side';
+    const ids = ['one', 'two'];
+    const known = new Set<number>();
+    try {
+      for (const id of ids) {
+        const r = await runCli(['start', '-n', '1', '--daemon', '--profile', profile, '--cluster-id', id], { timeoutMs: 90000 });
+        const st = readState(root, profile, id);
+        if (st) for (const p of [st.controller_pid, ...st.engine_pids]) known.add(p);
+        assert.equal(r.code, 0, show(r));
+      }
+      const [a, b] = ids.map((id) => readState(root, profile, id)) as [StateFile | undefined, StateFile | undefined];
+      assert.ok(a && b);
+      assert.notEqual(a.controller_pid, b.controller_pid);
+      for (const [id, st] of [
+        [ids[0]!, a],
+        [ids[1]!, b],
+      ] as const) {
+        const rc = await Client.connect({ profile, clusterId: id, timeoutMs: 10000 });
+        try {
+          assert.equal(rc.cluster.controllerPid, st.controller_pid);
+          assert.deepEqual(rc.engines.map((e) => e.pid), st.engine_pids, `the client of cluster '${id}' sees only its own engine`);
+          assert.deepEqual(await rc.loadBalancedView().apply(() => process.pid), st.engine_pids[0]);
+        } finally {
+          await rc.close();
+        }
+      }
+      const rows = (await listJson()).filter((r) => r.profile === profile);
+      assert.deepEqual(rows.map((r) => [r.clusterId, r.state, r.engines]), [
+        ['one', 'running', 1],
+        ['two', 'running', 1],
+      ]);
+
+      const stopped = await runCli(['stop', '--all'], { timeoutMs: 60000 });
+      assert.equal(stopped.code, 0, show(stopped));
+      await assertAllGone([a.controller_pid, ...a.engine_pids, b.controller_pid, ...b.engine_pids], 'after `tscluster stop --all`');
+      for (const id of ids) assertNoConnectionFiles(profile, id);
+      assert.deepEqual(await listJson(), []);
+    } finally {
+      await killAll([...known]);
+    }
+  });
+
+  test('Ctrl-C (SIGINT) while a foreground `tscluster start` is still starting stops everything it started', async () => {
+    const profile = 'interrupted';
+    const known = new Set<number>();
+    const remember = (): void => {
+      const st = readState(root, profile);
+      if (st) for (const p of [st.controller_pid, ...st.engine_pids]) known.add(p);
+    };
+    const child = spawn(process.execPath, [CLI, 'start', '-n', '4', '--profile', profile], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = new OutputWatcher(child.stdout);
+    const err = new OutputWatcher(child.stderr);
+    try {
+      // the first engine has registered, the cluster is not ready yet: the user presses Ctrl-C
+      await out.waitForLine(/engine \d+ registered/, child, 60000, err);
+      remember();
+      child.kill('SIGINT');
+      const code = await waitExit(child, 30000);
+      remember();
+      assert.ok(known.size >= 5, `the state file names the controller and 4 engines: ${[...known].join(', ')}`);
+      await assertAllGone([...known], `after SIGINT during start-up (start exited with ${code}; stdout: ${JSON.stringify(out.text)})`);
+      assertNoConnectionFiles(profile);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      remember();
       await killAll([...known]);
     }
   });
