@@ -178,16 +178,30 @@ async function start(argv: string[]): Promise<number> {
   if (scheme !== undefined && !SCHEMES.includes(scheme)) throw new UsageError(`unknown scheme '${scheme}': choose one of ${SCHEMES.join(', ')}`);
   const n = values.n === undefined ? undefined : intOpt('n', values.n, 0);
   const t0 = Date.now();
-  const cluster = await Cluster.start({
-    ...(n !== undefined ? { n } : {}),
-    profile,
-    clusterId,
-    ...(scheme ? { scheme } : {}),
-    ...(values.hwm !== undefined ? { hwm: intOpt('hwm', values.hwm, 1) } : {}),
-    ...(values.ip ? { ip: values.ip } : {}),
-    shutdownAtExit: !values.daemon,
-    onEngine: (e) => console.log(`engine ${e.id} registered (pid ${e.pid})`),
-  });
+  // Ctrl-C is handled from the start: during start-up it aborts it (stopping what was started)
+  const interrupted = new AbortController();
+  let onSignal = (sig: string): void => interrupted.abort(new Error(`${sig} during start-up: stopped what was started`));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => onSignal(sig));
+  let cluster: Cluster;
+  try {
+    cluster = await Cluster.start({
+      signal: interrupted.signal,
+      ...(n !== undefined ? { n } : {}),
+      profile,
+      clusterId,
+      ...(scheme ? { scheme } : {}),
+      ...(values.hwm !== undefined ? { hwm: intOpt('hwm', values.hwm, 1) } : {}),
+      ...(values.ip ? { ip: values.ip } : {}),
+      shutdownAtExit: !values.daemon,
+      onEngine: (e) => console.log(`engine ${e.id} registered (pid ${e.pid})`),
+    });
+  } catch (e) {
+    if (interrupted.signal.aborted) {
+      console.error(`tscluster: ${(e as Error).message}`);
+      return 130;
+    }
+    throw e;
+  }
   const rc = await cluster.connect();
   const c = rc.cluster;
   console.log(
@@ -209,15 +223,12 @@ async function start(argv: string[]): Promise<number> {
   });
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (sig: string): void => {
+    onSignal = (sig: string): void => {
       if (stopping) return;
       stopping = true;
       console.log(`\n${sig}: stopping the cluster...`);
       void cluster.stop().then(resolve);
     };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGHUP', () => stop('SIGHUP'));
     // the controller may stop on its own (a client's shutdown request)
     const watch = setInterval(() => {
       if (!stopping && runningCluster(profile, clusterId)?.info.controller_pid !== cluster.controllerPid) {

@@ -33,6 +33,8 @@ export interface ClusterOptions {
   timeoutMs?: number;
   /** called as each engine registers */
   onEngine?: (e: { id: number; pid: number }) => void;
+  /** aborting it during start-up stops what was started and rejects the start */
+  signal?: AbortSignal;
 }
 
 export class ClusterAlreadyRunning extends Error {
@@ -69,7 +71,11 @@ export class Cluster {
         }
       }
     };
-    if (shutdownAtExit) process.once('exit', this.#exitHook);
+    if (shutdownAtExit) {
+      process.once('exit', this.#exitHook);
+      atSignal.add(this.#exitHook);
+      installSignalHooks();
+    }
   }
 
   /** Pids of the engines this object started. */
@@ -114,13 +120,14 @@ export class Cluster {
     if (o.ip !== undefined) cargs.push('--ip', o.ip);
     const controller = spawnPart(CONTROLLER_SCRIPT, cargs, profile, clusterId, 'controller');
     const cluster = new Cluster(profile, clusterId, controller.pid, o.shutdownAtExit ?? true);
+    const signal = o.signal;
     // engines start with the controller and wait for its connection file
     const engines = Array.from({ length: n }, () => spawnPart(ENGINE_SCRIPT, args, profile, clusterId, 'engines'));
     cluster.#enginePids.push(...engines.map((e) => e.pid));
     cluster.#saveState();
     try {
-      await waitForController(controller, profile, clusterId, timeoutMs);
-      if (n > 0) await cluster.#waitForEngines(engines, n, timeoutMs, o.onEngine);
+      await abortable(waitForController(controller, profile, clusterId, timeoutMs), signal);
+      if (n > 0) await abortable(cluster.#waitForEngines(engines, n, timeoutMs, o.onEngine), signal);
     } catch (e) {
       await cluster.stop();
       throw e;
@@ -157,6 +164,7 @@ export class Cluster {
     if (this.#stopped) return;
     this.#stopped = true;
     process.removeListener('exit', this.#exitHook);
+    atSignal.delete(this.#exitHook);
     const client = this.#client;
     this.#client = undefined;
     await stopProcesses(this.profile, this.clusterId, [this.controllerPid], this.#enginePids, client);
@@ -189,6 +197,50 @@ export class Cluster {
     } finally {
       off?.();
     }
+  }
+}
+
+/** Reject with the signal's reason once it is aborted. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  const reason = (): Error => (signal.reason instanceof Error ? signal.reason : new Error('cluster start-up was aborted'));
+  if (signal.aborted) return Promise.reject(reason());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(reason());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Clusters to end when this process is ended by a signal nobody else handles. */
+const atSignal = new Set<() => void>();
+let signalHooks = false;
+
+/**
+ * A signal whose default action ends the process skips 'exit' hooks. When
+ * nothing else listens for it, end the clusters this process started, then
+ * let the signal do what it would have done.
+ */
+function installSignalHooks(): void {
+  if (signalHooks) return;
+  signalHooks = true;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const hook = (): void => {
+      if (process.listenerCount(sig) > 1) return;
+      for (const h of [...atSignal]) h();
+      process.removeListener(sig, hook);
+      process.kill(process.pid, sig);
+    };
+    process.on(sig, hook);
   }
 }
 
@@ -235,9 +287,11 @@ export async function stopProcesses(profile: string, clusterId: string, controll
   } else {
     await client?.close().catch(() => undefined);
   }
-  const all = [...controllerPids, ...enginePids];
-  const left = await waitExit(all, 5000);
-  await terminate(left);
+  // the controller stops its registered engines before it exits; an engine not yet registered
+  // (still starting) hears nothing, so after the controller, engines get a short grace only
+  const controllersLeft = await waitExit(controllerPids, 5000);
+  const enginesLeft = await waitExit(enginePids, 1000);
+  await terminate([...controllersLeft, ...enginesLeft]);
   removeConnectionFiles(profile, clusterId);
   rmSync(clusterStatePath(profile, clusterId), { force: true });
 }
