@@ -80,6 +80,46 @@ function compile(src: string): (...a: unknown[]) => unknown {
   throw lastErr instanceof Error ? lastErr : new SyntaxError('cannot compile the shipped function');
 }
 
+// ------------------------------------------------------------------ TypeScript
+
+type Strip = (code: string) => string;
+let strip: Strip | undefined;
+
+/** Types stripped by amaro (Node's own stripper), positions kept; enums and namespaces transformed. */
+async function stripTypes(code: string): Promise<string> {
+  if (!strip) {
+    const amaro = await import('amaro');
+    strip = (src) => {
+      try {
+        return amaro.transformSync(src, { mode: 'strip-only' }).code;
+      } catch {
+        return amaro.transformSync(src, { mode: 'transform' }).code;
+      }
+    };
+  }
+  return strip(code);
+}
+
+/** Compile code as JavaScript; TypeScript (or code that only parses as TypeScript) is stripped first. */
+async function compileScript(code: string, filename: string, typescript: boolean): Promise<vm.Script> {
+  const opts = { filename, importModuleDynamically: dynamicImport };
+  if (!typescript) {
+    try {
+      return new vm.Script(code, opts);
+    } catch (e) {
+      if (!(e instanceof SyntaxError)) throw e;
+      let js: string;
+      try {
+        js = await stripTypes(code);
+      } catch {
+        throw e; // neither JavaScript nor TypeScript: the JavaScript error says most
+      }
+      return new vm.Script(js, opts);
+    }
+  }
+  return new vm.Script(await stripTypes(code), opts);
+}
+
 // ------------------------------------------------------------------ tasks
 
 const IDENT_PATH = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
@@ -118,7 +158,7 @@ async function execute(t: TaskToWorker): Promise<unknown> {
       return out;
     }
     case 'execute': {
-      const script = new vm.Script(c.code, { filename: EXECUTE_FILE, importModuleDynamically: dynamicImport });
+      const script = await compileScript(c.code, c.filename ?? EXECUTE_FILE, c.typescript ?? false);
       const r = script.runInThisContext();
       if (isThenable(r)) await r;
       return undefined;

@@ -59,8 +59,11 @@ export const ApplyContentSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('apply') }),
   /** buffers: the serialized items array, with the function source as its head; the function is called once per item */
   z.object({ kind: z.literal('map') }),
-  /** run a code string in the engine namespace */
-  z.object({ kind: z.literal('execute'), code: z.string() }),
+  /**
+   * run a code string in the engine namespace; TypeScript is stripped of its
+   * types (always with `typescript: true`, else when the code is not valid JavaScript)
+   */
+  z.object({ kind: z.literal('execute'), code: z.string(), typescript: z.boolean().optional(), filename: z.string().max(4096).optional() }),
   /** buffers: [serialized record, ...]; each key becomes a global in the namespace */
   z.object({ kind: z.literal('push') }),
   /** read globals from the namespace */

@@ -1,0 +1,67 @@
+/**
+ * Remote and parallel functions: a function bound to a view, called like a
+ * local one. Both also work as standard (TC39) method decorators:
+ * ```ts
+ * class Jobs {
+ *   @lb.parallel() static square(xs: number[]) { return xs.map((x) => x * x); }
+ *   @lb.remote() static host() { return process.pid; }
+ * }
+ * await Jobs.square([1, 2, 3, 4]);   // [1, 4, 9, 16], computed on engines
+ * ```
+ */
+import type { AsyncResult } from './asyncresult.js';
+import type { DirectView, LoadBalancedView, MapOptions } from './views.js';
+
+type AnyView = LoadBalancedView | DirectView<boolean>;
+
+/** A function whose call runs `apply` on a view. */
+export type RemoteFunction<A extends unknown[], R> = ((...args: A) => AsyncResult<R, boolean>) & {
+  /** the view it runs on */
+  readonly view: AnyView;
+};
+
+/**
+ * A function over arrays whose call splits its input into chunks, runs the
+ * function on each chunk on the engines, and concatenates the results.
+ */
+export interface ParallelFunction<T, R> {
+  /** Split `items`, run the function on each chunk remotely, concatenate the results. */
+  (items: readonly T[] | ArrayLike<T>): AsyncResult<R[], false>;
+  /** Call the function once per item (it receives one item, not an array). */
+  map(items: readonly T[] | ArrayLike<T>): AsyncResult<R[], false>;
+  readonly view: AnyView;
+}
+
+export interface ParallelOptions extends MapOptions {}
+
+/** Options of a decorator: the method becomes a remote or parallel function of the view. */
+type MethodDecorator<F> = (value: F, context: ClassMethodDecoratorContext) => F;
+
+export function makeRemote<A extends unknown[], R>(view: AnyView, fn: (...args: A) => R | Promise<R>): RemoteFunction<A, Awaited<R>> {
+  const f = (...args: A): AsyncResult<Awaited<R>, boolean> => view.apply(fn, ...args) as AsyncResult<Awaited<R>, boolean>;
+  Object.defineProperty(f, 'view', { value: view });
+  Object.defineProperty(f, 'name', { value: fn.name });
+  return f as RemoteFunction<A, Awaited<R>>;
+}
+
+/**
+ * The chunk-level call: ships `fn` unchanged, so the engine calls it with one
+ * chunk (an array) per task. Implemented as a map over chunks whose element is
+ * the chunk itself.
+ */
+export function makeParallel<T, R>(view: AnyView, fn: (items: T[]) => R[] | Promise<R[]>, opts: ParallelOptions = {}): ParallelFunction<T, R> {
+  const call = (items: readonly T[] | ArrayLike<T>): AsyncResult<R[], false> => view.mapChunks(fn, items, opts) as AsyncResult<R[], false>;
+  const p = call as ParallelFunction<T, R>;
+  Object.defineProperty(p, 'view', { value: view });
+  Object.defineProperty(p, 'name', { value: fn.name });
+  p.map = (items) => view.map(fn as unknown as (item: T) => R, items, opts) as AsyncResult<R[], false>;
+  return p;
+}
+
+export function remoteDecorator<F extends (...args: never[]) => unknown>(view: AnyView): MethodDecorator<F> {
+  return (value) => makeRemote(view, value as unknown as (...a: unknown[]) => unknown) as unknown as F;
+}
+
+export function parallelDecorator<F extends (...args: never[]) => unknown>(view: AnyView, opts: ParallelOptions): MethodDecorator<F> {
+  return (value) => makeParallel(view, value as unknown as (xs: unknown[]) => unknown[], opts) as unknown as F;
+}
