@@ -135,12 +135,17 @@ abstract class View<O extends DirectTaskOptions> {
     const tasks = chunks.map((c) =>
       this.client.submit({ content: { kind: 'apply' }, route: c.route, targets: c.targets, buffers: serialize([c.items], 'items', src), options: this.wire }),
     );
-    return new AsyncResult(tasks, false, (values, order) => {
-      for (const v of values) {
-        if (!Array.isArray(v)) throw new TypeError(`a parallel function must return an array for its chunk, got ${v === null ? 'null' : typeof v}`);
-      }
-      return concatChunks<unknown>(values, order, ordered);
-    });
+    return new AsyncResult(
+      tasks,
+      false,
+      (values, order) => {
+        for (const v of values) {
+          if (!Array.isArray(v)) throw new TypeError(`a parallel function must return an array for its chunk, got ${v === null ? 'null' : typeof v}`);
+        }
+        return concatChunks<unknown>(values, order, ordered);
+      },
+      { items: 'chunks', ordered },
+    );
   }
 
   /**
@@ -233,7 +238,7 @@ export class LoadBalancedView extends View<TaskOptions> {
       this.client.submit({ content: { kind: 'map' }, route: 'lb', targets: this.targets, buffers: serialize(c, 'items', src), options: this.wire }),
     );
     const ordered = opts.ordered ?? true;
-    return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, ordered));
+    return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, ordered), { items: 'chunks', ordered });
   }
 
   /**
@@ -319,7 +324,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
     const tasks = targets.map((engine, i) =>
       this.client.submit({ content: { kind: 'map' }, route: 'direct', targets: [engine], buffers: serialize(blocks[i], 'items', src), options: this.wire }),
     );
-    return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, true));
+    return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, true), { items: 'chunks', ordered: true });
   }
 
   /**
