@@ -9,3 +9,7 @@ export * from './client/index.js';
 export { Cluster, ClusterAlreadyRunning } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/cluster.js';
 export type { SchemeName } from './profiles/index.js';
+export { Executor, LocalExecutor } from './cluster/executor.js';
+export type { AutoOptions } from './cluster/executor.js';
+export { ClusterExecutor } from './client/executor.js';
+export type { Future, ShutdownOptions } from './client/executor.js';

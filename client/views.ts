@@ -8,6 +8,7 @@ import { functionSource, serialize } from '../protocol/index.js';
 import { AsyncResult } from './asyncresult.js';
 import type { TaskState } from './asyncresult.js';
 import { NoEnginesRegistered } from './errors.js';
+import { ClusterExecutor } from './executor.js';
 import { makeParallel, makeRemote, parallelDecorator, remoteDecorator } from './functions.js';
 import type { ParallelFunction, ParallelOptions, RemoteFunction } from './functions.js';
 import { toWire } from './options.js';
@@ -172,6 +173,14 @@ abstract class View<O extends DirectTaskOptions> {
   parallel(fnOrOpts?: ((items: never[]) => unknown) | ParallelOptions, opts?: ParallelOptions): unknown {
     if (typeof fnOrOpts === 'function') return makeParallel(this.self(), fnOrOpts as (items: unknown[]) => unknown[], opts);
     return parallelDecorator(this.self(), fnOrOpts ?? {});
+  }
+
+  /**
+   * A concurrent.futures-style executor over this view.
+   * @example const ex = lb.executor(); const f = ex.submit((x: number) => x + 1, 1); await f;
+   */
+  executor(): ClusterExecutor {
+    return new ClusterExecutor(this.self());
   }
 
   protected abstract self(): LoadBalancedView | DirectView<boolean>;
