@@ -28,7 +28,8 @@ export interface TaskState {
   done: boolean;
   value: unknown;
   error: Error | undefined;
-  onDone: ((t: TaskState) => void) | undefined;
+  /** called once when the task finishes */
+  listeners: ((t: TaskState) => void)[];
   /** asks the controller to abort tasks */
   abort: (msgIds: string[]) => Promise<number>;
 }
@@ -98,7 +99,7 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
           for (const w of wake) w();
         };
         if (t.done) done();
-        else t.onDone = done;
+        else t.listeners.push(done);
       });
       if (tasks.length === 0) settle();
     });

@@ -4,11 +4,12 @@
  */
 import { Dealer } from 'zeromq';
 import {
-  AUTH_ERROR, ProtocolError, SendQueue, Session, deserialize, receiveLoop, splitFrames,
+  AUTH_ERROR, ApplyReplyContentSchema, ProtocolError, SendQueue, Session, deserialize, receiveLoop, splitFrames,
 } from '../protocol/index.js';
 import type { ContentOf, EngineInfo, Message, MsgType } from '../protocol/index.js';
 import { endpointOf, pidAlive, readConnectionFile } from '../profiles/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
+import { AsyncResult } from './asyncresult.js';
 import type { TaskState } from './asyncresult.js';
 import {
   ConnectionLost, EngineError, ImpossibleDependency, InvalidDependency, NoEnginesRegistered, RemoteError, SerializationError, TaskAborted, TaskTimeout, TimeoutError,
@@ -51,6 +52,8 @@ export class Client {
   readonly #file: string;
   readonly #engines = new Map<number, EngineInfo>();
   readonly #tasks = new Map<string, TaskState>();
+  /** tasks asked for with getResult, by msg_id */
+  readonly #lookups = new Map<string, TaskState[]>();
   readonly #requests = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
   readonly #engineListeners = new Set<(e: EngineEvent) => void>();
   #closed = false;
@@ -197,6 +200,44 @@ export class Client {
     return r.content.aborted;
   }
 
+  /**
+   * The result of tasks by msg_id, also of tasks another client submitted,
+   * from the controller's records (the last 1024 finished tasks, or 1 GiB, are
+   * kept). A pending task's result arrives when it finishes.
+   * @example const ar = rc.getResult(msgId); console.log(await ar, ar.metadata.engineId);
+   */
+  getResult(msgId: string): AsyncResult<unknown, true>;
+  getResult(msgIds: readonly string[]): AsyncResult<unknown[], false>;
+  getResult(ids: string | readonly string[]): AsyncResult<unknown, boolean> {
+    const list = typeof ids === 'string' ? [ids] : [...ids];
+    if (list.length === 0) return new AsyncResult([], false, () => []);
+    const states = list.map((id) => {
+      const own = this.#tasks.get(id);
+      if (own) return own;
+      const t = this.#newState(id);
+      const waiting = this.#lookups.get(id);
+      if (waiting) waiting.push(t);
+      else this.#lookups.set(id, [t]);
+      return t;
+    });
+    const ask = list.filter((id) => !this.#tasks.has(id));
+    if (ask.length > 0) {
+      if (this.#closed) throw new ConnectionLost('the client is closed');
+      this.#q.send(this.#session.build([], 'result_request', { msg_ids: ask }).frames);
+    }
+    return typeof ids === 'string' ? new AsyncResult(states, true, (v) => v[0]) : new AsyncResult(states, false, (v) => v);
+  }
+
+  /**
+   * Drop finished task records from the controller (pending ones stay). Resolves with how many went.
+   * @example await rc.purgeResults('all');
+   */
+  async purgeResults(msgIds: readonly string[] | 'all'): Promise<number> {
+    const content = msgIds === 'all' ? { all: true } : { msg_ids: [...msgIds] };
+    const r = (await this.#request('purge_request', content, 10000)) as Message<'purge_reply'>;
+    return r.content.purged;
+  }
+
   /** Controller counters: dropped messages by reason, tasks, engines, clients. */
   async stats(): Promise<ContentOf<'stats_reply'>> {
     const r = (await this.#request('stats_request', {}, 10000)) as Message<'stats_reply'>;
@@ -220,6 +261,8 @@ export class Client {
     const err = new ConnectionLost('the client was closed before the result arrived');
     for (const t of this.#tasks.values()) this.#settle(t, undefined, err);
     this.#tasks.clear();
+    for (const states of this.#lookups.values()) for (const t of states) this.#settle(t, undefined, err);
+    this.#lookups.clear();
     for (const r of this.#requests.values()) r.reject(err);
     this.#requests.clear();
   }
@@ -237,17 +280,21 @@ export class Client {
     const metadata: Record<string, unknown> = { route: r.route, ...r.options };
     if (r.targets !== undefined) metadata.targets = r.targets;
     const { frames, header } = this.#session.build([], 'apply_request', r.content, { metadata, buffers: r.buffers });
-    const t: TaskState = {
-      info: { msgId: header.msg_id, engineId: null, submitted: new Date(), started: null, completed: null, received: null, status: 'pending', stdout: '', stderr: '', attempts: [] },
-      done: false,
-      value: undefined,
-      error: undefined,
-      onDone: undefined,
-      abort: this.#submitter.abort,
-    };
+    const t = this.#newState(header.msg_id);
     this.#tasks.set(header.msg_id, t);
     this.#q.send(frames);
     return t;
+  }
+
+  #newState(msgId: string): TaskState {
+    return {
+      info: { msgId, engineId: null, submitted: new Date(), started: null, completed: null, received: null, status: 'pending', stdout: '', stderr: '', attempts: [] },
+      done: false,
+      value: undefined,
+      error: undefined,
+      listeners: [],
+      abort: this.#submitter.abort,
+    };
   }
 
   #request<T extends MsgType>(type: T, content: ContentOf<T>, timeoutMs: number): Promise<Message> {
@@ -286,7 +333,15 @@ export class Client {
     switch (msg.header.msg_type) {
       case 'apply_reply': {
         const t = parentId === undefined ? undefined : this.#tasks.get(parentId);
-        if (t) this.#onReply(t, msg as Message<'apply_reply'>);
+        if (t) this.#onReply(t, (msg as Message<'apply_reply'>).content, msg.metadata, msg.buffers);
+        return;
+      }
+      case 'result_reply': {
+        const c = msg.content as ContentOf<'result_reply'>;
+        const states = this.#lookups.get(c.msg_id);
+        if (!states) return;
+        this.#lookups.delete(c.msg_id);
+        for (const t of states) this.#onResult(t, c, msg.buffers);
         return;
       }
       case 'stream': {
@@ -336,18 +391,29 @@ export class Client {
     }
   }
 
-  #onReply(t: TaskState, msg: Message<'apply_reply'>): void {
-    const meta = msg.metadata as { engine_id?: number | null; started?: string | null; completed?: string | null; attempts?: { engine_id: number | null; ename: string }[] };
+  #onResult(t: TaskState, c: ContentOf<'result_reply'>, buffers: Buffer[]): void {
+    if (c.status === 'unknown') {
+      return this.#settle(t, undefined, new Error(`the controller has no record of task ${c.msg_id}: never submitted, or culled (it keeps the last 1024 finished tasks) or purged`));
+    }
+    if (c.submitted) t.info.submitted = new Date(c.submitted);
+    t.info.stdout = c.stdout ?? '';
+    t.info.stderr = c.stderr ?? '';
+    const content = ApplyReplyContentSchema.safeParse(c.reply_content);
+    if (!content.success) return this.#settle(t, undefined, new ProtocolError(`the record of task ${c.msg_id} has an unreadable reply`, 'schema'));
+    this.#onReply(t, content.data, c.reply_metadata ?? {}, buffers);
+  }
+
+  #onReply(t: TaskState, c: ContentOf<'apply_reply'>, metadata: Record<string, unknown>, buffers: Buffer[]): void {
+    const meta = metadata as { engine_id?: number | null; started?: string | null; completed?: string | null; attempts?: { engine_id: number | null; ename: string }[] };
     t.info.engineId = meta.engine_id ?? null;
     if (Array.isArray(meta.attempts)) t.info.attempts = meta.attempts.map((a) => ({ engineId: a.engine_id, ename: a.ename }));
     t.info.started = meta.started ? new Date(meta.started) : null;
     t.info.completed = meta.completed ? new Date(meta.completed) : null;
     t.info.received = new Date();
-    const c = msg.content;
     if (c.status === 'ok') {
       let value: unknown;
       try {
-        value = deserialize(msg.buffers);
+        value = deserialize(buffers);
       } catch (e) {
         return this.#settle(t, undefined, new SerializationError(`cannot read the result of task ${t.info.msgId}: ${(e as Error).message}`, 'unknown', 'result'));
       }
@@ -371,6 +437,7 @@ export class Client {
     t.value = value;
     t.error = error;
     t.info.status = error ? 'error' : 'ok';
-    t.onDone?.(t);
+    for (const l of t.listeners) l(t);
+    t.listeners = [];
   }
 }

@@ -144,6 +144,21 @@ export class Controller {
         });
       case 'queue_request':
         return this.#reply(identity, header, 'queue_reply', this.queueStatus());
+      case 'result_request':
+      case 'purge_request': {
+        let msg;
+        try {
+          msg = parseVerified(raw, header);
+        } catch (e) {
+          return this.#drop('client', e, frames);
+        }
+        if (header.msg_type === 'purge_request') {
+          const c = msg.content as ContentOf<'purge_request'>;
+          return this.#reply(identity, header, 'purge_reply', { purged: this.#records.purge(c.all ? 'all' : (c.msg_ids ?? [])) });
+        }
+        for (const id of (msg.content as ContentOf<'result_request'>).msg_ids) this.#sendResult(identity, header, id);
+        return;
+      }
       case 'abort_request': {
         let msg;
         try {
@@ -207,6 +222,7 @@ export class Controller {
       follow: meta.follow,
       timer: undefined,
       abort: undefined,
+      watchers: undefined,
     };
     this.#records.add(task);
     if (meta.timeout_ms !== undefined) {
@@ -475,9 +491,46 @@ export class Controller {
     return true;
   }
 
-  /** Record the end of a task and release what waits on it. */
+  /**
+   * Send a task's record to a client (any client: results are shared). A
+   * pending task's record is sent when it finishes.
+   */
+  #sendResult(identity: Buffer, parent: Header | undefined, msgId: string): void {
+    const r = this.#records.get(msgId);
+    if (r === undefined) {
+      return this.#sendRaw(this.#toClients, identity, parent, 'result_reply', { msg_id: msgId, status: 'unknown' });
+    }
+    if (r.reply === undefined) {
+      (r.watchers ??= []).push(identity);
+      return;
+    }
+    let metadata: Record<string, unknown> = {};
+    let content: Record<string, unknown> = {};
+    try {
+      metadata = parseFrame(r.reply[4]!, 'metadata') as Record<string, unknown>;
+      content = parseFrame(r.reply[5]!, 'content') as Record<string, unknown>;
+    } catch {
+      // stored frames were verified on arrival; unreadable ones are reported as empty
+    }
+    const result: ContentOf<'result_reply'> = {
+      msg_id: msgId,
+      status: r.status === 'ok' ? 'ok' : 'error',
+      reply_content: content,
+      reply_metadata: metadata,
+      submitted: new Date(r.submitted).toISOString(),
+      stdout: r.stdout,
+      stderr: r.stderr,
+    };
+    this.#toClients.send(this.#session.build([identity], 'result_reply', result, { ...(parent ? { parent } : {}), buffers: r.reply.slice(6) }).frames);
+  }
+
+  /** Record the end of a task, answer clients waiting for its record, release what waits on it. */
   #done(task: TaskRecord, status: 'ok' | 'error', reply: Buffer[]): void {
     this.#records.finish(task, status, reply);
+    if (task.watchers) {
+      for (const w of task.watchers) this.#sendResult(w, undefined, task.msgId);
+      task.watchers = undefined;
+    }
     const waiting = this.#dependents.get(task.msgId);
     if (!waiting) return;
     this.#dependents.delete(task.msgId);
@@ -644,8 +697,8 @@ export class Controller {
     this.#sendRaw(this.#toClients, identity, parent, type, content);
   }
 
-  #sendRaw<T extends MsgType>(q: SendQueue, identity: Buffer, parent: Header, type: T, content: ContentOf<T>): void {
-    q.send(this.#session.build([identity], type, content, { parent }).frames);
+  #sendRaw<T extends MsgType>(q: SendQueue, identity: Buffer, parent: Header | undefined, type: T, content: ContentOf<T>): void {
+    q.send(this.#session.build([identity], type, content, parent ? { parent } : {}).frames);
   }
 
   #sendEngine<T extends MsgType>(e: EngineState, type: T, content: ContentOf<T>): void {

@@ -58,6 +58,8 @@ export interface TaskRecord {
   timer: NodeJS.Timeout | undefined;
   /** why the engine was asked to stop this task, given to the reply */
   abort: { ename: string; evalue: string } | undefined;
+  /** clients that asked for this task's result before it finished */
+  watchers: Buffer[] | undefined;
 }
 
 /** What a finished task left behind for dependencies, kept longer than records. */
@@ -73,7 +75,9 @@ export interface RecordLimits {
 
 export class RecordStore {
   readonly #records = new Map<string, TaskRecord>();
+  /** finished records, oldest first (purged ones too, skipped when reached) */
   readonly #finished = new Fifo<TaskRecord>();
+  #liveFinished = 0;
   #finishedBytes = 0;
   /** outcomes of finished tasks, for dependencies: far smaller than records, so many more are kept */
   readonly #outcomes = new Map<string, Outcome>();
@@ -100,6 +104,24 @@ export class RecordStore {
 
   get pending(): number {
     return this.submitted - this.completed;
+  }
+
+  /** Remove finished records (all, or those named); pending ones stay. Returns how many went. */
+  purge(msgIds: readonly string[] | 'all'): number {
+    let n = 0;
+    const drop = (r: TaskRecord): void => {
+      if (r.completed === null) return;
+      this.#records.delete(r.msgId);
+      this.#finishedBytes -= r.bytes;
+      this.#liveFinished--;
+      n++;
+    };
+    if (msgIds === 'all') for (const r of [...this.#records.values()]) drop(r);
+    else for (const id of msgIds) {
+      const r = this.#records.get(id);
+      if (r) drop(r);
+    }
+    return n;
   }
 
   /** Records of tasks not finished yet. */
@@ -138,10 +160,13 @@ export class RecordStore {
     this.completed++;
     this.#finished.push(r);
     this.#finishedBytes += bytes;
-    while (this.#finished.length > this.limits.maxRecords || (this.#finishedBytes > this.limits.maxBytes && this.#finished.length > 1)) {
+    this.#liveFinished++;
+    while (this.#liveFinished > this.limits.maxRecords || (this.#finishedBytes > this.limits.maxBytes && this.#liveFinished > 1)) {
       const old = this.#finished.shift()!;
+      if (this.#records.get(old.msgId) !== old) continue; // purged already
       this.#finishedBytes -= old.bytes;
       this.#records.delete(old.msgId);
+      this.#liveFinished--;
     }
   }
 }

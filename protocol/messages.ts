@@ -187,6 +187,23 @@ export const AbortRequestSchema = z.object({
 });
 export type AbortRequest = z.infer<typeof AbortRequestSchema>;
 
+export const ResultRequestSchema = z.object({ msg_ids: z.array(z.string().max(200)).min(1).max(100000) });
+
+/** One task's record, as the hub keeps it; the result frames travel as the message's buffers. */
+export const ResultReplySchema = z.object({
+  msg_id: z.string(),
+  /** unknown: never submitted, or culled from the bounded store */
+  status: z.enum(['ok', 'error', 'unknown']),
+  reply_content: z.record(z.string(), z.unknown()).optional(),
+  reply_metadata: z.record(z.string(), z.unknown()).optional(),
+  submitted: z.string().optional(),
+  stdout: z.string().optional(),
+  stderr: z.string().optional(),
+});
+export type ResultReply = z.infer<typeof ResultReplySchema>;
+
+export const PurgeRequestSchema = z.object({ msg_ids: z.array(z.string().max(200)).max(1000000).optional(), all: z.boolean().optional() });
+
 export const StatsReplySchema = z.object({
   dropped: z.record(z.string(), z.number().int()),
   tasks: z.object({ submitted: z.number().int(), completed: z.number().int(), pending: z.number().int() }),
@@ -208,6 +225,10 @@ export const ContentSchemas = {
   queue_reply: QueueReplySchema,
   stats_request: EmptyContentSchema,
   stats_reply: StatsReplySchema,
+  result_request: ResultRequestSchema,
+  result_reply: ResultReplySchema,
+  purge_request: PurgeRequestSchema,
+  purge_reply: z.object({ purged: z.number().int().nonnegative() }),
   abort_request: AbortRequestSchema,
   abort_reply: z.object({ aborted: z.number().int().nonnegative() }),
   shutdown_request: ShutdownRequestSchema,
