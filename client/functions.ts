@@ -32,7 +32,8 @@ export interface ParallelFunction<T, R> {
   readonly view: AnyView;
 }
 
-export interface ParallelOptions extends MapOptions {}
+/** Options of a parallel function: chunksize (load-balanced views) and ordered. */
+export type ParallelOptions = MapOptions;
 
 /** Options of a decorator: the method becomes a remote or parallel function of the view. */
 type MethodDecorator<F> = (value: F, context: ClassMethodDecoratorContext) => F;
