@@ -187,6 +187,7 @@ function task(o: { name?: string; priority?: number; targets?: number[]; blackli
     follow: undefined,
     timer: undefined,
     abort: undefined,
+    watchers: undefined,
   };
 }
 
