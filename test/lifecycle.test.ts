@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Cluster, NoEnginesRegistered } from '../index.js';
 import {
-  CLI, OutputWatcher, assertAllGone, connectionFile, killAll, waitExit, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
+  CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, killAll, waitExit, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
 } from './helpers.js';
 import type { CliResult, StateFile } from './helpers.js';
 
@@ -316,6 +316,33 @@ describe('from code', () => {
       await stopCluster(cluster, pids);
     }
   });
+
+  for (const how of ['process.exit()', 'SIGINT'] as const) {
+    test(`with shutdownAtExit (the default), a script that started a cluster and ends by ${how} leaves no process`, async () => {
+      const profile = how === 'SIGINT' ? 'atexit-signal' : 'atexit-exit';
+      const script = join(ROOT, 'test', 'fixtures', 'start-cluster.mjs');
+      const child = spawn(process.execPath, [script, profile, how === 'SIGINT' ? 'wait' : 'exit'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = new OutputWatcher(child.stdout);
+      const err = new OutputWatcher(child.stderr);
+      const pids: number[] = [];
+      try {
+        const line = await out.waitForLine(/controllerPid/, child, 60000, err).catch((e: unknown) => {
+          const st = readState(root, profile);
+          if (st) pids.push(st.controller_pid, ...st.engine_pids);
+          throw e;
+        });
+        const started = JSON.parse(line) as { controllerPid: number; enginePids: number[] };
+        pids.push(started.controllerPid, ...started.enginePids);
+        assert.equal(started.enginePids.length, 1);
+        if (how === 'SIGINT') child.kill('SIGINT');
+        const code = await waitExit(child, 30000);
+        await assertAllGone(pids, `after the script ended by ${how} (exit ${code})`);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await killAll(pids);
+      }
+    });
+  }
 
   test('engines of a SIGKILLed controller exit by themselves; cluster.stop() then cleans up without waiting on them', async () => {
     let cluster: Cluster | undefined;

@@ -352,6 +352,30 @@ describe('Scheduler', () => {
     assert.equal(s.queued, 0);
   });
 
+  test('a task placed from behind a blocked one and then submitted again (a retry) is pending once', () => {
+    const { s, assigned, engines, finish } = make(leastload, 1, [0, 1]);
+    s.submit(task({ name: 'busy1', targets: [1] }));
+    s.submit(task({ name: 'x', targets: [1] }));
+    const y = task({ name: 'y', targets: [0, 1] });
+    s.submit(y);
+    // y was placed on engine 0 from behind x, which waits for engine 1
+    assert.deepEqual(assigned, [['busy1', 1], ['y', 0]]);
+    // y fails on engine 0: the controller blacklists it there and submits it again
+    engines.get(0)!.load--;
+    y.status = 'waiting';
+    y.blacklist = new Set([0]);
+    s.submit(y);
+    assert.equal(s.queued, 2);
+    const pending = [...s.pending()].map((t) => t.msgId);
+    assert.deepEqual(pending, ['x', 'y'], `each queued task once (the controller fails every pending task of a dead engine: a duplicate is failed twice), got ${pending.join(', ')}`);
+    // and it runs once, after x (FIFO)
+    finish('busy1');
+    finish('x');
+    assert.deepEqual(assigned.slice(2), [['x', 1], ['y', 1]]);
+    assert.equal(s.queued, 0);
+    assert.deepEqual([...s.pending()], []);
+  });
+
   test('remove() takes a queued task out; it is never assigned', () => {
     const { s, assigned, finish } = make(leastload, 1, [0]);
     s.submit(task({ name: 'a' }));

@@ -12,7 +12,7 @@ import {
   Client, Cluster, EngineError, ImpossibleDependency, InvalidDependency, RemoteError, TaskAborted, TaskError, TaskTimeout,
 } from '../index.js';
 import type { AsyncResult, EngineEvent } from '../index.js';
-import { pidGone, range, removeTempRoot, stopCluster, useTempRoot, waitFor } from './helpers.js';
+import { pidGone, range, removeTempRoot, sleep, stopCluster, useTempRoot, waitFor } from './helpers.js';
 
 /** A name pushed into engine namespaces by a test. */
 declare const pushedMarker: string;
@@ -89,12 +89,16 @@ async function waitUnassigned(rc: Client, n: number): Promise<void> {
 }
 
 function startCluster(clusterId: string, n = 2): { rc: () => Client; cluster: () => Cluster } {
+  return startClusterWith(clusterId, { n });
+}
+
+function startClusterWith(clusterId: string, opts: { n: number; hwm?: number }): { rc: () => Client; cluster: () => Cluster } {
   let cluster: Cluster | undefined;
   let rc: Client | undefined;
   before(async () => {
-    cluster = await Cluster.start({ n, clusterId });
+    cluster = await Cluster.start({ ...opts, clusterId });
     rc = await cluster.connect();
-    await rc.waitForEngines(n, { timeoutMs: 30000 });
+    await rc.waitForEngines(opts.n, { timeoutMs: 30000 });
   });
   after(async () => {
     await stopCluster(cluster);
@@ -508,6 +512,47 @@ describe('retries and engine death (2 engines, hwm 1)', () => {
       await busy.wait(30000);
     }
   });
+
+  test('a retried task queued again behind a blocked task fails once when its last engine dies (stats stay consistent)', async () => {
+    const rc = c.rc();
+    const [e0, e1] = await twoEngines();
+    const start = (await rc.stats()).tasks;
+    assert.equal(start.pending, 0, 'nothing left over from earlier tests');
+    const e0Done = (await rc.queueStatus()).engines[e0]!.completed;
+    const lb = rc.loadBalancedView();
+    const gate = newFile('gate-never-opened');
+    // engine e1 busy; x waits for it at the head of the queue
+    const busy = lb.withOptions({ targets: [e1] }).apply(waitForGate, gate);
+    await waitFor('engine e1 busy', () => busy.stdout !== '', { timeoutMs: 30000 });
+    const x = lb.withOptions({ targets: [e1] }).apply(() => 'x');
+    // y is placed on e0 from behind x, fails there, and is queued again for e1 (its retry)
+    const failOnce = (marker: string): string => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const fs = require('node:fs') as typeof import('node:fs');
+      if (!fs.existsSync(marker)) {
+        fs.writeFileSync(marker, 'x');
+        throw new Error('first run fails');
+      }
+      return 'y';
+    };
+    const y = lb.withOptions({ targets: [e0, e1], retries: 1 }).apply(failOnce, newFile('marker'));
+    await waitFor('y to fail on e0 and be queued again (for e1, behind x)', async () => {
+      const q = await rc.queueStatus();
+      return q.engines[e0]!.completed === e0Done + 1 && q.unassigned === 2;
+    }, { timeoutMs: 30000 });
+    const pid = await kill(e1);
+    assert.ok((await failure(busy, 10000)) instanceof EngineError);
+    const ex = await failure(x, 10000);
+    assert.equal((ex as Error).name, 'NoEnginesRegistered', String(ex));
+    const ey = await failure(y, 10000);
+    assert.equal((ey as Error).name, 'NoEnginesRegistered', String(ey));
+    await waitUnregistered(e1, pid);
+    const t = (await rc.stats()).tasks;
+    assert.equal(t.submitted, start.submitted + 3);
+    assert.equal(t.completed, t.submitted, `each task completes once: ${JSON.stringify(t)}`);
+    assert.equal(t.pending, 0, JSON.stringify(t));
+    assert.equal((await rc.queueStatus()).unassigned, 0);
+  });
 });
 
 // ------------------------------------------------------------------ timeouts, abort, priority, queue status
@@ -652,5 +697,86 @@ describe('timeouts, abort, priority and queue status (2 engines, hwm 1)', () => 
     assert.deepEqual(await Promise.all(ars), spec.map(([l]) => l));
     assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['p5-first', 'p5-second', 'p3', 'p1', 'p0']);
     assert.ok(ars.every((ar) => ar.metadata.engineId === target));
+  });
+});
+
+// ------------------------------------------------------------------ hwm 0: tasks queued on the engine itself
+
+describe('hwm 0: abort and timeout of a task queued on its engine (1 engine)', () => {
+  const c = startClusterWith('hwm0', { n: 1, hwm: 0 });
+
+  /** Runs remotely: a synchronous busy loop until the file `gate` exists (at most 30 s); the worker thread never yields. */
+  const busyUntil = (gate: string): string => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require('node:fs') as typeof import('node:fs');
+    console.log('busy task started');
+    const t0 = Date.now();
+    while (!fs.existsSync(gate) && Date.now() - t0 < 30000) {
+      // spin
+    }
+    return 'busy done';
+  };
+
+  test('control: behind an async running task, an aborted queued task never runs (it settles when the engine reaches it)', async () => {
+    const rc = c.rc();
+    const lb = rc.loadBalancedView();
+    const gate = newFile('gate');
+    const marker = newFile('marker');
+    const a = lb.apply(waitForGate, gate);
+    const b = lb.apply(touch, marker);
+    try {
+      await waitFor('the first task to run', () => a.stdout.includes('gated task started'), { timeoutMs: 30000 });
+      const q = await rc.queueStatus();
+      assert.deepEqual(q.engines[rc.ids[0]!], { queued: 1, running: 1, completed: q.engines[rc.ids[0]!]!.completed }, 'hwm 0: both sent to the engine');
+      assert.equal(await b.abort(), 1);
+      await sleep(500);
+    } finally {
+      writeFileSync(gate, '');
+    }
+    assert.equal(await a.get({ timeoutMs: 30000 }), rc.engines[0]!.pid);
+    const err = await failure(b, 10000);
+    assert.ok(err instanceof TaskAborted, String(err));
+    assert.equal(existsSync(marker), false);
+  });
+
+  test('ar.abort() of a task queued on the engine behind a synchronously busy task: TaskAborted, and it never runs', async () => {
+    const rc = c.rc();
+    const lb = rc.loadBalancedView();
+    const gate = newFile('gate');
+    const marker = newFile('marker');
+    const a = lb.apply(busyUntil, gate);
+    const b = lb.apply(touch, marker);
+    try {
+      await waitFor('the busy task to run', () => a.stdout.includes('busy task started'), { timeoutMs: 30000 });
+      assert.equal(await b.abort(), 1, 'the controller reports it aborted');
+      // the abort travels controller -> engine -> worker; give it time to arrive before the busy task ends
+      await sleep(500);
+    } finally {
+      writeFileSync(gate, '');
+    }
+    assert.equal(await a.get({ timeoutMs: 30000 }), 'busy done');
+    const outcome = await b.get({ timeoutMs: 10000 }).then((v) => `resolved with ${JSON.stringify(v)}`, (e: unknown) => e);
+    assert.ok(outcome instanceof TaskAborted, `an aborted task must end with TaskAborted, got: ${String(outcome)}`);
+    assert.equal(existsSync(marker), false, 'an aborted task must not run');
+  });
+
+  test('timeoutMs of a task queued on the engine behind a synchronously busy task: TaskTimeout, and it never runs', async () => {
+    const rc = c.rc();
+    const lb = rc.loadBalancedView();
+    const gate = newFile('gate');
+    const marker = newFile('marker');
+    const a = lb.apply(busyUntil, gate);
+    const b = lb.withOptions({ timeoutMs: 300 }).apply(touch, marker);
+    try {
+      await waitFor('the busy task to run', () => a.stdout.includes('busy task started'), { timeoutMs: 30000 });
+      // well past the 300 ms timeout, with the busy task still running
+      await sleep(1000);
+    } finally {
+      writeFileSync(gate, '');
+    }
+    assert.equal(await a.get({ timeoutMs: 30000 }), 'busy done');
+    const outcome = await b.get({ timeoutMs: 10000 }).then((v) => `resolved with ${JSON.stringify(v)} (started ${b.metadata.started?.toISOString()}, submitted ${b.metadata.submitted.toISOString()})`, (e: unknown) => e);
+    assert.ok(outcome instanceof TaskTimeout, `a task past its timeout must end with TaskTimeout, got: ${String(outcome)}`);
+    assert.equal(existsSync(marker), false, 'a timed-out task must not run');
   });
 });
