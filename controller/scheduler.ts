@@ -15,13 +15,26 @@ export interface SchedEngine {
   load: number;
 }
 
+/**
+ * A place in a priority FIFO. A task placed from behind the head leaves its
+ * entry behind; if the task is queued again (a retry), the old entry must not
+ * come alive with it: only the entry of the task's latest submission counts.
+ */
+interface Entry {
+  task: TaskRecord;
+  seq: number;
+}
+
 /** How far past unplaceable tasks the scheduler looks for one it can place, per pass. */
 const MAX_SKIP = 1000;
 
 export class Scheduler<E extends SchedEngine> {
   /** least recently used first */
   readonly order: E[] = [];
-  readonly #buckets = new Map<number, Fifo<TaskRecord>>();
+  readonly #buckets = new Map<number, Fifo<Entry>>();
+  /** the latest submission of each queued task */
+  readonly #seq = new WeakMap<TaskRecord, number>();
+  #nextSeq = 0;
   /** priorities with a bucket, highest first */
   #priorities: number[] = [];
   #queued = 0;
@@ -55,14 +68,20 @@ export class Scheduler<E extends SchedEngine> {
     task.dequeued = false;
     let q = this.#buckets.get(task.priority);
     if (!q) {
-      q = new Fifo<TaskRecord>();
+      q = new Fifo<Entry>();
       this.#buckets.set(task.priority, q);
       this.#priorities.push(task.priority);
       this.#priorities.sort((a, b) => b - a);
     }
-    q.push(task);
+    const seq = this.#nextSeq++;
+    this.#seq.set(task, seq);
+    q.push({ task, seq });
     this.#queued++;
     this.schedule();
+  }
+
+  #live(e: Entry): boolean {
+    return !e.task.dequeued && this.#seq.get(e.task) === e.seq;
   }
 
   /** Remove a queued task (lazily: it is skipped when reached). */
@@ -75,7 +94,7 @@ export class Scheduler<E extends SchedEngine> {
 
   /** Queued tasks, in the order they would be served. */
   *pending(): Generator<TaskRecord> {
-    for (const p of this.#priorities) for (const t of this.#buckets.get(p)!) if (!t.dequeued) yield t;
+    for (const p of this.#priorities) for (const e of this.#buckets.get(p)!) if (this.#live(e)) yield e.task;
   }
 
   /** Could this task ever be placed on the engines registered now? */
@@ -91,8 +110,9 @@ export class Scheduler<E extends SchedEngine> {
       const q = this.#buckets.get(p)!;
       // the head of each bucket is dropped once placed or removed; placed tasks further in are skipped later
       for (let i = 0; i < q.length; i++) {
-        const task = q.at(i)!;
-        if (task.dequeued) {
+        const entry = q.at(i)!;
+        const task = entry.task;
+        if (!this.#live(entry)) {
           if (i === 0) {
             q.shift();
             i--;
@@ -124,7 +144,7 @@ export class Scheduler<E extends SchedEngine> {
   #dropEmpty(): void {
     for (const p of this.#priorities) {
       const q = this.#buckets.get(p)!;
-      while (q.length > 0 && q.peek()!.dequeued) q.shift();
+      while (q.length > 0 && !this.#live(q.peek()!)) q.shift();
       if (q.length === 0) this.#buckets.delete(p);
     }
     if (this.#buckets.size !== this.#priorities.length) this.#priorities = this.#priorities.filter((p) => this.#buckets.has(p));

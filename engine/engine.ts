@@ -6,14 +6,15 @@
  * stays registered.
  */
 import { hostname } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { v4 as uuidv4 } from 'uuid';
 import { Dealer } from 'zeromq';
 import { SendQueue, Session, receiveLoop, serialize } from '../protocol/index.js';
 import type { ApplyReplyMetadata, ContentOf, ErrorContent, Logger, Message, MsgType } from '../protocol/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { endpointOf } from '../profiles/index.js';
-import type { FromWorker, TaskError, ToWorker } from './worker-messages.js';
+import type { CancelToWorker, FromWorker, TaskError, ToWorker } from './worker-messages.js';
 
 export interface EngineOptions {
   info: ConnectionInfo;
@@ -54,6 +55,8 @@ export class Engine {
   /** tasks handed to the worker, in order; the first is running */
   #posted: Task[] = [];
   #worker: Worker | undefined;
+  /** cancellations for the worker, read synchronously there */
+  #control: MessagePort | undefined;
   #workerReady = false;
   #lastController = Date.now();
   #timer: NodeJS.Timeout | undefined;
@@ -109,6 +112,7 @@ export class Engine {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
+    this.#control?.close();
     void this.#worker?.terminate();
     void this.#q.flush(500).then(() => {
       this.#sock.close();
@@ -185,7 +189,8 @@ export class Engine {
       }
       const pi = this.#posted.findIndex((t) => t.msgId === id);
       if (pi > 0) {
-        this.#worker?.postMessage({ type: 'cancel', msgId: id, error } satisfies ToWorker);
+        // read by the worker synchronously before it starts each task: a message event could come too late
+        this.#control?.postMessage({ type: 'cancel', msgId: id, error } satisfies CancelToWorker);
       } else if (pi === 0) {
         this.#posted[0]!.abort = error;
         this.#o.log.info(`interrupting task ${id} (${error.ename}): replacing the execution worker`);
@@ -242,8 +247,16 @@ export class Engine {
 
   #startWorker(): Promise<void> {
     this.#workerReady = false;
-    const w = new Worker(new URL('./worker.js', import.meta.url), { stdout: false, stderr: false });
+    const control = new MessageChannel();
+    const w = new Worker(new URL('./worker.js', import.meta.url), {
+      stdout: false,
+      stderr: false,
+      workerData: { control: control.port2 },
+      transferList: [control.port2],
+    });
     this.#worker = w;
+    this.#control?.close();
+    this.#control = control.port1;
     return new Promise<void>((resolve) => {
       w.on('message', (m: FromWorker) => {
         if (w !== this.#worker) return;

@@ -8,9 +8,10 @@ import { Console } from 'node:console';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { SerializationError, compileCandidates, deserialize, deserializeWithHead, serialize } from '../protocol/index.js';
-import type { FromWorker, TaskError, TaskToWorker, ToWorker } from './worker-messages.js';
+import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './worker-messages.js';
 
 if (!parentPort) throw new Error('engine/worker.js must run in a worker thread');
 const port = parentPort;
@@ -200,6 +201,16 @@ function describeError(e: unknown): TaskError {
 
 /** tasks cancelled before they started, with the error they end with */
 const cancelled = new Map<string, TaskError>();
+/** cancellations from the engine, drained synchronously before each task starts */
+const control = (workerData as { control?: MessagePort } | null)?.control;
+
+function drainControl(): void {
+  if (!control) return;
+  for (let m = receiveMessageOnPort(control); m; m = receiveMessageOnPort(control)) {
+    const c = m.message as CancelToWorker;
+    cancelled.set(c.msgId, c.error);
+  }
+}
 
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (m: ToWorker) => {
@@ -210,6 +221,7 @@ port.on('message', (m: ToWorker) => {
   const t = m;
   chain = chain.then(async () => {
     const started = new Date().toISOString();
+    drainControl();
     const skip = cancelled.get(t.msgId);
     if (skip) {
       cancelled.delete(t.msgId);
