@@ -302,6 +302,47 @@ describe('dependencies (2 engines, hwm 1)', () => {
     assert.equal(existsSync(marker), false);
   });
 
+  test('after a map (every one of its tasks); a task waiting on a dependency can time out or be aborted', async () => {
+    const rc = c.rc();
+    const lb = rc.loadBalancedView();
+    const log = newFile('log');
+    const m = lb.map((x: string) => x, ['m0', 'm1', 'm2']);
+    const b = lb.withOptions({ after: m }).apply(() => Date.now());
+    await m;
+    await b;
+    const lastOfMap = Math.max(...m.metadata.map((t) => t.completed!.getTime()));
+    assert.ok(b.metadata.started!.getTime() >= lastOfMap);
+
+    const gate = newFile('gate');
+    const held = lb.apply(waitForGate, gate);
+    try {
+      const timesOut = lb.withOptions({ after: held, timeoutMs: 300 }).apply(appendLine, log, 'timed out task ran');
+      const aborted = lb.withOptions({ after: held }).apply(appendLine, log, 'aborted task ran');
+      const e1 = await failure(timesOut, 10000);
+      assert.ok(e1 instanceof TaskTimeout, String(e1));
+      assert.equal(e1.engineId, null);
+      assert.equal(await aborted.abort(), 1);
+      assert.ok((await failure(aborted, 10000)) instanceof TaskAborted);
+      assert.equal(held.ready(), false, 'both ended while their dependency still ran');
+    } finally {
+      writeFileSync(gate, '');
+      await held.wait(30000);
+    }
+    await rc.directView().apply(() => 'flush');
+    assert.equal(existsSync(log), false, 'neither ran once the dependency finished');
+  });
+
+  test('follow with targets that exclude the engine to follow is ImpossibleDependency', async () => {
+    const rc = c.rc();
+    const [e0, e1] = rc.ids as [number, number];
+    const lb = rc.loadBalancedView();
+    const a = lb.withOptions({ targets: [e0] }).apply(() => 'a');
+    await a;
+    const err = await failure(lb.withOptions({ follow: a, targets: [e1] }).apply(() => 'b'));
+    assert.ok(err instanceof ImpossibleDependency, String(err));
+    assert.equal(await lb.withOptions({ follow: a, targets: [e0, e1] }).apply(() => process.pid), rc.engines.find((e) => e.id === e0)!.pid);
+  });
+
   test('an unknown msg id gives InvalidDependency (after and follow)', async () => {
     const lb = c.rc().loadBalancedView();
     const e1 = await failure(lb.withOptions({ after: 'no-such-task' }).apply(() => 1));
@@ -470,6 +511,28 @@ describe('retries and engine death (2 engines, hwm 1)', () => {
     await waitUnregistered(id, pid);
   });
 
+  test('follow of a task whose engine died is ImpossibleDependency, whether submitted before or after the death', async () => {
+    const rc = c.rc();
+    const [doomed, other] = await twoEngines();
+    const lb = rc.loadBalancedView();
+    const ran = lb.withOptions({ targets: [doomed] }).apply(() => 'ran there');
+    await ran;
+    // a follower waiting for the busy engine when it dies, and one submitted afterwards
+    const busy = lb.withOptions({ targets: [doomed] }).apply(waitForGate, newFile('gate-never-opened'));
+    await waitFor('the engine busy', () => busy.stdout !== '', { timeoutMs: 30000 });
+    const queuedFollower = lb.withOptions({ follow: ran }).apply(() => 'followed');
+    await waitUnassigned(rc, 1);
+    const pid = await kill(doomed);
+    assert.ok((await failure(busy, 10000)) instanceof EngineError);
+    const e1 = await failure(queuedFollower, 10000);
+    assert.ok(e1 instanceof ImpossibleDependency, String(e1));
+    await waitUnregistered(doomed, pid);
+    const e2 = await failure(lb.withOptions({ follow: ran }).apply(() => 'followed'));
+    assert.ok(e2 instanceof ImpossibleDependency, String(e2));
+    // after (time, not place) on the same task is still fine
+    assert.equal(await lb.withOptions({ after: ran }).apply(() => process.pid), rc.engines.find((e) => e.id === other)!.pid);
+  });
+
   test('engine death: tasks queued in the controller go to the other engine; an engine that joins later takes queued work at once', async () => {
     const rc = c.rc();
     const [doomed, other] = await twoEngines();
@@ -622,6 +685,15 @@ describe('timeouts, abort, priority and queue status (2 engines, hwm 1)', () => 
     assert.equal(await rc.directView(id).apply(() => typeof pushedMarker), 'undefined');
     assert.equal(await rc.directView(other).apply(() => pushedMarker), 'kept');
     assert.equal((await rc.stats()).engines, 2);
+  });
+
+  test('a task interrupted by its timeout is not retried, even with retries left', async () => {
+    const rc = c.rc();
+    const ar = rc.loadBalancedView().withOptions({ timeoutMs: 500, retries: 3 }).apply(spin);
+    const err = await failure(ar, 10000);
+    assert.ok(err instanceof TaskTimeout, String(err));
+    assert.deepEqual(ar.metadata.attempts, []);
+    assert.equal(ar.stdout.split('spinning').length - 1, 1, 'it ran once');
   });
 
   test('ar.abort() of a queued task: TaskAborted, and it never runs', async () => {
