@@ -50,8 +50,11 @@ const EMPTY = Buffer.from('{}');
 export class Controller {
   readonly #o: ControllerOptions;
   readonly #session: Session;
-  readonly #clientSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0 });
-  readonly #engineSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0 });
+  // mandatory: a send to a gone peer fails instead of vanishing. Pipes are unbounded (hwm 0), so a
+  // send can only fail to go through for a peer whose pipe is being torn down: sendTimeout 0 makes
+  // that an immediate EAGAIN instead of a wait that would stall every later send.
+  readonly #clientSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0, sendTimeout: 0 });
+  readonly #engineSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0, sendTimeout: 0 });
   readonly #toClients: SendQueue;
   readonly #toEngines: SendQueue;
   readonly #engines = new Map<number, EngineState>();
@@ -104,8 +107,12 @@ export class Controller {
     clearInterval(this.#timer);
     if (engines) {
       for (const e of this.#engines.values()) this.#sendEngine(e, 'shutdown_request', { hub: false });
+      // an engine that has exited fails a probe with EHOSTUNREACH and is unregistered
       const deadline = Date.now() + 3000;
-      while (this.#engines.size > 0 && Date.now() < deadline) await sleep(20);
+      while (this.#engines.size > 0 && Date.now() < deadline) {
+        await sleep(20);
+        for (const e of this.#engines.values()) this.#sendEngine(e, 'heartbeat', {});
+      }
     }
     await this.#toClients.flush(500);
     await this.#toEngines.flush(500);
@@ -343,15 +350,16 @@ export class Controller {
   }
 
   #onShutdown(identity: Buffer, header: Header, req: ContentOf<'shutdown_request'>): void {
-    const targets = req.targets ?? [...this.#engines.keys()];
-    for (const id of targets) {
-      const e = this.#engines.get(id);
-      if (e) this.#sendEngine(e, 'shutdown_request', { hub: false });
-    }
     this.#reply(identity, header, 'shutdown_reply', { status: 'ok' });
     if (req.hub) {
+      // stop() tells every engine
       this.#o.log.info('shutdown requested by a client');
       void this.stop({ engines: true }).then(() => this.#o.onShutdown?.());
+      return;
+    }
+    for (const id of req.targets ?? [...this.#engines.keys()]) {
+      const e = this.#engines.get(id);
+      if (e) this.#sendEngine(e, 'shutdown_request', { hub: false });
     }
   }
 
@@ -642,7 +650,7 @@ export class Controller {
     const code = (err as { code?: string }).code;
     const identity = messages[0]?.[0];
     const e = identity ? this.#byIdentity.get(identity.toString('latin1')) : undefined;
-    if (code === 'EHOSTUNREACH' && e) {
+    if (gone(code) && e) {
       this.#unregister(e, 'disconnected');
       // the tasks that were being sent are in e.inFlight and have been failed
       return;
@@ -653,7 +661,7 @@ export class Controller {
   #clientSendFailed(err: unknown, messages: Buffer[][]): void {
     const code = (err as { code?: string }).code;
     const identity = messages[0]?.[0];
-    if (code === 'EHOSTUNREACH' && identity) {
+    if (gone(code) && identity) {
       // the client has gone; its results stay in the records for other clients to query
       this.#clients.delete(identity.toString('latin1'));
       return;
@@ -740,6 +748,11 @@ export class Controller {
     const content = Buffer.from(JSON.stringify({ evalue: 'the message signature does not match the key of this controller' }));
     this.#toClients.send([identity, DELIMITER, Buffer.alloc(0), header, parent, EMPTY, content]);
   }
+}
+
+/** A send failed because its peer is gone or going (see the socket options). */
+function gone(code: string | undefined): boolean {
+  return code === 'EHOSTUNREACH' || code === 'EAGAIN';
 }
 
 function engineInfo(e: EngineState): EngineInfo {

@@ -115,7 +115,10 @@ export class Engine {
     this.#control?.close();
     void this.#worker?.terminate();
     void this.#q.flush(500).then(() => {
+      // everything was flushed: nothing left for a linger to wait for at exit
+      this.#sock.linger = 0;
       this.#sock.close();
+      this.#o.log.info(`stopped (exit code ${code})`);
       this.#o.onExit(code);
     });
   }
