@@ -83,6 +83,7 @@ describe('the tscluster command line', () => {
         { profile: rows[0]!.profile, clusterId: rows[0]!.clusterId, controllerPid: rows[0]!.controllerPid, engines: rows[0]!.engines, state: rows[0]!.state },
         { profile: 'default', clusterId: '', controllerPid: state.controller_pid, engines: 2, state: 'running' },
       );
+      assert.ok(rows[0]!.dropped !== null && typeof rows[0]!.dropped === 'object', 'list --json carries the dropped counts of a running cluster');
       const table = await runCli(['list'], { timeoutMs: 30000 });
       assert.equal(table.code, 0, show(table));
       assert.match(table.stdout, new RegExp(`default\\s+-\\s+${state.controller_pid}\\s+2\\s+running`));
