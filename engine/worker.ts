@@ -7,6 +7,7 @@
 import { Console } from 'node:console';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import vm from 'node:vm';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -192,7 +193,7 @@ function describeError(e: unknown): TaskError {
   }
   let shown: string;
   try {
-    shown = typeof e === 'string' ? JSON.stringify(e) : String(e);
+    shown = inspect(e, { depth: 3, breakLength: Infinity, maxStringLength: 2000 });
   } catch {
     shown = Object.prototype.toString.call(e);
   }
