@@ -356,10 +356,17 @@ export class Engine {
 
 
 /**
- * A frame that is a slice of a larger buffer (a packed message) is copied:
- * posting a view to the worker would clone its whole underlying buffer.
+ * Frames for the worker, in buffers of their own. A slice of a packed message
+ * would clone its whole underlying buffer; a large frame received from ZeroMQ
+ * is external memory that cannot be transferred, and posting it would copy it
+ * twice (structured clone on each side): one copy here, then a transfer.
  */
 function own(f: Buffer): Buffer {
+  if (f.byteLength >= 65536) {
+    const b = Buffer.allocUnsafeSlow(f.byteLength);
+    f.copy(b);
+    return b;
+  }
   return f.byteOffset === 0 && f.buffer.byteLength === f.byteLength ? f : Buffer.from(f);
 }
 

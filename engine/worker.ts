@@ -234,10 +234,12 @@ port.on('message', (m: ToWorker) => {
     let transfer: ArrayBuffer[] = [];
     try {
       const value = await execute(t);
-      const frames = serialize(value, 'result');
-      // the body frame is ours to give away; out-of-band frames may alias the namespace and are copied
-      const body = frames[0]!;
-      if (body.byteOffset === 0 && body.buffer.byteLength === body.byteLength) transfer = [body.buffer as ArrayBuffer];
+      const frames = serialize(value, 'result').map((f, i) => {
+        // out-of-band frames alias the namespace: one copy of each, then a transfer (a clone would copy twice)
+        const own = i === 0 || f.byteLength < 65536 ? f : Buffer.from(f);
+        if (own.byteOffset === 0 && own.buffer.byteLength === own.byteLength && own.buffer instanceof ArrayBuffer) transfer.push(own.buffer);
+        return own;
+      });
       msg = { type: 'done', msgId: t.msgId, ok: true, frames, started, completed: new Date().toISOString() };
     } catch (e) {
       msg = { type: 'done', msgId: t.msgId, ok: false, error: describeError(e), started, completed: new Date().toISOString() };
