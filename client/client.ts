@@ -27,6 +27,13 @@ export interface ConnectOptions {
   connectionFile?: string;
   /** how long to wait for the controller (default 10000) */
   timeoutMs?: number;
+  /**
+   * print remote output here as it arrives, each line prefixed by `[engine N]`
+   * (default: on inside a Jupyter kernel, off elsewhere; `ar.stdout` has it either way)
+   */
+  echo?: boolean;
+  /** reject pending work with ConnectionLost after this long without a word from the controller (default 10000) */
+  lostAfterMs?: number;
 }
 
 /** Per-engine queue counts, plus tasks not yet assigned to any engine. */
@@ -57,6 +64,9 @@ export class Client {
   readonly #requests = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
   readonly #engineListeners = new Set<(e: EngineEvent) => void>();
   #closed = false;
+  #lastHeard = Date.now();
+  #watch: NodeJS.Timeout | undefined;
+  #echo = false;
   readonly #submitter: Submitter;
   /** the controller's connect reply */
   #hub: ContentOf<'connect_reply'> | undefined;
@@ -94,6 +104,8 @@ export class Client {
       const reply = (await c.#request('connect_request', {}, timeoutMs)) as Message<'connect_reply'>;
       c.#hub = reply.content;
       for (const e of reply.content.engines) c.#engines.set(e.id, e);
+      c.#echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
+      c.#watchController(opts.lostAfterMs ?? 10000);
     } catch (e) {
       c.#closeSocket();
       if (e instanceof TimeoutError) {
@@ -105,6 +117,19 @@ export class Client {
       throw e;
     }
     return c;
+  }
+
+  /**
+   * Print remote output here as it arrives, each line prefixed by `[engine N]`
+   * (default: on inside a Jupyter kernel, off elsewhere).
+   * @example rc.echo = true;
+   */
+  get echo(): boolean {
+    return this.#echo;
+  }
+
+  set echo(on: boolean) {
+    this.#echo = on;
   }
 
   /** Registered engine ids, ascending. */
@@ -258,7 +283,47 @@ export class Client {
     if (this.#closed) return;
     await this.#q.flush(1000);
     this.#closeSocket();
-    const err = new ConnectionLost('the client was closed before the result arrived');
+    this.#failPending(new ConnectionLost('the client was closed before the result arrived'));
+  }
+
+  /**
+   * Notice a controller that is gone: silent too long (it heartbeats every
+   * second), or a dropped connection whose local controller process has exited.
+   */
+  #watchController(lostAfterMs: number): void {
+    const pid = this.#info.controller_pid;
+    const local = LOCAL.test(this.#info.ip);
+    const period = Math.min(1000, lostAfterMs / 2);
+    let lastTick = Date.now();
+    this.#watch = setInterval(() => {
+      const now = Date.now();
+      // this process was blocked (synchronous user code): messages may be waiting unread, so listen again first
+      if (now - lastTick > 2 * period) this.#lastHeard = now;
+      lastTick = now;
+      const silent = now - this.#lastHeard;
+      if (local && !pidAlive(pid)) this.#lost(`the controller (pid ${pid}) has exited`);
+      else if (silent > lostAfterMs) this.#lost(`no word from the controller at ${endpointOf(this.#info)} for ${Math.round(silent / 1000)} s`);
+    }, period);
+    this.#watch.unref();
+    void (async () => {
+      try {
+        for await (const ev of this.#sock.events) {
+          if (ev.type === 'disconnect' && local && !pidAlive(pid)) this.#lost(`the controller (pid ${pid}) has exited`);
+        }
+      } catch {
+        // socket closed
+      }
+    })();
+  }
+
+  /** The controller is gone: everything pending fails with ConnectionLost and the client closes. */
+  #lost(why: string): void {
+    if (this.#closed) return;
+    this.#closeSocket();
+    this.#failPending(new ConnectionLost(`${why}: the cluster is gone (\`tscluster list\` shows it; \`tscluster stop\` cleans up after it)`));
+  }
+
+  #failPending(err: Error): void {
     for (const t of this.#tasks.values()) this.#settle(t, undefined, err);
     this.#tasks.clear();
     for (const states of this.#lookups.values()) for (const t of states) this.#settle(t, undefined, err);
@@ -268,6 +333,7 @@ export class Client {
   }
 
   #closeSocket(): void {
+    clearInterval(this.#watch);
     this.#closed = true;
     this.#q.close();
     this.#sock.close();
@@ -329,6 +395,7 @@ export class Client {
       if (e instanceof ProtocolError && e.reason === 'signature') this.#maybeAuthError(frames);
       return;
     }
+    this.#lastHeard = Date.now();
     const parentId = 'msg_id' in msg.parent ? msg.parent.msg_id : undefined;
     switch (msg.header.msg_type) {
       case 'apply_reply': {
@@ -349,8 +416,16 @@ export class Client {
         if (!t) return;
         const c = msg.content as ContentOf<'stream'>;
         t.info[c.name] += c.text;
+        if (this.#echo) {
+          const id = (msg.metadata as { engine_id?: number | null }).engine_id ?? t.info.engineId;
+          const prefix = `[engine ${id ?? '?'}] `;
+          const text = c.text.endsWith('\n') ? c.text.slice(0, -1) : c.text;
+          (c.name === 'stderr' ? process.stderr : process.stdout).write(`${prefix}${text.split('\n').join(`\n${prefix}`)}\n`);
+        }
         return;
       }
+      case 'heartbeat':
+        return;
       case 'engine_event': {
         const c = msg.content as ContentOf<'engine_event'>;
         if (c.event === 'registered') this.#engines.set(c.engine.id, c.engine);

@@ -118,6 +118,8 @@ export class Cluster {
     if (o.scheme ?? cfg.scheme) cargs.push('--scheme', (o.scheme ?? cfg.scheme)!);
     if (o.hwm !== undefined) cargs.push('--hwm', String(o.hwm));
     if (o.ip !== undefined) cargs.push('--ip', o.ip);
+    // a cluster that stops with this process also stops if this process dies without a word (SIGKILL)
+    if (o.shutdownAtExit ?? true) cargs.push('--owner-pid', String(process.pid));
     const controller = spawnPart(CONTROLLER_SCRIPT, cargs, profile, clusterId, 'controller');
     const cluster = new Cluster(profile, clusterId, controller.pid, o.shutdownAtExit ?? true);
     const signal = o.signal;
@@ -142,6 +144,7 @@ export class Cluster {
   async connect(opts: Omit<ConnectOptions, 'profile' | 'clusterId' | 'connectionFile'> = {}): Promise<Client> {
     if (this.#stopped) throw new Error('the cluster is stopped');
     if (!this.#client) this.#client = await Client.connect({ ...opts, profile: this.profile, clusterId: this.clusterId });
+    else if (opts.echo !== undefined) this.#client.echo = opts.echo;
     return this.#client;
   }
 

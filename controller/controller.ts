@@ -621,6 +621,8 @@ export class Controller {
   // ------------------------------------------------------------------ heartbeats
 
   #heartbeat(): void {
+    // clients hear the controller is alive even when no task is running
+    for (const identity of this.#clients.values()) this.#toClients.send(this.#session.build([identity], 'heartbeat', {}).frames);
     const now = Date.now();
     for (const e of [...this.#engines.values()]) {
       if (now - e.lastSeen > this.#o.deadAfterMs) this.#unregister(e, `sent no heartbeat for ${Math.round((now - e.lastSeen) / 1000)} s`);

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger, isMainModule } from '../protocol/index.js';
 import {
-  DEFAULT_PROFILE, SCHEMES, checkName, ensureProfile, newKey, readProfileConfig, removeConnectionFiles, runningCluster, writeConnectionFile,
+  DEFAULT_PROFILE, SCHEMES, checkName, ensureProfile, newKey, pidAlive, readProfileConfig, removeConnectionFiles, runningCluster, writeConnectionFile,
 } from '../profiles/index.js';
 import type { SchemeName } from '../profiles/index.js';
 import { Controller } from './controller.js';
@@ -23,6 +23,8 @@ export const CONTROLLER_OPTIONS = {
   'engine-port': { type: 'string' },
   'heartbeat-ms': { type: 'string' },
   'dead-after-ms': { type: 'string' },
+  /** stop the cluster when this process is gone (the launcher of a cluster started from code or a notebook) */
+  'owner-pid': { type: 'string' },
 } as const;
 
 function intArg(name: string, v: string | undefined): number | undefined {
@@ -91,6 +93,16 @@ export async function runController(argv: string[]): Promise<void> {
     log.info(`${sig}: stopping engines and controller`);
     void controller.stop({ engines: true }).then(() => finish(0), () => finish(1));
   };
+  const owner = intArg('owner-pid', values['owner-pid']);
+  if (owner !== undefined) {
+    // the process that started this cluster may die without stopping it (a kernel killed by Jupyter, SIGKILL)
+    setInterval(() => {
+      if (!pidAlive(owner)) {
+        log.info(`the process that started this cluster (pid ${owner}) is gone: stopping`);
+        void controller.stop({ engines: true }).then(() => finish(0), () => finish(1));
+      }
+    }, 1000).unref();
+  }
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('uncaughtException', (e) => log.error(`uncaught: ${e.stack ?? String(e)}`));

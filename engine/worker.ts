@@ -231,7 +231,7 @@ port.on('message', (m: ToWorker) => {
     }
     current = t.msgId;
     let msg: FromWorker;
-    let transfer: ArrayBuffer[] = [];
+    const transfer: ArrayBuffer[] = [];
     try {
       const value = await execute(t);
       const frames = serialize(value, 'result').map((f, i) => {
