@@ -7,7 +7,7 @@ import {
   AUTH_ERROR, ApplyReplyContentSchema, ProtocolError, SendQueue, Session, deserialize, receiveLoop, splitFrames,
 } from '../protocol/index.js';
 import type { ContentOf, EngineInfo, Message, MsgType } from '../protocol/index.js';
-import { endpointOf, pidAlive, readConnectionFile } from '../profiles/index.js';
+import { curveClient, endpointOf, pidAlive, readConnectionFile } from '../profiles/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { AsyncResult } from './asyncresult.js';
 import type { TaskState } from './asyncresult.js';
@@ -75,7 +75,7 @@ export class Client {
     this.#info = info;
     this.#file = file;
     this.#session = new Session(info.key);
-    this.#sock = new Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    this.#sock = new Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClient(info.curve_serverkey) });
     this.#q = new SendQueue(this.#sock, (err) => {
       if (!this.#closed) process.emitWarning(`tscluster client: send failed: ${String(err)}`);
     });
@@ -97,6 +97,18 @@ export class Client {
       );
     }
     const c = new Client(info, path);
+    // a failed security handshake (CurveZMQ key mismatch, or plain text to a CurveZMQ server) shows in socket events
+    let handshakeError: string | undefined;
+    void (async () => {
+      try {
+        for await (const ev of c.#sock.events) {
+          if (ev.type.startsWith('handshake:error')) handshakeError = ev.type;
+          if (c.#hub || c.#closed) return;
+        }
+      } catch {
+        // closed
+      }
+    })();
     c.#sock.connect(endpointOf(info));
     void receiveLoop(c.#sock, (f) => c.#onMessage(f), () => undefined);
     const timeoutMs = opts.timeoutMs ?? 10000;
@@ -107,11 +119,16 @@ export class Client {
       c.#echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
       c.#watchController(opts.lostAfterMs ?? 10000);
     } catch (e) {
+      // nothing queued for a controller that never answered is worth waiting for at exit
+      c.#sock.linger = 0;
       c.#closeSocket();
       if (e instanceof TimeoutError) {
+        const curve = info.curve_serverkey
+          ? ' The cluster uses CurveZMQ: the curve_serverkey in the file must be the running controller\'s.'
+          : ' If the controller was started with --curve, this file lacks its curve_serverkey: use the file that controller wrote.';
         throw new TimeoutError(
-          `no reply from the controller at ${endpointOf(info)} within ${timeoutMs} ms (connection file ${path}, controller pid ${info.controller_pid}). ` +
-            'Is it running and reachable? `tscluster list` shows the clusters.',
+          `no reply from the controller at ${endpointOf(info)} within ${timeoutMs} ms (connection file ${path}, controller pid ${info.controller_pid}).` +
+            (handshakeError ? ` The security handshake failed (${handshakeError}).${curve}` : ` Is it running and reachable? \`tscluster list\` shows the clusters.${curve}`),
         );
       }
       throw e;
@@ -319,6 +336,7 @@ export class Client {
   /** The controller is gone: everything pending fails with ConnectionLost and the client closes. */
   #lost(why: string): void {
     if (this.#closed) return;
+    this.#sock.linger = 0;
     this.#closeSocket();
     this.#failPending(new ConnectionLost(`${why}: the cluster is gone (\`tscluster list\` shows it; \`tscluster stop\` cleans up after it)`));
   }

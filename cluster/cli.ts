@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { Client } from '../client/client.js';
-import { runController, CONTROLLER_OPTIONS } from '../controller/main.js';
+import { LOOPBACK, runController, CONTROLLER_OPTIONS } from '../controller/main.js';
 import { runEngine, ENGINE_OPTIONS } from '../engine/main.js';
 import {
   DEFAULT_PROFILE, SCHEMES, checkName, createProfile, listClusters, listProfiles, profilePaths, readClusterState, rootDir, runningCluster, writeClusterState,
@@ -48,6 +48,7 @@ Options:
   --scheme S           load-balancing scheme: ${SCHEMES.join(', ')} (default leastload)
   --hwm N              most outstanding tasks per engine, 0 = unlimited (default 1)
   --ip ADDR            address the controller binds (default 127.0.0.1)
+  --curve              encrypt all traffic with CurveZMQ (use it whenever --ip leaves this machine)
   -h, --help           this help
 
 Examples:
@@ -108,6 +109,7 @@ Options:
   --engine-port N      port for engines (default: a free one)
   --heartbeat-ms N     heartbeat period (default 1000)
   --dead-after-ms N    declare a silent engine dead after this long (default 5000)
+  --curve              encrypt all traffic with CurveZMQ
   -h, --help           this help
 
 Example:
@@ -123,6 +125,7 @@ Options:
   --profile P          profile name (default 'default')
   --cluster-id ID      cluster id (default empty)
   --timeout S          seconds to wait for the file and registration (default 30)
+  --max-memory-mb N    heap limit of the engine's execution worker (default: the engine's own)
   -h, --help           this help
 
 Example:
@@ -170,13 +173,16 @@ function flags(profile: string, clusterId: string): string {
 const COMMON = { profile: { type: 'string' }, 'cluster-id': { type: 'string' } } as const;
 
 async function start(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...COMMON, n: { type: 'string', short: 'n' }, daemon: { type: 'boolean' }, scheme: { type: 'string' }, hwm: { type: 'string' }, ip: { type: 'string' } }, 'start');
+  const { values } = parse(argv, { ...COMMON, n: { type: 'string', short: 'n' }, daemon: { type: 'boolean' }, scheme: { type: 'string' }, hwm: { type: 'string' }, ip: { type: 'string' }, curve: { type: 'boolean' } }, 'start');
   if (values.help) return help('start');
   const profile = values.profile ?? DEFAULT_PROFILE;
   const clusterId = values['cluster-id'] ?? '';
   const scheme = values.scheme as SchemeName | undefined;
   if (scheme !== undefined && !SCHEMES.includes(scheme)) throw new UsageError(`unknown scheme '${scheme}': choose one of ${SCHEMES.join(', ')}`);
   const n = values.n === undefined ? undefined : intOpt('n', values.n, 0);
+  if (values.ip && !LOOPBACK.test(values.ip) && !values.curve) {
+    console.error(`warning: --ip ${values.ip} accepts connections from other machines, and without --curve the traffic is not encrypted (messages are signed, but readable on the network). Add --curve unless the network is trusted.`);
+  }
   const t0 = Date.now();
   // Ctrl-C is handled from the start: during start-up it aborts it (stopping what was started)
   const interrupted = new AbortController();
@@ -192,6 +198,7 @@ async function start(argv: string[]): Promise<number> {
       ...(scheme ? { scheme } : {}),
       ...(values.hwm !== undefined ? { hwm: intOpt('hwm', values.hwm, 1) } : {}),
       ...(values.ip ? { ip: values.ip } : {}),
+      ...(values.curve ? { curve: true } : {}),
       shutdownAtExit: !values.daemon,
       onEngine: (e) => console.log(`engine ${e.id} registered (pid ${e.pid})`),
     });

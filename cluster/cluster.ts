@@ -35,6 +35,8 @@ export interface ClusterOptions {
   onEngine?: (e: { id: number; pid: number }) => void;
   /** aborting it during start-up stops what was started and rejects the start */
   signal?: AbortSignal;
+  /** CurveZMQ: encrypt all traffic and authenticate the controller (its public key goes in the connection files) */
+  curve?: boolean;
 }
 
 export class ClusterAlreadyRunning extends Error {
@@ -118,6 +120,7 @@ export class Cluster {
     if (o.scheme ?? cfg.scheme) cargs.push('--scheme', (o.scheme ?? cfg.scheme)!);
     if (o.hwm !== undefined) cargs.push('--hwm', String(o.hwm));
     if (o.ip !== undefined) cargs.push('--ip', o.ip);
+    if (o.curve) cargs.push('--curve');
     // a cluster that stops with this process also stops if this process dies without a word (SIGKILL)
     if (o.shutdownAtExit ?? true) cargs.push('--owner-pid', String(process.pid));
     const controller = spawnPart(CONTROLLER_SCRIPT, cargs, profile, clusterId, 'controller');

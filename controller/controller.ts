@@ -35,6 +35,8 @@ export interface ControllerOptions {
   log: Logger;
   /** called once the controller has stopped after a shutdown request */
   onShutdown?: () => void;
+  /** CurveZMQ: the server's secret key (Z85); clients and engines must know its public key */
+  curveSecretKey?: string;
 }
 
 interface EngineState extends EngineInfo {
@@ -53,8 +55,8 @@ export class Controller {
   // mandatory: a send to a gone peer fails instead of vanishing. Pipes are unbounded (hwm 0), so a
   // send can only fail to go through for a peer whose pipe is being torn down: sendTimeout 0 makes
   // that an immediate EAGAIN instead of a wait that would stall every later send.
-  readonly #clientSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0, sendTimeout: 0 });
-  readonly #engineSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0, sendTimeout: 0 });
+  readonly #clientSock: Router;
+  readonly #engineSock: Router;
   readonly #toClients: SendQueue;
   readonly #toEngines: SendQueue;
   readonly #engines = new Map<number, EngineState>();
@@ -74,6 +76,9 @@ export class Controller {
 
   private constructor(o: ControllerOptions) {
     this.#o = o;
+    const curve = o.curveSecretKey ? { curveServer: true, curveSecretKey: o.curveSecretKey } : {};
+    this.#clientSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0, sendTimeout: 0, ...curve });
+    this.#engineSock = new Router({ mandatory: true, sendHighWaterMark: 0, receiveHighWaterMark: 0, linger: 0, sendTimeout: 0, ...curve });
     this.#session = new Session(o.key);
     this.#toClients = new SendQueue(this.#clientSock, (err, msgs) => this.#clientSendFailed(err, msgs), true);
     this.#toEngines = new SendQueue(this.#engineSock, (err, msgs) => this.#engineSendFailed(err, msgs), true);

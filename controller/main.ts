@@ -11,7 +11,11 @@ import {
   DEFAULT_PROFILE, SCHEMES, checkName, ensureProfile, newKey, pidAlive, readProfileConfig, removeConnectionFiles, runningCluster, writeConnectionFile,
 } from '../profiles/index.js';
 import type { SchemeName } from '../profiles/index.js';
+import { curveKeyPair } from 'zeromq';
 import { Controller } from './controller.js';
+
+/** Addresses that do not leave this machine. */
+export const LOOPBACK = /^(127\.|localhost$|::1$)/;
 
 export const CONTROLLER_OPTIONS = {
   profile: { type: 'string' },
@@ -25,6 +29,8 @@ export const CONTROLLER_OPTIONS = {
   'dead-after-ms': { type: 'string' },
   /** stop the cluster when this process is gone (the launcher of a cluster started from code or a notebook) */
   'owner-pid': { type: 'string' },
+  /** CurveZMQ: authenticate the server and encrypt all traffic */
+  curve: { type: 'boolean' },
 } as const;
 
 function intArg(name: string, v: string | undefined): number | undefined {
@@ -51,7 +57,12 @@ export async function runController(argv: string[]): Promise<void> {
     throw new Error(`a cluster is already running for profile '${profile}'${clusterId ? ` and cluster id '${clusterId}'` : ''} (controller pid ${other.info.controller_pid}, ${other.path})`);
   }
   const key = newKey();
+  const curve = values.curve ? curveKeyPair() : undefined;
+  if (!curve && !LOOPBACK.test(ip)) {
+    log.warn(`listening on ${ip} without --curve: traffic is signed but not encrypted; use --curve on networks you do not trust`);
+  }
   const controller = await Controller.start({
+    ...(curve ? { curveSecretKey: curve.secretKey } : {}),
     key,
     ip,
     clientPort: intArg('client-port', values['client-port']) ?? 0,
@@ -73,7 +84,7 @@ export async function runController(argv: string[]): Promise<void> {
     ip,
     key,
     signature_scheme: 'hmac-sha256' as const,
-    curve_serverkey: null,
+    curve_serverkey: curve?.publicKey ?? null,
     controller_pid: process.pid,
     created: new Date().toISOString(),
   };

@@ -6,6 +6,7 @@
  * stays registered.
  */
 import { hostname } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { v4 as uuidv4 } from 'uuid';
@@ -13,7 +14,7 @@ import { Dealer } from 'zeromq';
 import { SendQueue, Session, receiveLoop, serialize } from '../protocol/index.js';
 import type { ApplyReplyMetadata, ContentOf, ErrorContent, Logger, Message, MsgType } from '../protocol/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
-import { endpointOf } from '../profiles/index.js';
+import { curveClient, endpointOf } from '../profiles/index.js';
 import type { CancelToWorker, FromWorker, TaskError, ToWorker } from './worker-messages.js';
 
 export interface EngineOptions {
@@ -27,6 +28,11 @@ export interface EngineOptions {
   controllerTimeoutMs?: number;
   /** called when the engine has stopped; the process should exit with the code */
   onExit: (code: number) => void;
+  /**
+   * heap limit of the execution worker, MB (default: the engine process's own limit). With an
+   * explicit limit, a task that exhausts memory ends its worker only, not the engine.
+   */
+  maxMemoryMb?: number;
 }
 
 interface Task {
@@ -70,7 +76,7 @@ export class Engine {
   constructor(o: EngineOptions) {
     this.#o = o;
     this.#session = new Session(o.info.key);
-    this.#sock = new Dealer({ routingId: this.uuid, linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    this.#sock = new Dealer({ routingId: this.uuid, linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClient(o.info.curve_serverkey) });
     this.#q = new SendQueue(this.#sock, (err) => {
       if (!this.#stopped) o.log.warn(`send failed: ${String(err)}`);
     });
@@ -254,6 +260,7 @@ export class Engine {
     const w = new Worker(new URL('./worker.js', import.meta.url), {
       stdout: false,
       stderr: false,
+      resourceLimits: { maxOldGenerationSizeMb: this.#o.maxMemoryMb ?? Math.floor(getHeapStatistics().heap_size_limit / 1024 / 1024) },
       workerData: { control: control.port2 },
       transferList: [control.port2],
     });

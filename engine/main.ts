@@ -15,7 +15,15 @@ export const ENGINE_OPTIONS = {
   profile: { type: 'string' },
   'cluster-id': { type: 'string' },
   timeout: { type: 'string' },
+  /** heap limit of the execution worker, MB */
+  'max-memory-mb': { type: 'string' },
 } as const;
+
+function positive(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} takes a positive number, got '${v}'`);
+  return n;
+}
 
 export async function runEngine(argv: string[]): Promise<Engine> {
   const { values } = parseArgs({ args: argv, options: ENGINE_OPTIONS, strict: true, allowPositionals: false });
@@ -34,6 +42,7 @@ export async function runEngine(argv: string[]): Promise<Engine> {
     file,
     log,
     registrationTimeoutMs: Math.max(1000, deadline - Date.now()),
+    ...(values['max-memory-mb'] !== undefined ? { maxMemoryMb: positive('max-memory-mb', values['max-memory-mb']) } : {}),
     onExit: (code) => process.exit(code),
   });
   const id = await engine.start();

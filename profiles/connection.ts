@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { curveKeyPair } from 'zeromq';
 import { z } from 'zod';
 import { ensureProfile, connectionFilePath } from './paths.js';
 import { readJsonFile, writeJsonAtomic } from './jsonfile.js';
@@ -18,7 +19,8 @@ export const ConnectionInfoSchema = z.object({
   port: z.number().int().min(1).max(65535),
   key: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex characters (32 random bytes)'),
   signature_scheme: z.literal('hmac-sha256'),
-  curve_serverkey: z.string().nullable(),
+  /** CurveZMQ public key of the controller (Z85), or null when traffic is not encrypted */
+  curve_serverkey: z.string().length(40).nullable(),
   controller_pid: z.number().int().positive(),
   created: z.string(),
 });
@@ -26,6 +28,13 @@ export type ConnectionInfo = z.infer<typeof ConnectionInfoSchema>;
 
 export function newKey(): string {
   return randomBytes(32).toString('hex');
+}
+
+/** Socket options of a CurveZMQ client of `serverKey` (a fresh key pair of its own), or none. */
+export function curveClient(serverKey: string | null): { curveServerKey: string; curvePublicKey: string; curveSecretKey: string } | Record<string, never> {
+  if (!serverKey) return {};
+  const own = curveKeyPair();
+  return { curveServerKey: serverKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey };
 }
 
 export function endpointOf(info: Pick<ConnectionInfo, 'transport' | 'ip' | 'port'>): string {
