@@ -163,6 +163,19 @@ describe('data movement and code on a 3-engine cluster', () => {
       assert.equal(await one.pull('big'), undefined);
     });
 
+    test('README: push a Map and a Float64Array, pull one value from engine 0, pull several per engine', async () => {
+      const dv = rc.directView();
+      await dv.push({ table: new Map([[1, 'x']]), weights: new Float64Array(1e6) });
+      assert.deepEqual(await rc.directView(0).pull('table'), new Map([[1, 'x']]));
+      const both = await dv.pull(['table', 'weights']);
+      assert.equal(both.length, 3);
+      for (const [table, weights] of both as [Map<number, string>, Float64Array][]) {
+        assert.deepEqual(table, new Map([[1, 'x']]));
+        assert.ok(weights instanceof Float64Array);
+        assert.equal(weights.length, 1e6);
+      }
+    });
+
     test('pull of several names: per engine an array in the order asked; one value for a single target', async () => {
       const dv = rc.directView();
       await dv.push({ alpha: 1, beta: 'two', gamma: new Map([[3, 'three']]), delta: { nested: [new Date(0)] } });

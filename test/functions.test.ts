@@ -13,6 +13,9 @@ import type { AsyncResult, Client } from '../index.js';
 import type { ParallelFunction, RemoteFunction } from '../client/functions.js';
 import { range, removeTempRoot, stopCluster, useTempRoot } from './helpers.js';
 
+/** A name pushed to the engines by a test. */
+declare const a: number;
+
 const root = useTempRoot('functions');
 
 /** A named function declaration, shipped by remote(). */
@@ -174,6 +177,39 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
     });
   });
 
+  describe('README examples (The client API)', () => {
+    test('Views: apply with a wrapped built-in, map with chunksize and ordered: false, a direct map over a block partition', async () => {
+      const lb = rc.loadBalancedView();
+      const dv = rc.directView();
+      await dv.push({ a: 10 });
+      assert.deepEqual(await dv.apply((b: number) => a + b, 5), [15, 15, 15]);
+      assert.equal(await lb.apply((x: number, y: number) => Math.max(x, y), 1, 2), 2);
+      const items = range(1000);
+      const unordered = await lb.map((x: number) => x * x, items, { chunksize: 100, ordered: false });
+      assert.deepEqual(sorted(unordered), items.map((x) => x * x));
+      const ar = dv.map((x: number) => x + 1, [1, 2, 3, 4]);
+      assert.equal(ar.msgIds.length, 3, 'one task per engine');
+      assert.deepEqual(await ar, [2, 3, 4, 5]);
+    });
+
+    test('Remote and parallel functions: remote(), parallel() with chunksize 250', async () => {
+      const lb = rc.loadBalancedView();
+      const host = lb.remote(() => process.pid);
+      assert.ok(pids.includes(await host()));
+      const squares = lb.parallel((xs: number[]) => xs.map((x) => x * x), { chunksize: 250 });
+      assert.deepEqual(await squares([1, 2, 3, 4]), [1, 4, 9, 16]);
+    });
+
+    test('Remote and parallel functions: squares.map([1, 2, 3]) (the README example as written)', async () => {
+      // README: `await squares.map([1, 2, 3]);  // calls the function once per item instead`,
+      // with squares = lb.parallel((xs: number[]) => xs.map((x) => x * x)). The declared type of
+      // ParallelFunction<number, number>.map is AsyncResult<number[]>: one number per item.
+      const lb = rc.loadBalancedView();
+      const squares = lb.parallel((xs: number[]) => xs.map((x) => x * x), { chunksize: 250 });
+      assert.deepEqual(await squares.map([1, 2, 3]), [1, 4, 9]);
+    });
+  });
+
   describe('ParallelFunction', () => {
     const chunkInfo = (xs: number[]): ChunkInfo[] => xs.map(() => ({ pid: process.pid, size: xs.length, first: xs[0]! }));
 
@@ -234,23 +270,27 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       assert.throws(() => lb.parallel(chunkInfo, { chunksize: 0 })(range(3)), RangeError);
     });
 
-    test('.map(items) calls the function once per element (it receives the element, not an array)', async () => {
+    test('.map(items) makes one call per element, results in input order, on both view kinds', async () => {
       for (const view of [rc.loadBalancedView(), rc.directView()]) {
-        const pf = view.parallel((xs: number[]) => (Array.isArray(xs) ? xs.map(() => 'chunk') : [`element ${String(xs)}:${typeof xs}`]));
+        const pf = view.parallel((xs: number[]) => {
+          console.log('call');
+          return ([] as number[]).concat(xs).map((x) => x * 10);
+        });
         const ar = pf.map([1, 2, 3, 4]);
-        // each call returns its own value (here an array of one string), in input order
-        const got = (await ar) as unknown as string[][];
-        assert.deepEqual(got, [['element 1:number'], ['element 2:number'], ['element 3:number'], ['element 4:number']]);
-        assert.equal(ar.progress.total, ar.msgIds.length);
+        const got = (await ar) as unknown[];
+        assert.equal(got.length, 4, 'one result per element');
+        assert.deepEqual(got.flat(), [10, 20, 30, 40]);
+        const calls = ar.stdout.join('').match(/call\n/g)?.length ?? 0;
+        assert.equal(calls, 4, 'the function ran once per element');
       }
-      // one task per element on a load-balanced view (chunksize 1 by default for map)
+      // one task per element on a load-balanced view (map's default chunksize is 1)
       const lb = rc.loadBalancedView();
-      const pidOf = lb.parallel((x: number[]) => [process.pid, x]);
+      const pidOf = lb.parallel((xs: number[]) => [process.pid, ...([] as number[]).concat(xs)]);
       const ar = pidOf.map([7, 8, 9]);
       assert.equal(ar.msgIds.length, 3);
-      const got = (await ar) as unknown as [number, number][];
-      assert.deepEqual(got.map((p) => p[1]), [7, 8, 9]);
-      for (const [p] of got) assert.ok(pids.includes(p));
+      const got = (await ar) as unknown as number[][];
+      assert.deepEqual(got.map((p) => p.slice(1)), [[7], [8], [9]]);
+      for (const [p] of got) assert.ok(pids.includes(p!));
     });
 
     test('a parallel function whose chunk result is not an array fails with a clear TypeError', async () => {
