@@ -27,8 +27,12 @@ export type RemoteFunction<A extends unknown[], R> = ((...args: A) => AsyncResul
 export interface ParallelFunction<T, R> {
   /** Split `items`, run the function on each chunk remotely, concatenate the results. */
   (items: readonly T[] | ArrayLike<T>): AsyncResult<R[], false>;
-  /** Call the function once per item (it receives one item, not an array). */
-  map(items: readonly T[] | ArrayLike<T>): AsyncResult<R[], false>;
+  /**
+   * Call the function once per item, remotely: each item is one whole input of
+   * the function (an array), so the results are one array per item.
+   * @example await squares.map([[1, 2], [3]]);   // [[1, 4], [9]]
+   */
+  map(items: readonly (readonly T[])[]): AsyncResult<R[][], false>;
   readonly view: AnyView;
 }
 
@@ -55,7 +59,7 @@ export function makeParallel<T, R>(view: AnyView, fn: (items: T[]) => R[] | Prom
   const p = call as ParallelFunction<T, R>;
   Object.defineProperty(p, 'view', { value: view });
   Object.defineProperty(p, 'name', { value: fn.name });
-  p.map = (items) => view.map(fn as unknown as (item: T) => R, items, opts) as AsyncResult<R[], false>;
+  p.map = (items) => view.map(fn as unknown as (item: readonly T[]) => R[], items, opts) as AsyncResult<R[][], false>;
   return p;
 }
 

@@ -200,13 +200,11 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       assert.deepEqual(await squares([1, 2, 3, 4]), [1, 4, 9, 16]);
     });
 
-    test('Remote and parallel functions: squares.map([1, 2, 3]) (the README example as written)', async () => {
-      // README: `await squares.map([1, 2, 3]);  // calls the function once per item instead`,
-      // with squares = lb.parallel((xs: number[]) => xs.map((x) => x * x)). The declared type of
-      // ParallelFunction<number, number>.map is AsyncResult<number[]>: one number per item.
+    test('Remote and parallel functions: squares.map([[1, 2], [3]]) (the README example)', async () => {
+      // README: `await squares.map([[1, 2], [3]]);  // once per item, each item a whole input: [[1, 4], [9]]`
       const lb = rc.loadBalancedView();
       const squares = lb.parallel((xs: number[]) => xs.map((x) => x * x), { chunksize: 250 });
-      assert.deepEqual(await squares.map([1, 2, 3]), [1, 4, 9]);
+      assert.deepEqual(await squares.map([[1, 2], [3]]), [[1, 4], [9]]);
     });
   });
 
@@ -276,7 +274,7 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
           console.log('call');
           return ([] as number[]).concat(xs).map((x) => x * 10);
         });
-        const ar = pf.map([1, 2, 3, 4]);
+        const ar = pf.map([[1], [2], [3], [4]]);
         const got = (await ar) as unknown[];
         assert.equal(got.length, 4, 'one result per element');
         assert.deepEqual(got.flat(), [10, 20, 30, 40]);
@@ -286,7 +284,7 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       // one task per element on a load-balanced view (map's default chunksize is 1)
       const lb = rc.loadBalancedView();
       const pidOf = lb.parallel((xs: number[]) => [process.pid, ...([] as number[]).concat(xs)]);
-      const ar = pidOf.map([7, 8, 9]);
+      const ar = pidOf.map([[7], [8], [9]]);
       assert.equal(ar.msgIds.length, 3);
       const got = (await ar) as unknown as number[][];
       assert.deepEqual(got.map((p) => p.slice(1)), [[7], [8], [9]]);
