@@ -111,8 +111,15 @@ export class LocalExecutor extends BaseExecutor {
   }
 
   #spawn(): Thread {
-    const t: Thread = { worker: new Worker(WORKER_URL, { stdout: false, stderr: false }), ready: false, job: undefined };
+    // flags of how this process was started (--input-type, --eval, ...) do not apply to a worker file
+    const execArgv = process.execArgv.filter((a) => !/^--(input-type|eval|print|test|watch)|^-[ep]$/.test(a));
+    const t: Thread = { worker: new Worker(WORKER_URL, { stdout: false, stderr: false, execArgv }), ready: false, job: undefined };
     t.worker.unref();
+    let failure: Error | undefined;
+    // a thread that fails is reported through its exit below; an unheard 'error' would end this process
+    t.worker.on('error', (e) => {
+      failure = e;
+    });
     t.worker.on('message', (m: FromWorker) => {
       switch (m.type) {
         case 'ready':
@@ -141,7 +148,8 @@ export class LocalExecutor extends BaseExecutor {
       if (this.#closed || i < 0) return;
       const job = t.job;
       t.job = undefined;
-      if (job) job.reject(new RemoteError('WorkerExited', `the call ended its worker thread (exit code ${code}); a fresh thread replaces it`, [], null, job.id));
+      const why = failure ? `failed: ${failure.message}` : `exited with code ${code}`;
+      if (job) job.reject(new RemoteError('WorkerExited', `the call's worker thread ${why}; a fresh thread replaces it`, [], null, job.id));
       this.#threads[i] = this.#spawn();
     });
     return t;

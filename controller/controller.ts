@@ -693,6 +693,8 @@ export class Controller {
       tasks: { submitted: this.#records.submitted, completed: this.#records.completed, pending: this.#records.pending },
       engines: this.#engines.size,
       clients: this.#clients.size,
+      memory: (({ rss, heapUsed, external }) => ({ rss, heapUsed, external }))(process.memoryUsage()),
+      records: this.#records.size,
     };
   }
 

@@ -209,6 +209,10 @@ export const StatsReplySchema = z.object({
   tasks: z.object({ submitted: z.number().int(), completed: z.number().int(), pending: z.number().int() }),
   engines: z.number().int(),
   clients: z.number().int(),
+  /** the controller's memory, bytes */
+  memory: z.object({ rss: z.number(), heapUsed: z.number(), external: z.number() }).optional(),
+  /** task records kept (finished ones are bounded) */
+  records: z.number().int().optional(),
 });
 export type StatsReply = z.infer<typeof StatsReplySchema>;
 
