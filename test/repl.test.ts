@@ -39,7 +39,9 @@ async function waitForOutput(r: Repl, text: string, timeoutMs = 30000): Promise<
       return false;
     },
     { timeoutMs },
-  );
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\nstdout:\n${r.out.text}\nstderr:\n${r.err.text}`);
+  });
 }
 
 describe('tscluster repl', () => {
@@ -80,8 +82,9 @@ describe('tscluster repl', () => {
     await waitForOutput(r, 'tscluster> 2\n');
     r.child.stdin.write('[typeof rc.queueStatus, dv.constructor.name, lb.constructor.name, dv.targets.length]\n');
     await waitForOutput(r, "[ 'function', 'DirectView', 'LoadBalancedView', 2 ]");
-    r.child.stdin.write('JSON.stringify(await dv.apply(() => process.pid))\n');
-    await waitForOutput(r, `'${JSON.stringify(enginePids)}'`);
+    // engine ids follow registration order, which need not be the start order of the pids
+    r.child.stdin.write('JSON.stringify((await dv.apply(() => process.pid)).sort((p, q) => p - q))\n');
+    await waitForOutput(r, `'${JSON.stringify([...enginePids].sort((p, q) => p - q))}'`);
     r.child.stdin.write('await lb.apply((a, b) => a * b, 6, 7)\n');
     await waitForOutput(r, 'tscluster> 42\n');
     // a remote failure is printed, the REPL goes on
