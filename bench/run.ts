@@ -69,6 +69,17 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
 }
 
+/** Milliseconds of each of `n` awaited calls, one at a time. */
+async function sample(n: number, call: (i: number) => PromiseLike<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await call(i);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
 function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
@@ -134,21 +145,10 @@ export async function benchTscluster(engines: number, z: Sizes): Promise<Record<
     for (let i = 0; i < 200; i++) await lb.apply(noop, i);
 
     log('tscluster: round trips');
-    const lat: number[] = [];
-    for (let i = 0; i < z.latencySamples; i++) {
-      const t = performance.now();
-      await lb.apply(noop, i);
-      lat.push(performance.now() - t);
-    }
+    const lat = await sample(z.latencySamples, (i) => lb.apply(noop, i));
     out.lb_roundtrip_ms = median(lat);
     out.lb_roundtrip_p99_ms = percentile(lat, 0.99);
-    const dlat: number[] = [];
-    for (let i = 0; i < z.latencySamples; i++) {
-      const t = performance.now();
-      await d0.apply(noop, i);
-      dlat.push(performance.now() - t);
-    }
-    out.direct_roundtrip_ms = median(dlat);
+    out.direct_roundtrip_ms = median(await sample(z.latencySamples, (i) => d0.apply(noop, i)));
 
     log('tscluster: throughput');
     const rates: number[] = [];

@@ -3,7 +3,8 @@
  * with `get({ timeoutMs })`, `wait()`, `ready()`, `successful()`, per-task
  * metadata and captured output.
  */
-import { CompositeError, TimeoutError } from './errors.js';
+import { CompositeError } from './errors.js';
+import { withTimeout } from './timeout.js';
 
 /** What the client knows of one task. */
 export interface TaskInfo {
@@ -125,23 +126,8 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
    * @example const v = await lb.apply(f).get({ timeoutMs: 5000 });
    */
   get({ timeoutMs }: { timeoutMs?: number } = {}): Promise<T> {
-    if (timeoutMs === undefined || this.ready()) return this.#promise;
-    return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(new TimeoutError(`result not ready after ${timeoutMs} ms (${this.#tasks.length - this.#remaining} of ${this.#tasks.length} tasks done)`)),
-        timeoutMs,
-      );
-      this.#promise.then(
-        (v) => {
-          clearTimeout(t);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      );
-    });
+    if (this.ready()) return this.#promise;
+    return withTimeout(this.#promise, timeoutMs, () => `result not ready after ${timeoutMs} ms (${this.#tasks.length - this.#remaining} of ${this.#tasks.length} tasks done)`);
   }
 
   /** Wait until done or `timeoutMs` passes; true when done. Never rejects. */

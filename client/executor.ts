@@ -3,7 +3,7 @@
  * or over an in-process worker-thread pool (`Executor.auto()` without a cluster).
  */
 import type { AsyncResult } from './asyncresult.js';
-import { TimeoutError } from './errors.js';
+import { withTimeout } from './timeout.js';
 
 /** The handle of one submitted call. Awaitable. */
 export interface Future<R> extends PromiseLike<R> {
@@ -68,20 +68,7 @@ export class BasicFuture<R> implements Future<R> {
   }
 
   result({ timeoutMs }: { timeoutMs?: number } = {}): Promise<R> {
-    if (timeoutMs === undefined) return this.#promise;
-    return new Promise<R>((resolve, reject) => {
-      const t = setTimeout(() => reject(new TimeoutError(`no result within ${timeoutMs} ms`)), timeoutMs);
-      this.#promise.then(
-        (v) => {
-          clearTimeout(t);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      );
-    });
+    return withTimeout(this.#promise, timeoutMs, () => `no result within ${timeoutMs} ms`);
   }
 }
 

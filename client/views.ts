@@ -43,18 +43,7 @@ function lengthOf(v: unknown): number {
 
 /** Contiguous blocks of near-equal size; typed arrays become typed-array views. */
 function partitionLike(items: ArrayLike<unknown> | Iterable<unknown>, n: number): (unknown[] | TypedArray)[] {
-  if (isTypedArray(items)) {
-    const out: TypedArray[] = [];
-    const base = Math.floor(items.length / n);
-    const extra = items.length % n;
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      const len = base + (i < extra ? 1 : 0);
-      out.push(items.subarray(at, at + len));
-      at += len;
-    }
-    return out;
-  }
+  if (isTypedArray(items)) return blocks(items.length, n, (from, to) => items.subarray(from, to));
   return partition(toArray(items as Iterable<unknown>), n);
 }
 
@@ -86,18 +75,23 @@ function chunk<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Split into `n` contiguous blocks whose sizes differ by at most one. */
-export function partition<T>(items: T[], n: number): T[][] {
-  const out: T[][] = [];
-  const base = Math.floor(items.length / n);
-  const extra = items.length % n;
+/** `n` contiguous [from, to) ranges over `length` items whose sizes differ by at most one, each made by `take`. */
+function blocks<B>(length: number, n: number, take: (from: number, to: number) => B): B[] {
+  const out: B[] = [];
+  const base = Math.floor(length / n);
+  const extra = length % n;
   let at = 0;
   for (let i = 0; i < n; i++) {
     const len = base + (i < extra ? 1 : 0);
-    out.push(items.slice(at, at + len));
+    out.push(take(at, at + len));
     at += len;
   }
   return out;
+}
+
+/** Split into `n` contiguous blocks whose sizes differ by at most one. */
+export function partition<T>(items: T[], n: number): T[][] {
+  return blocks(items.length, n, (from, to) => items.slice(from, to));
 }
 
 function concatChunks<R>(values: unknown[], order: readonly number[], ordered: boolean): R[] {

@@ -10,7 +10,7 @@ import { Router } from 'zeromq';
 import {
   AUTH_ERROR, DELIMITER, ProtocolError, SendQueue, Session, TaskMetadataSchema, parseFrame, parseVerified, receiveLoop, splitFrames,
 } from '../protocol/index.js';
-import type { ApplyReplyMetadata, ContentOf, EngineInfo, ErrorContent, Header, Logger, MsgType } from '../protocol/index.js';
+import type { ApplyReplyMetadata, ContentOf, EngineInfo, ErrorContent, Header, Logger, MsgType, RawMessage } from '../protocol/index.js';
 import type { SchemeName } from '../profiles/config.js';
 import { evaluate } from './dependencies.js';
 import { RecordStore } from './records.js';
@@ -158,38 +158,26 @@ export class Controller {
         return this.#reply(identity, header, 'queue_reply', this.queueStatus());
       case 'result_request':
       case 'purge_request': {
-        let msg;
-        try {
-          msg = parseVerified(raw, header);
-        } catch (e) {
-          return this.#drop('client', e, frames);
-        }
+        const content = this.#content('client', raw, header, frames);
+        if (content === undefined) return;
         if (header.msg_type === 'purge_request') {
-          const c = msg.content as ContentOf<'purge_request'>;
+          const c = content as ContentOf<'purge_request'>;
           return this.#reply(identity, header, 'purge_reply', { purged: this.#records.purge(c.all ? 'all' : (c.msg_ids ?? [])) });
         }
-        for (const id of (msg.content as ContentOf<'result_request'>).msg_ids) this.#sendResult(identity, header, id);
+        for (const id of (content as ContentOf<'result_request'>).msg_ids) this.#sendResult(identity, header, id);
         return;
       }
       case 'abort_request': {
-        let msg;
-        try {
-          msg = parseVerified(raw, header);
-        } catch (e) {
-          return this.#drop('client', e, frames);
-        }
-        return this.#onAbort(identity, header, msg.content as ContentOf<'abort_request'>);
+        const content = this.#content('client', raw, header, frames);
+        if (content === undefined) return;
+        return this.#onAbort(identity, header, content as ContentOf<'abort_request'>);
       }
       case 'stats_request':
         return this.#reply(identity, header, 'stats_reply', this.stats());
       case 'shutdown_request': {
-        let msg;
-        try {
-          msg = parseVerified(raw, header);
-        } catch (e) {
-          return this.#drop('client', e, frames);
-        }
-        return this.#onShutdown(identity, header, msg.content as ContentOf<'shutdown_request'>);
+        const content = this.#content('client', raw, header, frames);
+        if (content === undefined) return;
+        return this.#onShutdown(identity, header, content as ContentOf<'shutdown_request'>);
       }
       default:
         return this.#drop('client', new ProtocolError(`unexpected msg_type '${header.msg_type}' from a client`, 'schema'), frames);
@@ -393,13 +381,9 @@ export class Controller {
       case 'heartbeat':
         return;
       case 'registration_request': {
-        let msg;
-        try {
-          msg = parseVerified(raw, header);
-        } catch (e) {
-          return this.#drop('engine', e, frames);
-        }
-        return this.#register(identity, header, msg.content as ContentOf<'registration_request'>);
+        const content = this.#content('engine', raw, header, frames);
+        if (content === undefined) return;
+        return this.#register(identity, header, content as ContentOf<'registration_request'>);
       }
       default:
         return this.#drop('engine', new ProtocolError(`unexpected msg_type '${header.msg_type}' from an engine`, 'schema'), frames);
@@ -720,6 +704,16 @@ export class Controller {
 
   #sendEngine<T extends MsgType>(e: EngineState, type: T, content: ContentOf<T>): void {
     this.#toEngines.send(this.#session.build([e.identity], type, content).frames);
+  }
+
+  /** The validated content of a verified message, or undefined (dropped and counted) when it fails its schema. */
+  #content(side: 'client' | 'engine', raw: RawMessage, header: Header, frames: Buffer[]): unknown {
+    try {
+      return parseVerified(raw, header).content;
+    } catch (e) {
+      this.#drop(side, e, frames);
+      return undefined;
+    }
   }
 
   #drop(side: 'client' | 'engine', err: unknown, frames: Buffer[]): void {
