@@ -25,13 +25,24 @@ interface Entry {
   seq: number;
 }
 
-/** How far past unplaceable tasks the scheduler looks for one it can place, per pass. */
+/** How far past unplaceable restricted tasks the scheduler looks for one it can place, per placement. */
 const MAX_SKIP = 1000;
+
+/**
+ * The tasks of one priority. Open tasks (no targets, no blacklist) can go to
+ * any free engine; restricted ones only to some. Kept apart, so an open task
+ * never waits behind restricted ones that cannot be placed; between the two,
+ * the earlier submission goes first.
+ */
+interface Bucket {
+  open: Fifo<Entry>;
+  restricted: Fifo<Entry>;
+}
 
 export class Scheduler<E extends SchedEngine> {
   /** least recently used first */
   readonly order: E[] = [];
-  readonly #buckets = new Map<number, Fifo<Entry>>();
+  readonly #buckets = new Map<number, Bucket>();
   /** the latest submission of each queued task */
   readonly #seq = new WeakMap<TaskRecord, number>();
   #nextSeq = 0;
@@ -66,16 +77,16 @@ export class Scheduler<E extends SchedEngine> {
   submit(task: TaskRecord): void {
     task.status = 'queued';
     task.dequeued = false;
-    let q = this.#buckets.get(task.priority);
-    if (!q) {
-      q = new Fifo<Entry>();
-      this.#buckets.set(task.priority, q);
+    let b = this.#buckets.get(task.priority);
+    if (!b) {
+      b = { open: new Fifo<Entry>(), restricted: new Fifo<Entry>() };
+      this.#buckets.set(task.priority, b);
       this.#priorities.push(task.priority);
-      this.#priorities.sort((a, b) => b - a);
+      this.#priorities.sort((x, y) => y - x);
     }
     const seq = this.#nextSeq++;
     this.#seq.set(task, seq);
-    q.push({ task, seq });
+    (task.targets === undefined && task.blacklist === undefined ? b.open : b.restricted).push({ task, seq });
     this.#queued++;
     this.schedule();
   }
@@ -94,7 +105,11 @@ export class Scheduler<E extends SchedEngine> {
 
   /** Queued tasks, in the order they would be served. */
   *pending(): Generator<TaskRecord> {
-    for (const p of this.#priorities) for (const e of this.#buckets.get(p)!) if (this.#live(e)) yield e.task;
+    for (const p of this.#priorities) {
+      const b = this.#buckets.get(p)!;
+      const all = [...b.open, ...b.restricted].filter((e) => this.#live(e)).sort((x, y) => x.seq - y.seq);
+      for (const e of all) yield e.task;
+    }
   }
 
   /** Could this task ever be placed on the engines registered now? */
@@ -105,47 +120,58 @@ export class Scheduler<E extends SchedEngine> {
   /** An engine's load changed or an engine joined: place what can be placed. */
   schedule(): void {
     if (this.#queued === 0) return;
-    let skipped = 0;
     for (const p of [...this.#priorities]) {
-      const q = this.#buckets.get(p)!;
-      // the head of each bucket is dropped once placed or removed; placed tasks further in are skipped later
-      for (let i = 0; i < q.length; i++) {
-        const entry = q.at(i)!;
-        const task = entry.task;
-        if (!this.#live(entry)) {
-          if (i === 0) {
-            q.shift();
-            i--;
-          }
-          continue;
-        }
-        if (!this.#anyFree()) return this.#dropEmpty();
-        const engine = this.#choose(task);
-        if (engine === undefined) {
-          if (++skipped > MAX_SKIP) return this.#dropEmpty();
-          continue;
-        }
-        task.dequeued = true;
-        this.#queued--;
-        if (i === 0) {
-          q.shift();
-          i--;
-        }
-        engine.load++;
-        this.order.splice(this.order.indexOf(engine), 1);
-        this.order.push(engine);
-        this.assign(task, engine);
-        if (this.#queued === 0) return this.#dropEmpty();
+      const b = this.#buckets.get(p)!;
+      for (;;) {
+        if (this.#queued === 0 || !this.#anyFree()) return this.#dropEmpty();
+        while (b.open.length > 0 && !this.#live(b.open.peek()!)) b.open.shift();
+        const open = b.open.peek();
+        const restricted = this.#firstPlaceable(b.restricted, open?.seq ?? Infinity);
+        if (open !== undefined && (restricted === undefined || open.seq < restricted.entry.seq)) {
+          b.open.shift();
+          this.#place(open.task, this.#choose(open.task)!);
+        } else if (restricted !== undefined) {
+          if (restricted.index === 0) b.restricted.shift();
+          this.#place(restricted.entry.task, restricted.engine);
+        } else break; // nothing of this priority can be placed now
       }
     }
     this.#dropEmpty();
   }
 
+  /**
+   * The first restricted task (submitted before `before`) that a free engine may
+   * take, looking past at most MAX_SKIP that cannot be placed. Dead entries at
+   * the head are dropped; placed ones further in are skipped (and dropped later).
+   */
+  #firstPlaceable(q: Fifo<Entry>, before: number): { entry: Entry; index: number; engine: E } | undefined {
+    while (q.length > 0 && !this.#live(q.peek()!)) q.shift();
+    let skipped = 0;
+    for (let i = 0; i < q.length; i++) {
+      const entry = q.at(i)!;
+      if (entry.seq > before) return undefined;
+      if (!this.#live(entry)) continue;
+      const engine = this.#choose(entry.task);
+      if (engine !== undefined) return { entry, index: i, engine };
+      if (++skipped > MAX_SKIP) return undefined;
+    }
+    return undefined;
+  }
+
+  #place(task: TaskRecord, engine: E): void {
+    task.dequeued = true;
+    this.#queued--;
+    engine.load++;
+    this.order.splice(this.order.indexOf(engine), 1);
+    this.order.push(engine);
+    this.assign(task, engine);
+  }
+
   #dropEmpty(): void {
     for (const p of this.#priorities) {
-      const q = this.#buckets.get(p)!;
-      while (q.length > 0 && !this.#live(q.peek()!)) q.shift();
-      if (q.length === 0) this.#buckets.delete(p);
+      const b = this.#buckets.get(p)!;
+      for (const q of [b.open, b.restricted]) while (q.length > 0 && !this.#live(q.peek()!)) q.shift();
+      if (b.open.length === 0 && b.restricted.length === 0) this.#buckets.delete(p);
     }
     if (this.#buckets.size !== this.#priorities.length) this.#priorities = this.#priorities.filter((p) => this.#buckets.has(p));
   }

@@ -352,6 +352,15 @@ describe('Scheduler', () => {
     assert.equal(s.queued, 0);
   });
 
+  test('an independent task is placed even behind thousands of tasks only a busy engine can take', () => {
+    const { s, assigned } = make(leastload, 1, [0, 1]);
+    s.submit(task({ name: 'busy1', targets: [1] }));
+    for (let i = 0; i < 5000; i++) s.submit(task({ name: `wants1-${i}`, targets: [1] }));
+    s.submit(task({ name: 'free' }));
+    assert.deepEqual(assigned, [['busy1', 1], ['free', 0]], 'the idle engine takes the independent task');
+    assert.equal(s.queued, 5000);
+  });
+
   test('a task placed from behind a blocked one and then submitted again (a retry) is pending once', () => {
     const { s, assigned, engines, finish } = make(leastload, 1, [0, 1]);
     s.submit(task({ name: 'busy1', targets: [1] }));
