@@ -185,9 +185,11 @@ export class Controller {
   }
 
   #onApply(frames: Buffer[], raw: ReturnType<typeof splitFrames>, header: Header, client: Buffer): void {
+    // parent and content are checked here, not only at the engine: a request the engine would refuse
+    // must not become a task that never ends (payload buffers still pass through unread)
     let meta;
     try {
-      const m = TaskMetadataSchema.safeParse(parseFrame(raw.metadata, 'metadata'));
+      const m = TaskMetadataSchema.safeParse(parseVerified(raw, header).metadata);
       if (!m.success) throw new ProtocolError(`invalid apply_request metadata: ${m.error.issues[0]?.path.join('.')} ${m.error.issues[0]?.message}`, 'schema');
       meta = m.data;
     } catch (e) {

@@ -11,7 +11,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { v4 as uuidv4 } from 'uuid';
 import { Dealer } from 'zeromq';
-import { SendQueue, Session, receiveLoop, serialize } from '../protocol/index.js';
+import { SendQueue, Session, parseVerified, receiveLoop, serialize } from '../protocol/index.js';
 import type { ApplyReplyMetadata, ContentOf, ErrorContent, Logger, Message, MsgType } from '../protocol/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
@@ -146,10 +146,18 @@ export class Engine {
 
   #onMessage(frames: Buffer[]): void {
     let msg: Message;
+    let verified: ReturnType<Session['verify']> | undefined;
     try {
-      msg = this.#session.parse(frames);
+      verified = this.#session.verify(frames);
+      msg = parseVerified(verified.raw, verified.header);
     } catch (e) {
-      this.#o.log.warn(`dropped a message: ${e instanceof Error ? e.message : String(e)}`);
+      const why = e instanceof Error ? e.message : String(e);
+      this.#o.log.warn(`dropped a message: ${why}`);
+      // a signed request that cannot be read is answered, so its task does not wait forever
+      if (verified?.header.msg_type === 'apply_request') {
+        const metadata: ApplyReplyMetadata = { engine_id: this.id, engine_uuid: this.uuid, status: 'error', started: null, completed: new Date().toISOString() };
+        this.#send('apply_reply', { status: 'error', ename: 'ProtocolError', evalue: `the engine could not read the request: ${why}`, traceback: [] }, verified.raw.header, metadata);
+      }
       return;
     }
     this.#lastController = Date.now();

@@ -800,8 +800,10 @@ describe(`fuzzing (seed ${SEED})`, () => {
         }
       }
       assert.deepEqual(problems.slice(0, 20), [], `${problems.length} of ${expects.length} well-formed requests not answered exactly once and correctly`);
+      // a signed request the engine cannot read is answered with an error (so its task does not wait forever); it never runs
       const unknown = [...replies.keys()].filter((id) => !expects.some((e) => e.msgId === id) && id !== first.expect.msgId);
-      assert.deepEqual(unknown, [], 'no reply to a request that was not well-formed (a corrupted apply_request must never run)');
+      const ran = unknown.filter((id) => replies.get(id)!.some((r) => (r.content as { status?: string }).status !== 'error'));
+      assert.deepEqual(ran, [], 'a request that was not well-formed never runs: any answer to it is an error');
 
       // it still heartbeats and works
       const beatsBefore = heartbeats;
