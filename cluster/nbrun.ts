@@ -543,10 +543,12 @@ async function executeCell(
     if (e instanceof CellTimeout) {
       await kernel.interrupt().catch(() => undefined);
       const error: ErrorOutput = { output_type: 'error', ename: 'CellTimeout', evalue: e.message, traceback: [] };
+      push(error);
       return { outputs, count, timing, error };
     }
     if (e instanceof KernelDied) {
-      const error: ErrorOutput = { output_type: 'error', ename: 'KernelDied', evalue: e.message, traceback: stderr ? stderr.trimEnd().split('\n') : [] };
+      const error: ErrorOutput = { output_type: 'error', ename: 'KernelDied', evalue: e.message, traceback: [] };
+      push(error);
       return { outputs, count, timing, error };
     }
     throw e;
@@ -600,7 +602,6 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
   }
   const t0 = Date.now();
   const codeCells = nb.cells.filter((c) => c.cell_type === 'code');
-  ctx.log(`${file}: ${codeCells.length} code cells, kernel ${kernelName}`);
   for (const c of codeCells) {
     c.outputs = [];
     c.execution_count = null;
@@ -617,6 +618,7 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
   try {
     const info = await withTimeout(kernel.info, 120_000, `the kernel '${kernelName}' answering`, ctx.signal);
     nb.metadata.language_info = info.language_info;
+    ctx.log(`${file}: kernel ${kernelName} ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${codeCells.length} code cells`);
     for (let i = 0; i < nb.cells.length; i++) {
       const cell = nb.cells[i]!;
       if (cell.cell_type !== 'code') continue;
