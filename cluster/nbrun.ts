@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, relative, resolve, sep } from 'node:path';
-import { KernelManager, KernelMessage, KernelSpecAPI, ServerConnection, SessionAPI } from '@jupyterlab/services';
+import { KernelAPI, KernelManager, KernelMessage, KernelSpecAPI, ServerConnection, SessionAPI } from '@jupyterlab/services';
 import type { Kernel } from '@jupyterlab/services';
 
 export interface NbrunOptions {
@@ -590,6 +590,45 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string, signal: A
   }
 }
 
+/** Note the processes under a local server, to check them gone when it stops. */
+function track(ctx: Ctx): void {
+  if (ctx.serverPid === undefined) return;
+  const known = new Set(ctx.tracked.map((p) => `${p.pid}:${p.start}`));
+  for (const p of descendants(ctx.serverPid)) if (!known.has(`${p.pid}:${p.start}`)) ctx.tracked.push(p);
+}
+
+/**
+ * Shut the session down, which shuts its kernel down; a server may fail that
+ * while it restarts a kernel that died: try again, then the kernel alone.
+ */
+async function shutdown(sessionId: string, kernelId: string, ctx: Ctx, file: string): Promise<void> {
+  // @jupyterlab/services prints a failed request's server traceback: keep it for when every attempt fails
+  const printError = console.error;
+  const tracebacks: string[] = [];
+  console.error = (...args: unknown[]) => void tracebacks.push(args.map(String).join(' '));
+  const errors: string[] = [];
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt > 0) await sleep(1000);
+      try {
+        await SessionAPI.shutdownSession(sessionId, ctx.settings);
+        return;
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+    try {
+      await KernelAPI.shutdownKernel(kernelId, ctx.settings);
+      return;
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  } finally {
+    console.error = printError;
+  }
+  ctx.log(`${file}: could not shut the kernel down: ${errors.join('; ')}${tracebacks.length ? `\n${tracebacks.join('\n')}` : ''}`);
+}
+
 async function runNotebook(file: string, outPath: string, kernelOverride: string | undefined, ctx: Ctx): Promise<NotebookRun> {
   const nb = readNotebook(file);
   const kernelName = kernelOverride ?? nb.metadata.kernelspec?.name;
@@ -628,6 +667,8 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
       if (source.trim() === '') continue;
       const tc = Date.now();
       const r = await executeCell(kernel, source, ctx);
+      // what the kernel started (a cluster), noted while it is still under the server
+      track(ctx);
       cell.outputs = r.outputs;
       cell.execution_count = r.count;
       cell.metadata = { ...cell.metadata, execution: r.timing };
@@ -640,10 +681,9 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
     }
   } finally {
     // what runs under the kernel (a cluster a failed notebook did not stop) is checked gone when the server stops
-    if (ctx.serverPid !== undefined) ctx.tracked.push(...descendants(ctx.serverPid));
+    track(ctx);
     kernel.dispose();
-    // shutting the session down shuts its kernel down
-    await SessionAPI.shutdownSession(model.id, ctx.settings).catch((e: unknown) => ctx.log(`${file}: could not shut the kernel down: ${(e as Error).message}`));
+    await shutdown(model.id, kernelModel.id, ctx, file);
     writeAtomic(outPath, serializeNotebook(nb));
   }
   const seconds = (Date.now() - t0) / 1000;
@@ -712,9 +752,22 @@ export async function nbrun(paths: string[], o: NbrunOptions = {}): Promise<Nbru
   const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of sigs) process.on(s, onSignal);
 
-  // @jupyterlab/services logs each WebSocket it opens with console.debug
+  // @jupyterlab/services logs each WebSocket it opens with console.debug, and a dead kernel's
+  // connection with console.warn (nbrun reports the dead kernel itself)
   const debug = console.debug;
+  const warn = console.warn;
   console.debug = () => undefined;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('Connection lost, reconnecting')) return;
+    warn(...args);
+  };
+  // ...and when a kernel restarts (it died) it reconnects in a promise nobody awaits, which rejects
+  // once nbrun closes that connection: that one is expected; anything else stays fatal
+  const onUnhandled = (reason: unknown): void => {
+    if (reason instanceof Error && reason.message === 'Kernel connection disconnected') return;
+    throw reason;
+  };
+  process.on('unhandledRejection', onUnhandled);
 
   let server: LocalServer | undefined;
   let kernels: KernelManager | undefined;
@@ -777,7 +830,10 @@ export async function nbrun(paths: string[], o: NbrunOptions = {}): Promise<Nbru
     kernels?.dispose();
     if (server) await stopLocalServer(server, log, tracked);
     console.debug = debug;
+    console.warn = warn;
     for (const s of sigs) process.removeListener(s, onSignal);
+    // a late rejection of a connection closed above may still come: keep ignoring it for a moment
+    setTimeout(() => process.removeListener('unhandledRejection', onUnhandled), 1000).unref();
   }
 }
 

@@ -234,6 +234,7 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
         assert.equal(stderr, '', `${f}: cell ${c.id} wrote to stderr`);
       }
     }
+    assert.doesNotMatch(r.stdout, /leftover process/, 'every notebook stopped its clusters and every kernel exited');
     assertServerGone(r);
     await assertNoProcesses(tsclusterDir, 'after nbrun of every notebook');
   });
@@ -311,8 +312,19 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     assert.deepEqual(cell(nb, 'not-reached').outputs, []);
     // the source fixture is untouched
     assert.equal(cell(readNotebook(join(FIXTURES, 'remote-error.ipynb')), 'remote-throw').execution_count, null);
+    assert.doesNotMatch(r.stdout, /leftover process/, 'the cluster ended with its kernel, not by nbrun');
     assertServerGone(r);
     await assertNoProcesses(tsclusterDir, 'after a failed notebook (its cluster was never stopped by the notebook)');
+  });
+
+  test('a kernel killed during a cell: exit 1, KernelDied, the cell named; its cluster and the restarted kernel end', { timeout: 300_000 }, async () => {
+    const r = await nbrun([join('test', 'fixtures', 'kernel-dies.ipynb'), '--out', join(out, 'kernel-dies')]);
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stderr, /kernel-dies\.ipynb: cell index 2 \(code cell 2 of 3, id die\) failed: process\.kill\(process\.pid, 'SIGKILL'\);/);
+    assert.match(r.stderr, /^KernelDied: the kernel died while the cell ran/m);
+    assert.doesNotMatch(r.stdout, /could not shut the kernel down/);
+    assertServerGone(r);
+    await assertNoProcesses(tsclusterDir, 'after the kernel died');
   });
 
   test('--timeout: a cell running too long fails the run, named, and everything under the server ends', { timeout: 300_000 }, async () => {
