@@ -590,6 +590,26 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string, signal: A
   }
 }
 
+/**
+ * A REST call through @jupyterlab/services, which prints the server's
+ * traceback of a failed request with console.error: keep it out of the
+ * output, and end the error's message with its last line (the Python error).
+ */
+async function request<T>(call: () => Promise<T>): Promise<T> {
+  const printError = console.error;
+  const printed: string[] = [];
+  console.error = (...args: unknown[]) => void printed.push(args.map(String).join(' '));
+  try {
+    return await call();
+  } catch (e) {
+    const cause = printed.join('\n').trimEnd().split('\n').pop()?.trim();
+    const message = e instanceof Error ? e.message : String(e);
+    throw new Error(cause && cause !== message ? `${message}: ${cause}` : message, { cause: e });
+  } finally {
+    console.error = printError;
+  }
+}
+
 /** Note the processes under a local server, to check them gone when it stops. */
 function track(ctx: Ctx): void {
   if (ctx.serverPid === undefined) return;
@@ -602,38 +622,30 @@ function track(ctx: Ctx): void {
  * while it restarts a kernel that died: try again, then the kernel alone.
  */
 async function shutdown(sessionId: string, kernelId: string, ctx: Ctx, file: string): Promise<void> {
-  // @jupyterlab/services prints a failed request's server traceback: keep it for when every attempt fails
-  const printError = console.error;
-  const tracebacks: string[] = [];
-  console.error = (...args: unknown[]) => void tracebacks.push(args.map(String).join(' '));
   const errors: string[] = [];
-  try {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (attempt > 0) await sleep(1000);
-      try {
-        await SessionAPI.shutdownSession(sessionId, ctx.settings);
-        return;
-      } catch (e) {
-        errors.push((e as Error).message);
-      }
-    }
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) await sleep(1000);
     try {
-      await KernelAPI.shutdownKernel(kernelId, ctx.settings);
+      await request(() => SessionAPI.shutdownSession(sessionId, ctx.settings));
       return;
     } catch (e) {
       errors.push((e as Error).message);
     }
-  } finally {
-    console.error = printError;
   }
-  ctx.log(`${file}: could not shut the kernel down: ${errors.join('; ')}${tracebacks.length ? `\n${tracebacks.join('\n')}` : ''}`);
+  try {
+    await request(() => KernelAPI.shutdownKernel(kernelId, ctx.settings));
+    return;
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  ctx.log(`${file}: could not shut the kernel down: ${errors.join('; ')}`);
 }
 
 async function runNotebook(file: string, outPath: string, kernelOverride: string | undefined, ctx: Ctx): Promise<NotebookRun> {
   const nb = readNotebook(file);
   const kernelName = kernelOverride ?? nb.metadata.kernelspec?.name;
   if (!kernelName) throw new Error(`${file}: the notebook names no kernel (metadata.kernelspec.name); pass --kernel NAME`);
-  const specs = await KernelSpecAPI.getSpecs(ctx.settings);
+  const specs = await request(() => KernelSpecAPI.getSpecs(ctx.settings));
   if (!specs.kernelspecs[kernelName]) {
     const have = Object.keys(specs.kernelspecs).join(', ') || 'none';
     const hint = kernelName === 'tslab' ? ': install it with `npx tslab install` (see the README, "Use from Jupyter")' : '';
@@ -645,10 +657,12 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
     c.outputs = [];
     c.execution_count = null;
   }
-  const model = await SessionAPI.startSession(
-    { path: ctx.serverPath(file), type: 'notebook', name: basename(file), kernel: { name: kernelName } },
-    ctx.settings,
-  );
+  const model = await request(() =>
+    SessionAPI.startSession({ path: ctx.serverPath(file), type: 'notebook', name: basename(file), kernel: { name: kernelName } }, ctx.settings),
+  ).catch((e: unknown) => {
+    const hint = kernelName === 'tslab' ? " (is 'tslab' on the server's PATH? see the README, \"Use from Jupyter\")" : '';
+    throw new Error(`${file}: the server could not start the kernel '${kernelName}'${hint}: ${(e as Error).message}`, { cause: e });
+  });
   const kernelModel = model.kernel;
   if (!kernelModel) throw new Error(`${file}: the server started a session without a kernel`);
   const kernel = ctx.kernels.connectTo({ model: kernelModel, handleComms: false });
