@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, relative, resolve, sep } from 'node:path';
-import { KernelManager, KernelMessage, KernelSpecAPI, ServerConnection, SessionAPI } from '@jupyterlab/services';
+import { KernelAPI, KernelManager, KernelMessage, KernelSpecAPI, ServerConnection, SessionAPI } from '@jupyterlab/services';
 import type { Kernel } from '@jupyterlab/services';
 
 export interface NbrunOptions {
@@ -543,10 +543,12 @@ async function executeCell(
     if (e instanceof CellTimeout) {
       await kernel.interrupt().catch(() => undefined);
       const error: ErrorOutput = { output_type: 'error', ename: 'CellTimeout', evalue: e.message, traceback: [] };
+      push(error);
       return { outputs, count, timing, error };
     }
     if (e instanceof KernelDied) {
-      const error: ErrorOutput = { output_type: 'error', ename: 'KernelDied', evalue: e.message, traceback: stderr ? stderr.trimEnd().split('\n') : [] };
+      const error: ErrorOutput = { output_type: 'error', ename: 'KernelDied', evalue: e.message, traceback: [] };
+      push(error);
       return { outputs, count, timing, error };
     }
     throw e;
@@ -588,11 +590,62 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string, signal: A
   }
 }
 
+/**
+ * A REST call through @jupyterlab/services, which prints the server's
+ * traceback of a failed request with console.error: keep it out of the
+ * output, and end the error's message with its last line (the Python error).
+ */
+async function request<T>(call: () => Promise<T>): Promise<T> {
+  const printError = console.error;
+  const printed: string[] = [];
+  console.error = (...args: unknown[]) => void printed.push(args.map(String).join(' '));
+  try {
+    return await call();
+  } catch (e) {
+    const cause = printed.join('\n').trimEnd().split('\n').pop()?.trim();
+    const message = e instanceof Error ? e.message : String(e);
+    throw new Error(cause && cause !== message ? `${message}: ${cause}` : message, { cause: e });
+  } finally {
+    console.error = printError;
+  }
+}
+
+/** Note the processes under a local server, to check them gone when it stops. */
+function track(ctx: Ctx): void {
+  if (ctx.serverPid === undefined) return;
+  const known = new Set(ctx.tracked.map((p) => `${p.pid}:${p.start}`));
+  for (const p of descendants(ctx.serverPid)) if (!known.has(`${p.pid}:${p.start}`)) ctx.tracked.push(p);
+}
+
+/**
+ * Shut the session down, which shuts its kernel down; a server may fail that
+ * while it restarts a kernel that died: try again, then the kernel alone.
+ */
+async function shutdown(sessionId: string, kernelId: string, ctx: Ctx, file: string): Promise<void> {
+  const errors: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) await sleep(1000);
+    try {
+      await request(() => SessionAPI.shutdownSession(sessionId, ctx.settings));
+      return;
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  try {
+    await request(() => KernelAPI.shutdownKernel(kernelId, ctx.settings));
+    return;
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  ctx.log(`${file}: could not shut the kernel down: ${errors.join('; ')}`);
+}
+
 async function runNotebook(file: string, outPath: string, kernelOverride: string | undefined, ctx: Ctx): Promise<NotebookRun> {
   const nb = readNotebook(file);
   const kernelName = kernelOverride ?? nb.metadata.kernelspec?.name;
   if (!kernelName) throw new Error(`${file}: the notebook names no kernel (metadata.kernelspec.name); pass --kernel NAME`);
-  const specs = await KernelSpecAPI.getSpecs(ctx.settings);
+  const specs = await request(() => KernelSpecAPI.getSpecs(ctx.settings));
   if (!specs.kernelspecs[kernelName]) {
     const have = Object.keys(specs.kernelspecs).join(', ') || 'none';
     const hint = kernelName === 'tslab' ? ': install it with `npx tslab install` (see the README, "Use from Jupyter")' : '';
@@ -600,15 +653,16 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
   }
   const t0 = Date.now();
   const codeCells = nb.cells.filter((c) => c.cell_type === 'code');
-  ctx.log(`${file}: ${codeCells.length} code cells, kernel ${kernelName}`);
   for (const c of codeCells) {
     c.outputs = [];
     c.execution_count = null;
   }
-  const model = await SessionAPI.startSession(
-    { path: ctx.serverPath(file), type: 'notebook', name: basename(file), kernel: { name: kernelName } },
-    ctx.settings,
-  );
+  const model = await request(() =>
+    SessionAPI.startSession({ path: ctx.serverPath(file), type: 'notebook', name: basename(file), kernel: { name: kernelName } }, ctx.settings),
+  ).catch((e: unknown) => {
+    const hint = kernelName === 'tslab' ? " (is 'tslab' on the server's PATH? see the README, \"Use from Jupyter\")" : '';
+    throw new Error(`${file}: the server could not start the kernel '${kernelName}'${hint}: ${(e as Error).message}`, { cause: e });
+  });
   const kernelModel = model.kernel;
   if (!kernelModel) throw new Error(`${file}: the server started a session without a kernel`);
   const kernel = ctx.kernels.connectTo({ model: kernelModel, handleComms: false });
@@ -617,6 +671,7 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
   try {
     const info = await withTimeout(kernel.info, 120_000, `the kernel '${kernelName}' answering`, ctx.signal);
     nb.metadata.language_info = info.language_info;
+    ctx.log(`${file}: kernel ${kernelName} ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${codeCells.length} code cells`);
     for (let i = 0; i < nb.cells.length; i++) {
       const cell = nb.cells[i]!;
       if (cell.cell_type !== 'code') continue;
@@ -626,6 +681,8 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
       if (source.trim() === '') continue;
       const tc = Date.now();
       const r = await executeCell(kernel, source, ctx);
+      // what the kernel started (a cluster), noted while it is still under the server
+      track(ctx);
       cell.outputs = r.outputs;
       cell.execution_count = r.count;
       cell.metadata = { ...cell.metadata, execution: r.timing };
@@ -638,10 +695,9 @@ async function runNotebook(file: string, outPath: string, kernelOverride: string
     }
   } finally {
     // what runs under the kernel (a cluster a failed notebook did not stop) is checked gone when the server stops
-    if (ctx.serverPid !== undefined) ctx.tracked.push(...descendants(ctx.serverPid));
+    track(ctx);
     kernel.dispose();
-    // shutting the session down shuts its kernel down
-    await SessionAPI.shutdownSession(model.id, ctx.settings).catch((e: unknown) => ctx.log(`${file}: could not shut the kernel down: ${(e as Error).message}`));
+    await shutdown(model.id, kernelModel.id, ctx, file);
     writeAtomic(outPath, serializeNotebook(nb));
   }
   const seconds = (Date.now() - t0) / 1000;
@@ -710,9 +766,22 @@ export async function nbrun(paths: string[], o: NbrunOptions = {}): Promise<Nbru
   const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of sigs) process.on(s, onSignal);
 
-  // @jupyterlab/services logs each WebSocket it opens with console.debug
+  // @jupyterlab/services logs each WebSocket it opens with console.debug, and a dead kernel's
+  // connection with console.warn (nbrun reports the dead kernel itself)
   const debug = console.debug;
+  const warn = console.warn;
   console.debug = () => undefined;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('Connection lost, reconnecting')) return;
+    warn(...args);
+  };
+  // ...and when a kernel restarts (it died) it reconnects in a promise nobody awaits, which rejects
+  // once nbrun closes that connection: that one is expected; anything else stays fatal
+  const onUnhandled = (reason: unknown): void => {
+    if (reason instanceof Error && reason.message === 'Kernel connection disconnected') return;
+    throw reason;
+  };
+  process.on('unhandledRejection', onUnhandled);
 
   let server: LocalServer | undefined;
   let kernels: KernelManager | undefined;
@@ -775,7 +844,10 @@ export async function nbrun(paths: string[], o: NbrunOptions = {}): Promise<Nbru
     kernels?.dispose();
     if (server) await stopLocalServer(server, log, tracked);
     console.debug = debug;
+    console.warn = warn;
     for (const s of sigs) process.removeListener(s, onSignal);
+    // a late rejection of a connection closed above may still come: keep ignoring it for a moment
+    setTimeout(() => process.removeListener('unhandledRejection', onUnhandled), 1000).unref();
   }
 }
 
