@@ -523,12 +523,16 @@ async function executeCell(
     onAbort = () => reject(new Interrupted());
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     onStatus = (_, s) => {
-      if (s === 'dead' || s === 'restarting' || s === 'autorestarting') reject(new KernelDied(s));
+      if (s === 'dead' || s === 'restarting' || s === 'autorestarting') reject(new KernelDied(`the kernel died while the cell ran (status ${s})`));
     };
     kernel.statusChanged.connect(onStatus);
   });
   try {
-    const reply = await Promise.race([future.done, failure]);
+    // the connection may end the request itself (a kernel gone before its status said so)
+    const done = future.done.catch((e: unknown) => {
+      throw new KernelDied(`the connection to the kernel ended during the cell (${e instanceof Error ? e.message : String(e)})`);
+    });
+    const reply = await Promise.race([done, failure]);
     timing['shell.execute_reply'] = new Date().toISOString();
     count ??= reply.content.status === 'abort' ? null : (reply.content as { execution_count?: number | null }).execution_count ?? null;
     let error = outputs.find((o): o is ErrorOutput => o.output_type === 'error');
@@ -566,11 +570,7 @@ class CellTimeout extends Error {
   }
 }
 
-class KernelDied extends Error {
-  constructor(status: string) {
-    super(`the kernel died while the cell ran (status ${status})`);
-  }
-}
+class KernelDied extends Error {}
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string, signal: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
