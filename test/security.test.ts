@@ -350,6 +350,8 @@ describe('security', () => {
         await assertAllGone(known, 'after tscluster stop of the curve cluster');
         assert.equal(existsSync(connectionFile(root, 'client', profile)), false);
       } finally {
+        const st = readState(root, profile);
+        if (st) known.push(st.controller_pid, ...st.engine_pids);
         await killAll(known);
       }
     });
@@ -370,6 +372,8 @@ describe('security', () => {
       assert.equal(stopped.code, 0, show(stopped));
       await assertAllGone(known, 'after stopping the 0.0.0.0 cluster');
     } finally {
+      const st = readState(root, profile);
+      if (st) known.push(st.controller_pid, ...st.engine_pids);
       await killAll(known);
     }
   });
