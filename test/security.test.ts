@@ -245,6 +245,54 @@ describe('security', () => {
       assert.deepEqual(await rc.loadBalancedView().map((x: number) => x + 1, range(10)), range(10).map((x) => x + 1), 'the cluster serves on');
     });
 
+    test('a captured apply_request replayed later, after much traffic (66,000 messages, 1,100 tasks), is still refused and never runs or sticks', async () => {
+      // Its own cluster: when the replay gets through, the task it makes never ends and holds the engine.
+      let cluster: Cluster | undefined;
+      const sock = new Dealer({ linger: 0, receiveHighWaterMark: 0 });
+      try {
+        cluster = await Cluster.start({ n: 1, profile: 'replay-later' });
+        const c = await cluster.connect();
+        const info = readConn('replay-later');
+        const session = new Session(info.key);
+        const inbox = new Inbox(sock);
+        sock.connect(`tcp://127.0.0.1:${info.port}`);
+        const sync = async (): Promise<{ dropped: Record<string, number>; tasks: { submitted: number; pending: number } }> => {
+          const { frames, header } = session.build([], 'stats_request', {});
+          await sock.send(frames);
+          return (await inbox.waitFor(header.msg_id, 'stats_reply', 60000)).content as { dropped: Record<string, number>; tasks: { submitted: number; pending: number } };
+        };
+        const marker = join(root, 'replayed-later');
+        // what an eavesdropper records on a network without --curve: a whole, correctly signed request
+        const captured = signedFrames(new Signer(info.key), parts('apply_request', { kind: 'apply' }, { metadata: { route: 'lb' }, buffers: serialize([], 'args', markerSource(marker, 'x')) }));
+        await sock.send(captured);
+        await sync();
+        await waitFor('the original request to run', () => existsSync(marker));
+
+        // later traffic: tasks (their records push the original's out of the controller's 1,024), and
+        // correctly signed messages (each verified message takes a place in the receiver's replay history)
+        assert.equal((await c.loadBalancedView().map((x: number) => x, range(1100))).length, 1100);
+        for (let i = 0; i < 66000; i++) await sock.send(session.build([], 'heartbeat', {}).frames);
+        const before = await sync();
+
+        await sock.send(captured);
+        const afterReplay = await sync();
+        const d = delta(afterReplay.dropped, before.dropped);
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(readFileSync(marker, 'utf8'), 'x', 'the replayed request did not run again');
+        assert.equal(
+          afterReplay.tasks.submitted,
+          before.tasks.submitted,
+          `the replay must be refused, not taken as a new task (drops counted for it: ${JSON.stringify(d)}; tasks pending now: ${afterReplay.tasks.pending})`,
+        );
+        assert.equal(Object.values(d).reduce((a, b) => a + b, 0), 1, `the replay is dropped and counted: ${JSON.stringify(d)}`);
+        assert.equal(afterReplay.tasks.pending, 0, 'no task left pending');
+        assert.deepEqual(await c.loadBalancedView().map((x: number) => x * 2, [1, 2, 3]).get({ timeoutMs: 10000 }), [2, 4, 6], 'the engine still takes work');
+      } finally {
+        sock.close();
+        await stopCluster(cluster);
+      }
+    });
+
     test('the drop counts show in `tscluster list --json` (dropped) and in the controller log', async () => {
       const stats = await rc.stats();
       assert.ok((stats.dropped['client.signature'] ?? 0) >= 3, JSON.stringify(stats.dropped));
@@ -350,6 +398,8 @@ describe('security', () => {
         await assertAllGone(known, 'after tscluster stop of the curve cluster');
         assert.equal(existsSync(connectionFile(root, 'client', profile)), false);
       } finally {
+        const st = readState(root, profile);
+        if (st) known.push(st.controller_pid, ...st.engine_pids);
         await killAll(known);
       }
     });
@@ -370,6 +420,8 @@ describe('security', () => {
       assert.equal(stopped.code, 0, show(stopped));
       await assertAllGone(known, 'after stopping the 0.0.0.0 cluster');
     } finally {
+      const st = readState(root, profile);
+      if (st) known.push(st.controller_pid, ...st.engine_pids);
       await killAll(known);
     }
   });
