@@ -4,11 +4,12 @@
  * (or `tscluster controller`). Binds, writes the connection files, serves until
  * SIGINT/SIGTERM or a client's shutdown request, then removes its files.
  */
+import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createLogger, isMainModule } from '../protocol/index.js';
 import {
-  DEFAULT_PROFILE, SCHEMES, checkName, ensureProfile, newKey, pidAlive, readProfileConfig, removeConnectionFiles, runningCluster, writeConnectionFile,
+  DEFAULT_PROFILE, SCHEMES, checkName, clusterStatePath, ensureProfile, newKey, pidAlive, readProfileConfig, removeConnectionFiles, runningCluster, writeConnectionFile,
 } from '../profiles/index.js';
 import type { SchemeName } from '../profiles/index.js';
 import { curveKeyPair } from 'zeromq';
@@ -98,6 +99,8 @@ export async function runController(argv: string[]): Promise<void> {
     if (finishing) return;
     finishing = true;
     removeConnectionFiles(profile, clusterId);
+    // the cluster is over, however it ended: its pid record goes too (else `tscluster list` shows it dead)
+    rmSync(clusterStatePath(profile, clusterId), { force: true });
     process.exit(code);
   }
   const onSignal = (sig: string): void => {

@@ -75,7 +75,8 @@ export class Engine {
 
   constructor(o: EngineOptions) {
     this.#o = o;
-    this.#session = new Session(o.info.key);
+    // requests may have waited in the controller's queue; the controller checked their age on arrival
+    this.#session = new Session(o.info.key, { replayHorizon: false });
     this.#sock = new Dealer({ routingId: this.uuid, linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClient(o.info.curve_serverkey) });
     this.#q = new SendQueue(this.#sock, (err) => {
       if (!this.#stopped) o.log.warn(`send failed: ${String(err)}`);

@@ -52,8 +52,9 @@ export class Session {
   readonly signer: Signer;
   readonly #username = username();
 
-  constructor(key: string) {
-    this.signer = new Signer(key);
+  /** @param opts.replayHorizon refuse messages older than the replay history reaches (see Signer) */
+  constructor(key: string, opts: { replayHorizon?: boolean } = {}) {
+    this.signer = new Signer(key, undefined, opts.replayHorizon ?? true);
   }
 
   newHeader<T extends MsgType>(msgType: T, msgId: string = uuidv4()): Header & { msg_type: T } {
@@ -98,10 +99,15 @@ export class Session {
     if (raw.metadata.length > MAX_JSON_FRAME || raw.content.length > MAX_JSON_FRAME) {
       throw new ProtocolError(`JSON frame over the ${MAX_JSON_FRAME}-byte limit`, 'size');
     }
-    this.signer.verify(raw.signature, raw.header, raw.parent, raw.metadata, raw.content);
-    const header = parseFrame(raw.header, 'header');
-    const h = HeaderSchema.safeParse(header);
+    // the header is read before the signature is recorded: the replay check needs its (signed) date;
+    // what is wrong with it is reported after the signature check, as before
+    const json = parseFrameUnverified(raw);
+    const h = json === NOT_JSON ? undefined : HeaderSchema.safeParse(json);
+    const dateMs = h?.success ? Date.parse(h.data.date) : NaN;
+    this.signer.verify(raw.signature, raw.header, raw.parent, raw.metadata, raw.content, Number.isNaN(dateMs) ? Infinity : dateMs);
+    if (h === undefined) throw new ProtocolError('header frame is not valid JSON', 'json');
     if (!h.success) throw new ProtocolError(`invalid header: ${h.error.issues[0]?.message ?? 'schema'}`, 'schema');
+    if (Number.isNaN(dateMs)) throw new ProtocolError(`invalid header: date '${h.data.date}' is not an ISO date`, 'schema');
     return { raw, header: h.data };
   }
 
@@ -136,6 +142,17 @@ export function parseVerified(raw: RawMessage, header: Header): Message {
     buffers: raw.buffers,
     raw,
   };
+}
+
+const NOT_JSON = Symbol('not JSON');
+
+/** The header frame's JSON, or NOT_JSON (the signature check runs first either way). */
+function parseFrameUnverified(raw: RawMessage): unknown {
+  try {
+    return JSON.parse(raw.header.toString('utf8'));
+  } catch {
+    return NOT_JSON;
+  }
 }
 
 export function parseFrame(frame: Buffer, what: string): unknown {

@@ -10,14 +10,27 @@ export const SIGNATURE_SCHEME = 'hmac-sha256';
 export class Signer {
   readonly #key: Buffer;
   readonly #history = new Set<string>();
-  readonly #order: string[] = [];
+  /** ring of [digest, date] in arrival order */
+  readonly #order: (readonly [string, number])[] = [];
   #next = 0;
+  /**
+   * The newest date among digests the history has forgotten. A message dated
+   * at or before it could be a replay of one forgotten, so it is refused:
+   * together with the history, nothing can be replayed, however old.
+   */
+  #horizon = -Infinity;
 
   /**
    * @param key the shared secret (hex string from the connection file, used as bytes of its text as Jupyter does)
-   * @param historySize how many recent digests are remembered to refuse replays
+   * @param historySize how many recent digests are remembered; the horizon trails the newest by about that many messages
+   * @param horizon refuse messages older than the history reaches; off where messages arrive late by design
+   *   (an engine receives requests the controller held in its queue, checked by the controller when they arrived)
    */
-  constructor(key: string, readonly historySize = 65536) {
+  constructor(
+    key: string,
+    readonly historySize = 262144,
+    readonly horizon = true,
+  ) {
     if (!key) throw new Error('an empty key is not allowed: every message must be signed');
     this.#key = Buffer.from(key, 'utf8');
   }
@@ -34,9 +47,10 @@ export class Signer {
 
   /**
    * Verify a signature and record it so a replay is refused.
+   * @param dateMs the message's (signed) date, checked against the history's horizon
    * Throws ProtocolError with reason `signature` or `replay`.
    */
-  verify(signature: Buffer, header: Buffer, parent: Buffer, metadata: Buffer, content: Buffer): void {
+  verify(signature: Buffer, header: Buffer, parent: Buffer, metadata: Buffer, content: Buffer, dateMs: number): void {
     if (signature.length === 0) throw new ProtocolError('message is not signed', 'signature');
     const expected = this.sign(header, parent, metadata, content);
     if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
@@ -44,15 +58,21 @@ export class Signer {
     }
     const digest = signature.toString('latin1');
     if (this.#history.has(digest)) throw new ProtocolError('message is a replay of one already received', 'replay');
-    this.#remember(digest);
+    if (this.horizon && !(dateMs > this.#horizon)) {
+      throw new ProtocolError('message is older than the replay history reaches (a replay, or a sender whose clock is far behind)', 'replay');
+    }
+    // a date in the future counts as now, so a fast clock cannot move the horizon ahead of real time
+    this.#remember(digest, Math.min(dateMs, Date.now()));
   }
 
-  #remember(digest: string): void {
+  #remember(digest: string, dateMs: number): void {
     if (this.#order.length < this.historySize) {
-      this.#order.push(digest);
+      this.#order.push([digest, dateMs]);
     } else {
-      this.#history.delete(this.#order[this.#next]!);
-      this.#order[this.#next] = digest;
+      const [old, oldDate] = this.#order[this.#next]!;
+      this.#history.delete(old);
+      if (oldDate > this.#horizon) this.#horizon = oldDate;
+      this.#order[this.#next] = [digest, dateMs];
       this.#next = (this.#next + 1) % this.historySize;
     }
     this.#history.add(digest);
