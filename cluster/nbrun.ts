@@ -18,6 +18,8 @@ import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, relative, resolve, sep } from 'node:path';
 import { KernelAPI, KernelManager, KernelMessage, KernelSpecAPI, ServerConnection, SessionAPI } from '@jupyterlab/services';
 import type { Kernel } from '@jupyterlab/services';
+import { pidAlive } from '../profiles/index.js';
+import { sleep } from './processes.js';
 
 export interface NbrunOptions {
   /** a running Jupyter server (e.g. http://127.0.0.1:8888/); without it, a temporary local server is started */
@@ -130,22 +132,6 @@ function writeAtomic(path: string, content: string): void {
 
 // ------------------------------------------------------------------ processes
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
-  // a zombie (exited, not yet reaped) is not alive
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
 
 /** A process identified by pid and start time, so a reused pid is never mistaken for it. */
 interface Proc { pid: number; start: string; cmd: string }

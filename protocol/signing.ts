@@ -9,9 +9,16 @@ export const SIGNATURE_SCHEME = 'hmac-sha256';
 
 export class Signer {
   readonly #key: Buffer;
-  readonly #history = new Set<string>();
-  /** ring of [digest, date] in arrival order */
-  readonly #order: (readonly [string, number])[] = [];
+  /**
+   * Digests seen, each kept as its first 52 bits (a number: a few bytes where
+   * a 64-character string would take ~100); a false match (a fresh message
+   * taken for a replay) has a chance of about historySize / 2^52 per message.
+   */
+  readonly #history = new Set<number>();
+  /** ring of digests and their dates, in arrival order */
+  readonly #ringKeys: Float64Array;
+  readonly #ringDates: Float64Array;
+  #count = 0;
   #next = 0;
   /**
    * The newest date among digests the history has forgotten. A message dated
@@ -33,6 +40,8 @@ export class Signer {
   ) {
     if (!key) throw new Error('an empty key is not allowed: every message must be signed');
     this.#key = Buffer.from(key, 'utf8');
+    this.#ringKeys = new Float64Array(historySize);
+    this.#ringDates = new Float64Array(historySize);
   }
 
   /** Hex HMAC over header, parent, metadata, content. */
@@ -56,7 +65,7 @@ export class Signer {
     if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
       throw new ProtocolError('message signature does not match the key', 'signature');
     }
-    const digest = signature.toString('latin1');
+    const digest = parseInt(signature.toString('latin1', 0, 13), 16);
     if (this.#history.has(digest)) throw new ProtocolError('message is a replay of one already received', 'replay');
     if (this.horizon && !(dateMs > this.#horizon)) {
       throw new ProtocolError('message is older than the replay history reaches (a replay, or a sender whose clock is far behind)', 'replay');
@@ -65,16 +74,17 @@ export class Signer {
     this.#remember(digest, Math.min(dateMs, Date.now()));
   }
 
-  #remember(digest: string, dateMs: number): void {
-    if (this.#order.length < this.historySize) {
-      this.#order.push([digest, dateMs]);
+  #remember(digest: number, dateMs: number): void {
+    if (this.#count < this.historySize) {
+      this.#count++;
     } else {
-      const [old, oldDate] = this.#order[this.#next]!;
-      this.#history.delete(old);
+      this.#history.delete(this.#ringKeys[this.#next]!);
+      const oldDate = this.#ringDates[this.#next]!;
       if (oldDate > this.#horizon) this.#horizon = oldDate;
-      this.#order[this.#next] = [digest, dateMs];
-      this.#next = (this.#next + 1) % this.historySize;
     }
+    this.#ringKeys[this.#next] = digest;
+    this.#ringDates[this.#next] = dateMs;
+    this.#next = (this.#next + 1) % this.historySize;
     this.#history.add(digest);
   }
 }
