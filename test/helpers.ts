@@ -14,7 +14,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Cluster } from '../index.js';
+import { after, before } from 'node:test';
+import { Cluster } from '../index.js';
+import type { Client, ClusterOptions } from '../index.js';
 
 /** dist/ (this file is dist/test/helpers.js once compiled). */
 export const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -164,6 +166,33 @@ export interface CliResult {
  * Run `tscluster <args>` to completion (SIGKILLed after `timeoutMs`, which
  * then rejects). The environment is this process's, so TSCLUSTER_DIR carries over.
  */
+/**
+ * One cluster for the tests of the enclosing describe block: started before
+ * them, stopped (and checked gone by pid) after them.
+ */
+export function sharedCluster(opts: ClusterOptions & { n: number }, clusterId: string): { rc: () => Client; cluster: () => Cluster } {
+  let cluster: Cluster | undefined;
+  let rc: Client | undefined;
+  before(async () => {
+    cluster = await Cluster.start({ ...opts, clusterId });
+    rc = await cluster.connect();
+    await rc.waitForEngines(opts.n, { timeoutMs: 30000 });
+  });
+  after(async () => {
+    await stopCluster(cluster);
+  });
+  return {
+    rc: () => {
+      assert.ok(rc, 'the cluster started');
+      return rc;
+    },
+    cluster: () => {
+      assert.ok(cluster, 'the cluster started');
+      return cluster;
+    },
+  };
+}
+
 export function runCli(args: readonly string[], { timeoutMs = 60000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

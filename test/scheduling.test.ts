@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { Client, Cluster } from '../index.js';
-import type { LoadBalancedView, SchemeName } from '../index.js';
-import { assertAllGone, killAll, pidGone, range, readState, removeTempRoot, runCli, stopCluster, useTempRoot, waitFor } from './helpers.js';
+import { Client } from '../index.js';
+import type { LoadBalancedView } from '../index.js';
+import { assertAllGone, killAll, pidGone, range, readState, removeTempRoot, runCli, sharedCluster, useTempRoot, waitFor } from './helpers.js';
 
 const root = useTempRoot('scheduling');
 after(() => removeTempRoot(root));
@@ -88,30 +88,6 @@ async function spread(t: TestContext, scheme: string, rc: Client, serialN: numbe
   t.diagnostic(`spread ${scheme} (${rc.ids.length} engines, hwm ${hwm}): burst of ${burstN} -> ${show(countsOf(burst, rc.ids))}`);
   t.diagnostic(`spread ${scheme}: first 30 serial engines: ${serial.slice(0, 30).join(' ')}`);
   return { serial, burst };
-}
-
-/** One cluster per describe block, stopped (and checked gone by pid) after it. */
-function sharedCluster(opts: { n: number; scheme?: SchemeName; hwm?: number }, clusterId: string): { rc: () => Client; cluster: () => Cluster } {
-  let cluster: Cluster | undefined;
-  let rc: Client | undefined;
-  before(async () => {
-    cluster = await Cluster.start({ ...opts, clusterId });
-    rc = await cluster.connect();
-    await rc.waitForEngines(opts.n, { timeoutMs: 30000 });
-  });
-  after(async () => {
-    await stopCluster(cluster);
-  });
-  return {
-    rc: () => {
-      assert.ok(rc, 'the cluster started');
-      return rc;
-    },
-    cluster: () => {
-      assert.ok(cluster, 'the cluster started');
-      return cluster;
-    },
-  };
 }
 
 describe('lru (3 engines, hwm 0)', () => {

@@ -12,7 +12,7 @@ import {
   Client, Cluster, EngineError, ImpossibleDependency, InvalidDependency, RemoteError, TaskAborted, TaskError, TaskTimeout,
 } from '../index.js';
 import type { AsyncResult, EngineEvent } from '../index.js';
-import { pidGone, range, removeTempRoot, sleep, stopCluster, useTempRoot, waitFor } from './helpers.js';
+import { pidGone, range, removeTempRoot, sharedCluster, sleep, useTempRoot, waitFor } from './helpers.js';
 
 /** A name pushed into engine namespaces by a test. */
 declare const pushedMarker: string;
@@ -89,30 +89,7 @@ async function waitUnassigned(rc: Client, n: number): Promise<void> {
 }
 
 function startCluster(clusterId: string, n = 2): { rc: () => Client; cluster: () => Cluster } {
-  return startClusterWith(clusterId, { n });
-}
-
-function startClusterWith(clusterId: string, opts: { n: number; hwm?: number }): { rc: () => Client; cluster: () => Cluster } {
-  let cluster: Cluster | undefined;
-  let rc: Client | undefined;
-  before(async () => {
-    cluster = await Cluster.start({ ...opts, clusterId });
-    rc = await cluster.connect();
-    await rc.waitForEngines(opts.n, { timeoutMs: 30000 });
-  });
-  after(async () => {
-    await stopCluster(cluster);
-  });
-  return {
-    rc: () => {
-      assert.ok(rc, 'the cluster started');
-      return rc;
-    },
-    cluster: () => {
-      assert.ok(cluster, 'the cluster started');
-      return cluster;
-    },
-  };
+  return sharedCluster({ n }, clusterId);
 }
 
 // ------------------------------------------------------------------ dependencies
@@ -775,7 +752,7 @@ describe('timeouts, abort, priority and queue status (2 engines, hwm 1)', () => 
 // ------------------------------------------------------------------ hwm 0: tasks queued on the engine itself
 
 describe('hwm 0: abort and timeout of a task queued on its engine (1 engine)', () => {
-  const c = startClusterWith('hwm0', { n: 1, hwm: 0 });
+  const c = sharedCluster({ n: 1, hwm: 0 }, 'hwm0');
 
   /** Runs remotely: a synchronous busy loop until the file `gate` exists (at most 30 s); the worker thread never yields. */
   const busyUntil = (gate: string): string => {
