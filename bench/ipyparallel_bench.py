@@ -24,6 +24,16 @@ def noop(x=None):
     return x
 
 
+def sample(n, call):
+    """Milliseconds of each of n calls, one at a time."""
+    out = []
+    for i in range(n):
+        t = time.perf_counter()
+        call(i)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
 def burn(n):
     s = 0
     for i in range(n):
@@ -104,19 +114,10 @@ def main():
             lb.apply_sync(noop, i)
 
         log("round trips")
-        lat = []
-        for i in range(samples):
-            t = time.perf_counter()
-            lb.apply_sync(noop, i)
-            lat.append((time.perf_counter() - t) * 1000)
+        lat = sample(samples, lambda i: lb.apply_sync(noop, i))
         out["lb_roundtrip_ms"] = statistics.median(lat)
         out["lb_roundtrip_p99_ms"] = sorted(lat)[min(len(lat) - 1, int(0.99 * len(lat)))]
-        lat = []
-        for i in range(samples):
-            t = time.perf_counter()
-            d0.apply_sync(noop, i)
-            lat.append((time.perf_counter() - t) * 1000)
-        out["direct_roundtrip_ms"] = statistics.median(lat)
+        out["direct_roundtrip_ms"] = statistics.median(sample(samples, lambda i: d0.apply_sync(noop, i)))
 
         log("throughput")
         rates = []

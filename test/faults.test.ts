@@ -15,10 +15,10 @@ import { after, before, describe, test } from 'node:test';
 import { Client, Cluster, CompositeError, ConnectionLost, EngineError, RemoteError, SerializationError } from '../index.js';
 import type { AsyncResult, EngineEvent, EngineInfo } from '../index.js';
 import {
-  CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, killAll, pidGone, range, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitExit, waitFor, waitGone,
+  CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, killAll, listJson, pidGone, range, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitExit, waitFor, waitGone,
 } from './helpers.js';
 import type { CliResult } from './helpers.js';
-import { Rng, listJson, seedFromEnv } from './rel-helpers.js';
+import { Rng, seedFromEnv } from './rel-helpers.js';
 
 const root = useTempRoot('faults');
 const SEED = seedFromEnv('FAULTS_SEED', 'faults');

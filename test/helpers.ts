@@ -193,6 +193,23 @@ export function sharedCluster(opts: ClusterOptions & { n: number }, clusterId: s
   };
 }
 
+/** A row of `tscluster list --json`. */
+export interface ListRow {
+  profile: string;
+  clusterId: string;
+  controllerPid: number | null;
+  engines: number | null;
+  state: 'running' | 'dead';
+  dropped: Record<string, number> | null;
+}
+
+/** `tscluster list --json`, checked to exit 0. */
+export async function listJson(): Promise<ListRow[]> {
+  const r = await runCli(['list', '--json'], { timeoutMs: 30000 });
+  assert.equal(r.code, 0, `tscluster list --json failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout) as ListRow[];
+}
+
 export function runCli(args: readonly string[], { timeoutMs = 60000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

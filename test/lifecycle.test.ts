@@ -10,26 +10,11 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Cluster, NoEnginesRegistered } from '../index.js';
 import {
-  CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, killAll, waitExit, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
+  CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, killAll, listJson, waitExit, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
 } from './helpers.js';
 import type { CliResult, StateFile } from './helpers.js';
 
 const root = useTempRoot('lifecycle');
-
-interface ListRow {
-  profile: string;
-  clusterId: string;
-  controllerPid: number | null;
-  engines: number | null;
-  state: 'running' | 'dead';
-  dropped: Record<string, number> | null;
-}
-
-async function listJson(): Promise<ListRow[]> {
-  const r = await runCli(['list', '--json'], { timeoutMs: 30000 });
-  assert.equal(r.code, 0, `list --json failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout) as ListRow[];
-}
 
 function show(r: CliResult): string {
   return `exit ${r.code ?? r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;

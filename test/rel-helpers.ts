@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { randomInt, randomUUID } from 'node:crypto';
 import { DELIMITER, Signer, unpack } from '../protocol/index.js';
-import { runCli } from './helpers.js';
 
 // ------------------------------------------------------------------ seeded randomness
 
@@ -269,17 +268,3 @@ export function sortedCounts(r: Record<string, number>): Record<string, number> 
 
 // ------------------------------------------------------------------ the CLI
 
-export interface ListRow {
-  profile: string;
-  clusterId: string;
-  controllerPid: number | null;
-  engines: number | null;
-  state: 'running' | 'dead';
-  dropped: Record<string, number> | null;
-}
-
-export async function listJson(): Promise<ListRow[]> {
-  const r = await runCli(['list', '--json'], { timeoutMs: 30000 });
-  assert.equal(r.code, 0, `tscluster list --json failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout) as ListRow[];
-}

@@ -19,10 +19,10 @@ import { Dealer, curveKeyPair } from 'zeromq';
 import { Client, Cluster, ConnectionFileError, ProtocolError, TimeoutError } from '../index.js';
 import { Session, Signer, serialize } from '../protocol/index.js';
 import {
-  DIST, OutputWatcher, assertAllGone, connectionFile, killAll, pidGone, range, readState, removeTempRoot, runCli, stopCluster, useTempRoot, waitExit, waitFor,
+  DIST, OutputWatcher, assertAllGone, connectionFile, killAll, listJson, pidGone, range, readState, removeTempRoot, runCli, stopCluster, useTempRoot, waitExit, waitFor,
 } from './helpers.js';
 import type { CliResult } from './helpers.js';
-import { Inbox, delta, listJson, parts, signedFrames, framesOf } from './rel-helpers.js';
+import { Inbox, delta, parts, signedFrames, framesOf } from './rel-helpers.js';
 
 const root = useTempRoot('security');
 const SIGNED = 'signed';
