@@ -7,7 +7,8 @@ import {
   AUTH_ERROR, ApplyReplyContentSchema, ProtocolError, SendQueue, Session, deserialize, receiveLoop, splitFrames,
 } from '../protocol/index.js';
 import type { ContentOf, EngineInfo, Message, MsgType } from '../protocol/index.js';
-import { curveClient, endpointOf, pidAlive, readConnectionFile } from '../profiles/index.js';
+import { curveClient, endpointOf, readConnectionFile } from '../profiles/index.js';
+import { pidAlive } from '../util/proc.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { AsyncResult } from './asyncresult.js';
 import type { TaskState } from './asyncresult.js';

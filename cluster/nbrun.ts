@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, relative, resolve, sep } from 'node:path';
 import { KernelAPI, KernelManager, KernelMessage, KernelSpecAPI, ServerConnection, SessionAPI } from '@jupyterlab/services';
 import type { Kernel } from '@jupyterlab/services';
-import { pidAlive } from '../profiles/index.js';
+import { pidAlive } from '../util/proc.js';
 import { sleep } from './processes.js';
 
 export interface NbrunOptions {

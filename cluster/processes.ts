@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { logPath, pidAlive } from '../profiles/index.js';
+import { logPath } from '../profiles/index.js';
+import { pidAlive } from '../util/proc.js';
 
 export const CONTROLLER_SCRIPT = fileURLToPath(new URL('../controller/main.js', import.meta.url));
 export const ENGINE_SCRIPT = fileURLToPath(new URL('../engine/main.js', import.meta.url));

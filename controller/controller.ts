@@ -10,7 +10,8 @@ import { Router } from 'zeromq';
 import {
   AUTH_ERROR, DELIMITER, ProtocolError, SendQueue, Session, TaskMetadataSchema, parseFrame, parseVerified, receiveLoop, splitFrames,
 } from '../protocol/index.js';
-import type { ApplyReplyMetadata, ContentOf, EngineInfo, ErrorContent, Header, Logger, MsgType, RawMessage } from '../protocol/index.js';
+import type { ApplyReplyMetadata, ContentOf, EngineInfo, ErrorContent, Header, MsgType, RawMessage } from '../protocol/index.js';
+import type { Logger } from '../util/log.js';
 import type { SchemeName } from '../profiles/config.js';
 import { evaluate } from './dependencies.js';
 import { RecordStore } from './records.js';

@@ -7,9 +7,11 @@
 import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { createLogger, isMainModule } from '../protocol/index.js';
+import { createLogger } from '../util/log.js';
+import { isMainModule } from '../util/main-module.js';
+import { pidAlive } from '../util/proc.js';
 import {
-  DEFAULT_PROFILE, SCHEMES, checkName, clusterStatePath, ensureProfile, newKey, pidAlive, readProfileConfig, removeConnectionFiles, runningCluster, writeConnectionFile,
+  DEFAULT_PROFILE, SCHEMES, checkName, clusterStatePath, ensureProfile, newKey, readProfileConfig, removeConnectionFiles, runningCluster, writeConnectionFile,
 } from '../profiles/index.js';
 import type { SchemeName } from '../profiles/index.js';
 import { curveKeyPair } from 'zeromq';

@@ -3,7 +3,7 @@
  * bounded (count and bytes); the oldest finished ones are culled first, so a
  * long run stays flat in memory. Pending records are never culled.
  */
-import { Fifo } from '../protocol/index.js';
+import { Fifo } from '../util/fifo.js';
 import type { Header, RawMessage } from '../protocol/index.js';
 
 /** waiting: on dependencies; queued: in the scheduler; running: sent to an engine */

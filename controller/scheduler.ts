@@ -6,7 +6,7 @@
  *
  * Tasks wait in one FIFO per priority; higher priorities are served first.
  */
-import { Fifo } from '../protocol/index.js';
+import { Fifo } from '../util/fifo.js';
 import type { PickEngine } from './schemes/index.js';
 import type { TaskRecord } from './records.js';
 

@@ -6,7 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createLogger, isMainModule } from '../protocol/index.js';
+import { createLogger } from '../util/log.js';
+import { isMainModule } from '../util/main-module.js';
 import { DEFAULT_PROFILE, connectionFilePath, readConnectionFile } from '../profiles/index.js';
 import { Engine } from './engine.js';
 

@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { ensureProfile, profilePaths } from './paths.js';
-import { readJsonFile, writeJsonAtomic } from './jsonfile.js';
+import { readJsonFile } from './jsonfile.js';
+import { writeJsonAtomic } from '../util/atomic.js';
 
 export const SCHEMES = ['lru', 'leastload', 'weighted', 'plainrandom', 'twobin'] as const;
 export type SchemeName = (typeof SCHEMES)[number];

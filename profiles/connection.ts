@@ -7,7 +7,8 @@ import { rmSync } from 'node:fs';
 import { curveKeyPair } from 'zeromq';
 import { z } from 'zod';
 import { ensureProfile, connectionFilePath } from './paths.js';
-import { readJsonFile, writeJsonAtomic } from './jsonfile.js';
+import { readJsonFile } from './jsonfile.js';
+import { writeJsonAtomic } from '../util/atomic.js';
 
 export const ConnectionInfoSchema = z.object({
   tscluster: z.literal(1),

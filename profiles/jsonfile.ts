@@ -1,10 +1,8 @@
 /**
- * JSON files that must never be seen half-written or world-readable: written
- * to a temporary file created 0600 and renamed into place; read and checked
- * against a zod schema with an error naming the file and the bad field.
+ * JSON files read and checked against a zod schema, with an error naming the
+ * file and the bad field. (They are written by util/atomic.ts.)
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 
 /** A connection, config or state file that is missing, corrupt or invalid. */
@@ -18,17 +16,6 @@ export class ConnectionFileError extends Error {
     readonly field?: string,
   ) {
     super(message);
-  }
-}
-
-export function writeJsonAtomic(path: string, data: unknown, mode = 0o600): void {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n', { mode, flag: 'wx' });
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
   }
 }
 

@@ -1,26 +1,12 @@
 /** Which clusters exist on this machine, and whether their controllers live. */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { pidAlive } from '../util/proc.js';
 import { z } from 'zod';
 import { connectionFilePath, listProfiles, profilePaths, clusterStatePath } from './paths.js';
 import { readConnectionFile } from './connection.js';
 import type { ConnectionInfo } from './connection.js';
-import { readJsonFile, writeJsonAtomic } from './jsonfile.js';
-
-/** Is the process running? A zombie (exited, not yet reaped by its parent) is not. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
-  try {
-    // /proc/<pid>/stat: "pid (comm) S ...": the state follows the last ')'
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc (not Linux): the signal check is all there is
-  }
-}
+import { readJsonFile } from './jsonfile.js';
+import { writeJsonAtomic } from '../util/atomic.js';
 
 /** The pids a launcher started for a cluster, kept in `pid/tscluster[-id].json`. */
 export const ClusterStateSchema = z.object({

@@ -6,7 +6,4 @@ export * from './session.js';
 export * from './serialize.js';
 export * from './functions.js';
 export * from './socket.js';
-export * from './log.js';
-export * from './main-module.js';
 export * from './packing.js';
-export * from './fifo.js';

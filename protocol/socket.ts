@@ -4,7 +4,7 @@
  * FIFO and packs what is queued for the same peer into one ZeroMQ message
  * (see packing.ts), so a burst costs one native send, not one per frame.
  */
-import { Fifo } from './fifo.js';
+import { Fifo } from '../util/fifo.js';
 import { BATCH_BYTES, pack, unpack } from './packing.js';
 
 interface Sendable {

@@ -1,0 +1,23 @@
+/** Addresses and ports. */
+import { createServer } from 'node:net';
+
+/** Addresses that do not leave this machine. */
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+/** Does an address stay on this machine? */
+export function isLoopback(ip: string): boolean {
+  return LOOPBACK.test(ip);
+}
+
+/** A TCP port free on `host` right now (bound and released at once). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
