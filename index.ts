@@ -6,7 +6,7 @@
  * console.log(await rc.loadBalancedView().map((x: number) => x * x, [1, 2, 3]));
  */
 export * from './client/index.js';
-export { Cluster, ClusterAlreadyRunning } from './cluster/cluster.js';
+export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/cluster.js';
 export type { SchemeName } from './profiles/index.js';
 export { Executor, LocalExecutor } from './cluster/executor.js';

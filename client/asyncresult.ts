@@ -3,7 +3,7 @@
  * with `get({ timeoutMs })`, `wait()`, `ready()`, `successful()`, per-task
  * metadata and captured output.
  */
-import { CompositeError } from './errors.js';
+import { CompositeError } from '../errors/index.js';
 import { withTimeout } from './timeout.js';
 
 /** What the client knows of one task. */

@@ -4,18 +4,19 @@
  */
 import { Dealer } from 'zeromq';
 import {
-  AUTH_ERROR, ApplyReplyContentSchema, ProtocolError, SendQueue, Session, deserialize, receiveLoop, splitFrames,
+  AUTH_ERROR, ApplyReplyContentSchema, SendQueue, Session, deserialize, receiveLoop, splitFrames,
 } from '../protocol/index.js';
 import type { ContentOf, EngineInfo, Message, MsgType } from '../protocol/index.js';
 import { curveClient, endpointOf, readConnectionFile } from '../profiles/index.js';
 import { pidAlive } from '../util/proc.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { AsyncResult } from './asyncresult.js';
+import { ProtocolError } from '../errors/index.js';
 import type { TaskState } from './asyncresult.js';
 import {
   ConnectionLost, EngineError, ImpossibleDependency, InvalidDependency, NoEnginesRegistered, RemoteError, SerializationError, TaskAborted, TaskTimeout, TimeoutError,
-} from './errors.js';
-import type { TaskError } from './errors.js';
+} from '../errors/index.js';
+import type { TaskError } from '../errors/index.js';
 import type { Submitter, TaskRequest } from './submitter.js';
 import { DirectView, LoadBalancedView } from './views.js';
 

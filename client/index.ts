@@ -5,7 +5,5 @@ export type { MapOptions, PerTarget } from './views.js';
 export { AsyncResult } from './asyncresult.js';
 export type { TaskInfo, PerTask } from './asyncresult.js';
 export type { TaskOptions, DirectTaskOptions, Dependency, DependencyLike, TaskRef } from './options.js';
-export {
-  TaskError, TaskTimeout, TaskAborted, InvalidDependency, ImpossibleDependency, RemoteError, EngineError, CompositeError, NoEnginesRegistered, TimeoutError, ConnectionLost, SerializationError, ProtocolError, ConnectionFileError,
-} from './errors.js';
+export * from '../errors/index.js';
 export type { EngineInfo } from '../protocol/index.js';

@@ -1,4 +1,4 @@
-import { TimeoutError } from './errors.js';
+import { TimeoutError } from '../errors/index.js';
 
 /** `p`, or a TimeoutError with `message` if it has not settled within `ms` (the work behind it goes on). */
 export function withTimeout<T>(p: Promise<T>, ms: number | undefined, message: () => string): Promise<T> {

@@ -7,7 +7,7 @@ import { resolve as resolvePath } from 'node:path';
 import { functionSource, serialize } from '../protocol/index.js';
 import { AsyncResult } from './asyncresult.js';
 import type { TaskState } from './asyncresult.js';
-import { NoEnginesRegistered } from './errors.js';
+import { NoEnginesRegistered } from '../errors/index.js';
 import { ClusterExecutor } from './executor.js';
 import { makeParallel, makeRemote, parallelDecorator, remoteDecorator } from './functions.js';
 import type { ParallelFunction, ParallelOptions, RemoteFunction } from './functions.js';

@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Client } from '../client/client.js';
+import { ClusterAlreadyRunning } from '../errors/index.js';
 import type { ConnectOptions } from '../client/client.js';
 import {
   DEFAULT_PROFILE, SCHEMES, checkName, clusterStatePath, connectionFilePath, ensureProfile, readClusterState, readConnectionFile,
@@ -37,10 +38,6 @@ export interface ClusterOptions {
   signal?: AbortSignal;
   /** CurveZMQ: encrypt all traffic and authenticate the controller (its public key goes in the connection files) */
   curve?: boolean;
-}
-
-export class ClusterAlreadyRunning extends Error {
-  override name = 'ClusterAlreadyRunning';
 }
 
 /**

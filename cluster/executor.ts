@@ -13,7 +13,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { Client } from '../client/client.js';
 import { BasicFuture, BaseExecutor, ClusterExecutor } from '../client/executor.js';
 import type { Executor as ExecutorApi, Future } from '../client/executor.js';
-import { RemoteError, SerializationError, TaskAborted } from '../client/errors.js';
+import { RemoteError, SerializationError, TaskAborted } from '../errors/index.js';
 import { deserialize, functionSource, serialize } from '../protocol/index.js';
 import { DEFAULT_PROFILE, runningCluster } from '../profiles/index.js';
 import type { FromWorker, TaskError, ToWorker } from '../engine/worker-messages.js';

@@ -8,12 +8,13 @@
  */
 import { Router } from 'zeromq';
 import {
-  AUTH_ERROR, DELIMITER, ProtocolError, SendQueue, Session, TaskMetadataSchema, parseFrame, parseVerified, receiveLoop, splitFrames,
+  AUTH_ERROR, DELIMITER, SendQueue, Session, TaskMetadataSchema, parseFrame, parseVerified, receiveLoop, splitFrames,
 } from '../protocol/index.js';
 import type { ApplyReplyMetadata, ContentOf, EngineInfo, ErrorContent, Header, MsgType, RawMessage } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 import type { SchemeName } from '../profiles/config.js';
 import { evaluate } from './dependencies.js';
+import { ProtocolError } from '../errors/index.js';
 import { RecordStore } from './records.js';
 import type { TaskRecord } from './records.js';
 import { Scheduler } from './scheduler.js';

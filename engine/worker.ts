@@ -11,7 +11,8 @@ import { inspect } from 'node:util';
 import vm from 'node:vm';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { SerializationError, compileCandidates, deserialize, deserializeWithHead, serialize } from '../protocol/index.js';
+import { SerializationError } from '../errors/index.js';
+import { compileCandidates, deserialize, deserializeWithHead, serialize } from '../protocol/index.js';
 import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './worker-messages.js';
 
 if (!parentPort) throw new Error('engine/worker.js must run in a worker thread');

@@ -3,21 +3,8 @@
  * file and the bad field. (They are written by util/atomic.ts.)
  */
 import { readFileSync } from 'node:fs';
+import { ConnectionFileError } from '../errors/client.js';
 import type { z } from 'zod';
-
-/** A connection, config or state file that is missing, corrupt or invalid. */
-export class ConnectionFileError extends Error {
-  override name = 'ConnectionFileError';
-  constructor(
-    message: string,
-    /** the file concerned */
-    readonly path: string,
-    /** the bad field, when one is to blame */
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface ReadJsonOptions {
   /** what the file is, for messages: "connection file" */

@@ -2,7 +2,7 @@
  * Functions travel as source text. They do not capture closures: free names
  * resolve in the engine namespace (push them first).
  */
-import { SerializationError } from './errors.js';
+import { SerializationError } from '../errors/protocol.js';
 
 /** Source text of a function, checked to be shippable. */
 export function functionSource(fn: unknown, where = 'function'): string {

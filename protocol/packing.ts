@@ -16,7 +16,7 @@
  * task is ~8 frames per hop. Packing makes a hop one frame, and a burst of
  * tasks one message.
  */
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from '../errors/protocol.js';
 import { DELIMITER } from './wire.js';
 
 export const PACK_MAGIC = Buffer.from('TSCP');

@@ -6,7 +6,7 @@
  * A serialized value is `[body, ...outOfBandFrames]`.
  */
 import v8 from 'node:v8';
-import { SerializationError } from './errors.js';
+import { SerializationError } from '../errors/protocol.js';
 
 export const OUT_OF_BAND_THRESHOLD = 64 * 1024;
 

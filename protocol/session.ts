@@ -4,7 +4,7 @@
  */
 import { userInfo } from 'node:os';
 import { v4 as uuidv4 } from 'uuid';
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from '../errors/protocol.js';
 import { ContentSchemas, HeaderSchema, ParentSchema, PROTOCOL_VERSION, isMsgType } from './messages.js';
 import type { ContentOf, Header, MsgType } from './messages.js';
 import { Signer } from './signing.js';

@@ -3,7 +3,7 @@
  * constant-time compare and a bounded history of digests that refuses replays.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from '../errors/protocol.js';
 
 export const SIGNATURE_SCHEME = 'hmac-sha256';
 

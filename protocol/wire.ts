@@ -2,7 +2,7 @@
  * Jupyter wire framing:
  * `[identities..., "<IDS|MSG>", signature, header, parent_header, metadata, content, buffers...]`.
  */
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from '../errors/protocol.js';
 
 export const DELIMITER = Buffer.from('<IDS|MSG>');
 

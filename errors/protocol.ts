@@ -1,27 +1,26 @@
-/**
- * Errors raised by the protocol layer. They carry structured fields so callers
- * branch on `instanceof` and fields, never on message text.
- */
+/** Errors of messages and values on the wire. */
+import { TsclusterError } from './base.js';
+
+export type ProtocolErrorReason = 'framing' | 'signature' | 'replay' | 'json' | 'schema' | 'size';
 
 /** A message that could not be accepted: bad framing, bad signature, schema failure. */
-export class ProtocolError extends Error {
+export class ProtocolError extends TsclusterError {
   override name = 'ProtocolError';
   constructor(
     message: string,
     /** Short machine-readable reason, e.g. `signature`, `schema`, `framing`, `replay`. */
     readonly reason: ProtocolErrorReason,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
-
-export type ProtocolErrorReason = 'framing' | 'signature' | 'replay' | 'json' | 'schema' | 'size';
 
 /**
  * A value that cannot travel between processes (a function, a symbol, a socket...).
  * `path` says where it sits in the value, e.g. `result.conn` or `args[1].cb`.
  */
-export class SerializationError extends Error {
+export class SerializationError extends TsclusterError {
   override name = 'SerializationError';
   constructor(
     message: string,
@@ -29,7 +28,8 @@ export class SerializationError extends Error {
     readonly typeName: string,
     /** Where it sits in the value, e.g. `args[0].cb`. */
     readonly path: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }

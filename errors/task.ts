@@ -1,16 +1,16 @@
 /**
- * Errors a client raises. Each condition is its own class with structured
+ * Errors a task ends with. Each condition is its own class with structured
  * fields; branch on `instanceof`, not on message text.
  */
-export { SerializationError, ProtocolError } from '../protocol/errors.js';
-export { ConnectionFileError } from '../profiles/jsonfile.js';
+import { TsclusterError } from './base.js';
 
 /**
  * A task ended in error. The subclasses say how: `RemoteError` (user code
- * threw), `EngineError` (its engine died), `TaskTimeout`, `TaskAborted`,
- * `InvalidDependency`, `ImpossibleDependency`.
+ * threw), `EngineError` (its engine died), `WorkerExited` (its execution
+ * worker died), `TaskTimeout`, `TaskAborted`, `InvalidDependency`,
+ * `ImpossibleDependency`.
  */
-export class TaskError extends Error {
+export class TaskError extends TsclusterError {
   override name = 'TaskError';
   /**
    * @param ename the error's class name, e.g. `TypeError` for user code
@@ -25,18 +25,20 @@ export class TaskError extends Error {
     readonly traceback: readonly string[],
     readonly engineId: number | null,
     readonly msgId: string,
+    options?: ErrorOptions,
   ) {
-    super(`${ename}: ${evalue}${engineId === null ? '' : ` [engine ${engineId}]`}`);
+    super(`${ename}: ${evalue}${engineId === null ? '' : ` [engine ${engineId}]`}`, options);
   }
 }
 
 /** An exception raised by user code on an engine. */
 export class RemoteError extends TaskError {
   override name = 'RemoteError';
-  constructor(ename: string, evalue: string, traceback: readonly string[], engineId: number | null, msgId: string) {
-    super(ename, evalue, traceback, engineId, msgId);
+  constructor(ename: string, evalue: string, traceback: readonly string[], engineId: number | null, msgId: string, options?: ErrorOptions) {
+    super(ename, evalue, traceback, engineId, msgId, options);
     if (traceback.length > 0) {
-      this.stack = `${this.name}: ${this.message}\n  remote stack (engine ${engineId ?? '?'}):\n    ${traceback.join('\n    ')}\n  local stack:\n${(this.stack ?? '').split('\n').slice(1).join('\n')}`;
+      const local = (this.stack ?? '').split('\n').slice(1).join('\n');
+      this.stack = `${this.name}: ${this.message}\n  remote stack (engine ${engineId ?? '?'}):\n    ${traceback.join('\n    ')}\n  local stack:\n${local}`;
     }
   }
 
@@ -49,6 +51,15 @@ export class RemoteError extends TaskError {
 /** An engine died (or was not there) while a task was on it. */
 export class EngineError extends TaskError {
   override name = 'EngineError';
+}
+
+/**
+ * The engine's execution worker died under the task (process.exit(), a crash,
+ * out of memory): not an exception of user code. The engine started a fresh
+ * worker (its namespace is reset) and stays registered.
+ */
+export class WorkerExited extends TaskError {
+  override name = 'WorkerExited';
 }
 
 /** A task did not finish within its `timeoutMs`; a running one was interrupted (its engine's namespace is reset). */
@@ -71,32 +82,21 @@ export class ImpossibleDependency extends TaskError {
   override name = 'ImpossibleDependency';
 }
 
+/** The controller refused a request it could not accept (a field out of range); `evalue` names the field. */
+export class InvalidRequest extends TaskError {
+  override name = 'InvalidRequest';
+}
+
 /** Every failure of a call that ran several tasks (a multi-engine apply, a map). */
-export class CompositeError extends Error {
+export class CompositeError extends TsclusterError {
   override name = 'CompositeError';
-  constructor(readonly errors: readonly Error[], readonly total: number) {
-    super(
-      `${errors.length} of ${total} tasks failed:\n` +
-        errors
-          .slice(0, 10)
-          .map((e) => `  ${e.message}`)
-          .join('\n') +
-        (errors.length > 10 ? `\n  ... and ${errors.length - 10} more` : ''),
-    );
+  constructor(
+    readonly errors: readonly Error[],
+    readonly total: number,
+    options?: ErrorOptions,
+  ) {
+    const shown = errors.slice(0, 10).map((e) => `  ${e.message}`);
+    const more = errors.length > 10 ? `\n  ... and ${errors.length - 10} more` : '';
+    super(`${errors.length} of ${total} tasks failed:\n${shown.join('\n')}${more}`, options);
   }
-}
-
-/** No engine is registered to take the work. */
-export class NoEnginesRegistered extends Error {
-  override name = 'NoEnginesRegistered';
-}
-
-/** A wait ran out of time (the work itself goes on). */
-export class TimeoutError extends Error {
-  override name = 'TimeoutError';
-}
-
-/** The client lost (or closed) its connection to the controller. */
-export class ConnectionLost extends Error {
-  override name = 'ConnectionLost';
 }

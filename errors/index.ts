@@ -1,0 +1,5 @@
+export * from './base.js';
+export * from './protocol.js';
+export * from './task.js';
+export * from './client.js';
+export * from './from-reply.js';
