@@ -8,8 +8,9 @@
 export * from './client/index.js';
 export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/cluster.js';
-export type { SchemeName } from './profiles/index.js';
-export { Executor, LocalExecutor } from './cluster/executor.js';
-export type { AutoOptions } from './cluster/executor.js';
-export { ClusterExecutor } from './client/executor.js';
-export type { Future, ShutdownOptions } from './client/executor.js';
+export type { SchemeName } from './controller/schemes/index.js';
+export { Executor } from './executor/auto.js';
+export type { AutoOptions } from './executor/auto.js';
+export { LocalExecutor } from './executor/local.js';
+export { ClusterExecutor } from './executor/cluster.js';
+export type { Future, ShutdownOptions } from './executor/future.js';

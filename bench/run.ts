@@ -17,7 +17,7 @@ import { Client, Cluster } from '../index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
-const CLI = join(ROOT, 'dist', 'cluster', 'cli.js');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const PY_SCRIPT = join(ROOT, 'bench', 'ipyparallel_bench.py');
 
 export interface Row {

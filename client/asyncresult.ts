@@ -3,8 +3,8 @@
  * with `get({ timeoutMs })`, `wait()`, `ready()`, `successful()`, per-task
  * metadata and captured output.
  */
-import { CompositeError } from '../errors/index.js';
-import { withTimeout } from './timeout.js';
+import { CompositeError, TimeoutError } from '../errors/index.js';
+import { withTimeout } from '../util/timers.js';
 
 /** What the client knows of one task. */
 export interface TaskInfo {
@@ -127,7 +127,7 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
    */
   get({ timeoutMs }: { timeoutMs?: number } = {}): Promise<T> {
     if (this.ready()) return this.#promise;
-    return withTimeout(this.#promise, timeoutMs, () => `result not ready after ${timeoutMs} ms (${this.#tasks.length - this.#remaining} of ${this.#tasks.length} tasks done)`);
+    return withTimeout(this.#promise, timeoutMs, () => new TimeoutError(`result not ready after ${timeoutMs} ms (${this.#tasks.length - this.#remaining} of ${this.#tasks.length} tasks done)`));
   }
 
   /** Wait until done or `timeoutMs` passes; true when done. Never rejects. */

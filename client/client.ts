@@ -1,23 +1,17 @@
 /**
  * Client: a connection from the user's process to a cluster's controller.
- * No background process: one DEALER socket and this object.
+ * No background process: one socket (client/connection.ts), the state of its
+ * tasks (client/tasks.ts), and the views that submit them (client/views.ts).
  */
-import { Dealer } from 'zeromq';
-import {
-  AUTH_ERROR, ApplyReplyContentSchema, SendQueue, Session, deserialize, receiveLoop, splitFrames,
-} from '../protocol/index.js';
-import type { ContentOf, EngineInfo, Message, MsgType } from '../protocol/index.js';
-import { curveClient, endpointOf, readConnectionFile } from '../profiles/index.js';
+import { ConnectionLost, TimeoutError } from '../errors/index.js';
+import type { AnyMessage, ContentOf, EngineInfo } from '../protocol/index.js';
+import { readConnectionFile } from '../profiles/index.js';
 import { pidAlive } from '../util/proc.js';
-import type { ConnectionInfo } from '../profiles/index.js';
+import { setLongTimeout } from '../util/timers.js';
 import { AsyncResult } from './asyncresult.js';
-import { ProtocolError } from '../errors/index.js';
-import type { TaskState } from './asyncresult.js';
-import {
-  ConnectionLost, EngineError, ImpossibleDependency, InvalidDependency, NoEnginesRegistered, RemoteError, SerializationError, TaskAborted, TaskTimeout, TimeoutError,
-} from '../errors/index.js';
-import type { TaskError } from '../errors/index.js';
-import type { Submitter, TaskRequest } from './submitter.js';
+import { Connection, isLocal } from './connection.js';
+import type { Submitter } from './submitter.js';
+import { TaskTable } from './tasks.js';
 import { DirectView, LoadBalancedView } from './views.js';
 
 export interface ConnectOptions {
@@ -46,42 +40,23 @@ export interface QueueStatus {
 
 export type EngineEvent = { type: 'registered' | 'unregistered'; engine: EngineInfo; reason?: string };
 
-/** Errors the controller or an engine reports by name, other than user code's. */
-const TASK_ERRORS: Record<string, new (...a: ConstructorParameters<typeof TaskError>) => TaskError> = {
-  EngineError, TaskTimeout, TaskAborted, InvalidDependency, ImpossibleDependency,
-};
-
-const LOCAL = /^(127\.|localhost$|::1$|0\.0\.0\.0$)/;
+/** How long requests to the controller (queue status, stats, abort...) may take. */
+const REQUEST_TIMEOUT_MS = 10000;
 
 export class Client {
-  readonly #session: Session;
-  readonly #sock: Dealer;
-  readonly #q: SendQueue;
-  readonly #info: ConnectionInfo;
+  #conn!: Connection;
   readonly #file: string;
   readonly #engines = new Map<number, EngineInfo>();
-  readonly #tasks = new Map<string, TaskState>();
-  /** tasks asked for with getResult, by msg_id */
-  readonly #lookups = new Map<string, TaskState[]>();
-  readonly #requests = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
   readonly #engineListeners = new Set<(e: EngineEvent) => void>();
-  #closed = false;
-  #lastHeard = Date.now();
-  #watch: NodeJS.Timeout | undefined;
-  #echo = false;
+  readonly #tasks: TaskTable;
   readonly #submitter: Submitter;
   /** the controller's connect reply */
-  #hub: ContentOf<'connect_reply'> | undefined;
+  #hub!: ContentOf<'connect_reply'>;
 
-  private constructor(info: ConnectionInfo, file: string) {
-    this.#info = info;
+  private constructor(file: string) {
     this.#file = file;
-    this.#session = new Session(info.key);
-    this.#sock = new Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClient(info.curve_serverkey) });
-    this.#q = new SendQueue(this.#sock, (err) => {
-      if (!this.#closed) process.emitWarning(`tscluster client: send failed: ${String(err)}`);
-    });
-    this.#submitter = { ids: () => this.ids, submit: (r) => this.#submit(r), abort: (ids) => this.abort(ids) };
+    this.#tasks = new TaskTable(() => this.#conn, (ids) => this.abort(ids));
+    this.#submitter = { ids: () => this.ids, submit: (r) => this.#tasks.submit(r), abort: (ids) => this.abort(ids) };
   }
 
   /**
@@ -92,49 +67,22 @@ export class Client {
    */
   static async connect(opts: ConnectOptions = {}): Promise<Client> {
     const { info, path } = readConnectionFile('client', opts);
-    if (LOCAL.test(info.ip) && !pidAlive(info.controller_pid)) {
+    if (isLocal(info.ip) && !pidAlive(info.controller_pid)) {
+      const flags = (info.profile === 'default' ? '' : ` --profile ${info.profile}`) + (info.cluster_id ? ` --cluster-id ${info.cluster_id}` : '');
       throw new ConnectionLost(
         `the controller of ${path} (pid ${info.controller_pid}) is not running: the file is left from a cluster that did not stop cleanly. ` +
-          'Clean it with `tscluster stop' + (info.profile === 'default' ? '' : ` --profile ${info.profile}`) + (info.cluster_id ? ` --cluster-id ${info.cluster_id}` : '') + '` and start a new cluster.',
+          `Clean it with \`tscluster stop${flags}\` and start a new cluster.`,
       );
     }
-    const c = new Client(info, path);
-    // a failed security handshake (CurveZMQ key mismatch, or plain text to a CurveZMQ server) shows in socket events
-    let handshakeError: string | undefined;
-    void (async () => {
-      try {
-        for await (const ev of c.#sock.events) {
-          if (ev.type.startsWith('handshake:error')) handshakeError = ev.type;
-          if (c.#hub || c.#closed) return;
-        }
-      } catch {
-        // closed
-      }
-    })();
-    c.#sock.connect(endpointOf(info));
-    void receiveLoop(c.#sock, (f) => c.#onMessage(f), () => undefined);
-    const timeoutMs = opts.timeoutMs ?? 10000;
-    try {
-      const reply = (await c.#request('connect_request', {}, timeoutMs)) as Message<'connect_reply'>;
-      c.#hub = reply.content;
-      for (const e of reply.content.engines) c.#engines.set(e.id, e);
-      c.#echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
-      c.#watchController(opts.lostAfterMs ?? 10000);
-    } catch (e) {
-      // nothing queued for a controller that never answered is worth waiting for at exit
-      c.#sock.linger = 0;
-      c.#closeSocket();
-      if (e instanceof TimeoutError) {
-        const curve = info.curve_serverkey
-          ? ' The cluster uses CurveZMQ: the curve_serverkey in the file must be the running controller\'s.'
-          : ' If the controller was started with --curve, this file lacks its curve_serverkey: use the file that controller wrote.';
-        throw new TimeoutError(
-          `no reply from the controller at ${endpointOf(info)} within ${timeoutMs} ms (connection file ${path}, controller pid ${info.controller_pid}).` +
-            (handshakeError ? ` The security handshake failed (${handshakeError}).${curve}` : ` Is it running and reachable? \`tscluster list\` shows the clusters.${curve}`),
-        );
-      }
-      throw e;
-    }
+    const c = new Client(path);
+    const { conn, hub } = await Connection.open(info, path, { timeoutMs: opts.timeoutMs ?? 10000, lostAfterMs: opts.lostAfterMs ?? 10000 }, {
+      onMessage: (m) => c.#onMessage(m),
+      onLost: (err) => c.#tasks.failAll(err),
+    });
+    c.#conn = conn;
+    c.#hub = hub;
+    for (const e of hub.engines) c.#engines.set(e.id, e);
+    c.#tasks.echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
     return c;
   }
 
@@ -144,11 +92,11 @@ export class Client {
    * @example rc.echo = true;
    */
   get echo(): boolean {
-    return this.#echo;
+    return this.#tasks.echo;
   }
 
   set echo(on: boolean) {
-    this.#echo = on;
+    this.#tasks.echo = on;
   }
 
   /** Registered engine ids, ascending. */
@@ -163,7 +111,7 @@ export class Client {
 
   /** The profile, cluster id, scheme and hwm of the connected cluster, and the connection file used. */
   get cluster(): { profile: string; clusterId: string; scheme: string; hwm: number; controllerPid: number; connectionFile: string } {
-    const h = this.#hub!;
+    const h = this.#hub;
     return { profile: h.profile, clusterId: h.cluster_id, scheme: h.scheme, hwm: h.hwm, controllerPid: h.controller_pid, connectionFile: this.#file };
   }
 
@@ -175,17 +123,16 @@ export class Client {
     if (this.#engines.size >= n) return Promise.resolve(this.ids);
     return new Promise((resolve, reject) => {
       const check = (): void => {
-        if (this.#engines.size >= n) {
-          cleanup();
-          resolve(this.ids);
-        }
+        if (this.#engines.size < n) return;
+        cleanup();
+        resolve(this.ids);
       };
-      const t = setTimeout(() => {
+      const t = setLongTimeout(() => {
         cleanup();
         reject(new TimeoutError(`${this.#engines.size} of ${n} engines registered after ${timeoutMs} ms; add engines with \`tscluster engines -n ${n - this.#engines.size}\``));
       }, timeoutMs);
       const cleanup = (): void => {
-        clearTimeout(t);
+        t.clear();
         this.#engineListeners.delete(check);
       };
       this.#engineListeners.add(check);
@@ -225,7 +172,7 @@ export class Client {
    * @example console.log(await rc.queueStatus());
    */
   async queueStatus(): Promise<QueueStatus> {
-    const r = (await this.#request('queue_request', {}, 10000)) as Message<'queue_reply'>;
+    const r = await this.#conn.request('queue_request', {}, REQUEST_TIMEOUT_MS);
     const engines: QueueStatus['engines'] = {};
     for (const [k, v] of Object.entries(r.content.engines)) engines[Number(k)] = v;
     return { engines, unassigned: r.content.unassigned };
@@ -240,7 +187,7 @@ export class Client {
    * @example await rc.abort(ar.msgIds);
    */
   async abort(msgIds?: readonly string[]): Promise<number> {
-    const r = (await this.#request('abort_request', msgIds === undefined ? {} : { msg_ids: [...msgIds] }, 10000)) as Message<'abort_reply'>;
+    const r = await this.#conn.request('abort_request', msgIds === undefined ? {} : { msg_ids: [...msgIds] }, REQUEST_TIMEOUT_MS);
     return r.content.aborted;
   }
 
@@ -255,20 +202,7 @@ export class Client {
   getResult(ids: string | readonly string[]): AsyncResult<unknown, boolean> {
     const list = typeof ids === 'string' ? [ids] : [...ids];
     if (list.length === 0) return new AsyncResult([], false, () => []);
-    const states = list.map((id) => {
-      const own = this.#tasks.get(id);
-      if (own) return own;
-      const t = this.#newState(id);
-      const waiting = this.#lookups.get(id);
-      if (waiting) waiting.push(t);
-      else this.#lookups.set(id, [t]);
-      return t;
-    });
-    const ask = list.filter((id) => !this.#tasks.has(id));
-    if (ask.length > 0) {
-      if (this.#closed) throw new ConnectionLost('the client is closed');
-      this.#q.send(this.#session.build([], 'result_request', { msg_ids: ask }).frames);
-    }
+    const states = this.#tasks.lookup(list);
     return typeof ids === 'string' ? new AsyncResult(states, true, (v) => v[0]) : new AsyncResult(states, false, (v) => v);
   }
 
@@ -278,13 +212,13 @@ export class Client {
    */
   async purgeResults(msgIds: readonly string[] | 'all'): Promise<number> {
     const content = msgIds === 'all' ? { all: true } : { msg_ids: [...msgIds] };
-    const r = (await this.#request('purge_request', content, 10000)) as Message<'purge_reply'>;
+    const r = await this.#conn.request('purge_request', content, REQUEST_TIMEOUT_MS);
     return r.content.purged;
   }
 
   /** Controller counters: dropped messages by reason, tasks, engines, clients. */
   async stats(): Promise<ContentOf<'stats_reply'>> {
-    const r = (await this.#request('stats_request', {}, 10000)) as Message<'stats_reply'>;
+    const r = await this.#conn.request('stats_request', {}, REQUEST_TIMEOUT_MS);
     return r.content;
   }
 
@@ -293,246 +227,35 @@ export class Client {
    * @example await rc.shutdown({ hub: true });
    */
   async shutdown({ hub = false, targets }: { hub?: boolean; targets?: number[] } = {}): Promise<void> {
-    await this.#request('shutdown_request', { hub, ...(targets ? { targets } : {}) }, 10000);
+    await this.#conn.request('shutdown_request', { hub, ...(targets ? { targets } : {}) }, REQUEST_TIMEOUT_MS);
     if (hub) await this.close();
   }
 
   /** Close the connection. Pending results reject with ConnectionLost. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    await this.#q.flush(1000);
-    this.#closeSocket();
-    this.#failPending(new ConnectionLost('the client was closed before the result arrived'));
+    if (this.#conn.closed) return;
+    await this.#conn.close();
+    this.#tasks.failAll(new ConnectionLost('the client was closed before the result arrived'));
   }
 
-  /**
-   * Notice a controller that is gone: silent too long (it heartbeats every
-   * second), or a dropped connection whose local controller process has exited.
-   */
-  #watchController(lostAfterMs: number): void {
-    const pid = this.#info.controller_pid;
-    const local = LOCAL.test(this.#info.ip);
-    const period = Math.min(1000, lostAfterMs / 2);
-    let lastTick = Date.now();
-    this.#watch = setInterval(() => {
-      const now = Date.now();
-      // this process was blocked (synchronous user code): messages may be waiting unread, so listen again first
-      if (now - lastTick > 2 * period) this.#lastHeard = now;
-      lastTick = now;
-      const silent = now - this.#lastHeard;
-      if (local && !pidAlive(pid)) this.#lost(`the controller (pid ${pid}) has exited`);
-      else if (silent > lostAfterMs) this.#lost(`no word from the controller at ${endpointOf(this.#info)} for ${Math.round(silent / 1000)} s`);
-    }, period);
-    this.#watch.unref();
-    void (async () => {
-      try {
-        for await (const ev of this.#sock.events) {
-          if (ev.type === 'disconnect' && local && !pidAlive(pid)) this.#lost(`the controller (pid ${pid}) has exited`);
-        }
-      } catch {
-        // socket closed
-      }
-    })();
-  }
-
-  /** The controller is gone: everything pending fails with ConnectionLost and the client closes. */
-  #lost(why: string): void {
-    if (this.#closed) return;
-    this.#sock.linger = 0;
-    this.#closeSocket();
-    this.#failPending(new ConnectionLost(`${why}: the cluster is gone (\`tscluster list\` shows it; \`tscluster stop\` cleans up after it)`));
-  }
-
-  #failPending(err: Error): void {
-    for (const t of this.#tasks.values()) this.#settle(t, undefined, err);
-    this.#tasks.clear();
-    for (const states of this.#lookups.values()) for (const t of states) this.#settle(t, undefined, err);
-    this.#lookups.clear();
-    for (const r of this.#requests.values()) r.reject(err);
-    this.#requests.clear();
-  }
-
-  #closeSocket(): void {
-    clearInterval(this.#watch);
-    this.#closed = true;
-    this.#q.close();
-    this.#sock.close();
-  }
-
-  // ------------------------------------------------------------------ sending
-
-  #submit(r: TaskRequest): TaskState {
-    if (this.#closed) throw new ConnectionLost('the client is closed');
-    const metadata: Record<string, unknown> = { route: r.route, ...r.options };
-    if (r.targets !== undefined) metadata.targets = r.targets;
-    const { frames, header } = this.#session.build([], 'apply_request', r.content, { metadata, buffers: r.buffers });
-    const t = this.#newState(header.msg_id);
-    this.#tasks.set(header.msg_id, t);
-    this.#q.send(frames);
-    return t;
-  }
-
-  #newState(msgId: string): TaskState {
-    return {
-      info: { msgId, engineId: null, submitted: new Date(), started: null, completed: null, received: null, status: 'pending', stdout: '', stderr: '', attempts: [] },
-      done: false,
-      value: undefined,
-      error: undefined,
-      listeners: [],
-      abort: this.#submitter.abort,
-    };
-  }
-
-  #request<T extends MsgType>(type: T, content: ContentOf<T>, timeoutMs: number): Promise<Message> {
-    if (this.#closed) return Promise.reject(new ConnectionLost('the client is closed'));
-    const { frames, header } = this.#session.build([], type, content);
-    return new Promise<Message>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#requests.delete(header.msg_id);
-        reject(new TimeoutError(`no ${type.replace('_request', '_reply')} from the controller within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#requests.set(header.msg_id, {
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.#q.send(frames);
-    });
-  }
-
-  // ------------------------------------------------------------------ receiving
-
-  #onMessage(frames: Buffer[]): void {
-    let msg: Message;
-    try {
-      msg = this.#session.parse(frames);
-    } catch (e) {
-      if (e instanceof ProtocolError && e.reason === 'signature') this.#maybeAuthError(frames);
-      return;
-    }
-    this.#lastHeard = Date.now();
-    const parentId = 'msg_id' in msg.parent ? msg.parent.msg_id : undefined;
-    switch (msg.header.msg_type) {
-      case 'apply_reply': {
-        const t = parentId === undefined ? undefined : this.#tasks.get(parentId);
-        if (t) this.#onReply(t, (msg as Message<'apply_reply'>).content, msg.metadata, msg.buffers);
-        return;
-      }
-      case 'result_reply': {
-        const c = msg.content as ContentOf<'result_reply'>;
-        const states = this.#lookups.get(c.msg_id);
-        if (!states) return;
-        this.#lookups.delete(c.msg_id);
-        for (const t of states) this.#onResult(t, c, msg.buffers);
-        return;
-      }
-      case 'stream': {
-        const t = parentId === undefined ? undefined : this.#tasks.get(parentId);
-        if (!t) return;
-        const c = msg.content as ContentOf<'stream'>;
-        t.info[c.name] += c.text;
-        if (this.#echo) {
-          const id = (msg.metadata as { engine_id?: number | null }).engine_id ?? t.info.engineId;
-          const prefix = `[engine ${id ?? '?'}] `;
-          const text = c.text.endsWith('\n') ? c.text.slice(0, -1) : c.text;
-          (c.name === 'stderr' ? process.stderr : process.stdout).write(`${prefix}${text.split('\n').join(`\n${prefix}`)}\n`);
-        }
-        return;
-      }
-      case 'heartbeat':
-        return;
+  #onMessage(msg: AnyMessage): void {
+    switch (msg.type) {
+      case 'apply_reply':
+        return this.#tasks.onReply(msg);
+      case 'result_reply':
+        return this.#tasks.onResult(msg);
+      case 'stream':
+        return this.#tasks.onStream(msg);
       case 'engine_event': {
-        const c = msg.content as ContentOf<'engine_event'>;
+        const c = msg.content;
         if (c.event === 'registered') this.#engines.set(c.engine.id, c.engine);
         else this.#engines.delete(c.engine.id);
         const ev: EngineEvent = { type: c.event, engine: c.engine, ...(c.reason ? { reason: c.reason } : {}) };
         for (const l of [...this.#engineListeners]) l(ev);
         return;
       }
-      default: {
-        const r = parentId === undefined ? undefined : this.#requests.get(parentId);
-        if (r) {
-          this.#requests.delete(parentId!);
-          r.resolve(msg);
-        }
-      }
+      default:
+        return; // heartbeats, and replies nobody waits for any more
     }
-  }
-
-  #maybeAuthError(frames: Buffer[]): void {
-    try {
-      const raw = splitFrames(frames);
-      if (raw.signature.length !== 0) return;
-      const h = JSON.parse(raw.header.toString('utf8')) as { msg_type?: unknown };
-      const p = JSON.parse(raw.parent.toString('utf8')) as { msg_id?: unknown };
-      if (h.msg_type !== AUTH_ERROR || typeof p.msg_id !== 'string') return;
-      const r = this.#requests.get(p.msg_id);
-      if (!r) return;
-      this.#requests.delete(p.msg_id);
-      r.reject(
-        new ProtocolError(
-          `the controller at ${endpointOf(this.#info)} refused this client's signature: the key in ${this.#file} does not match the running controller's. ` +
-            'The file is stale or was changed; use the connection file the running controller wrote (or restart the cluster).',
-          'signature',
-        ),
-      );
-    } catch {
-      // not an auth error: dropped like any unsigned message
-    }
-  }
-
-  #onResult(t: TaskState, c: ContentOf<'result_reply'>, buffers: Buffer[]): void {
-    if (c.status === 'unknown') {
-      return this.#settle(t, undefined, new Error(`the controller has no record of task ${c.msg_id}: never submitted, or culled (it keeps the last 1024 finished tasks) or purged`));
-    }
-    if (c.submitted) t.info.submitted = new Date(c.submitted);
-    t.info.stdout = c.stdout ?? '';
-    t.info.stderr = c.stderr ?? '';
-    const content = ApplyReplyContentSchema.safeParse(c.reply_content);
-    if (!content.success) return this.#settle(t, undefined, new ProtocolError(`the record of task ${c.msg_id} has an unreadable reply`, 'schema'));
-    this.#onReply(t, content.data, c.reply_metadata ?? {}, buffers);
-  }
-
-  #onReply(t: TaskState, c: ContentOf<'apply_reply'>, metadata: Record<string, unknown>, buffers: Buffer[]): void {
-    const meta = metadata as { engine_id?: number | null; started?: string | null; completed?: string | null; attempts?: { engine_id: number | null; ename: string }[] };
-    t.info.engineId = meta.engine_id ?? null;
-    if (Array.isArray(meta.attempts)) t.info.attempts = meta.attempts.map((a) => ({ engineId: a.engine_id, ename: a.ename }));
-    t.info.started = meta.started ? new Date(meta.started) : null;
-    t.info.completed = meta.completed ? new Date(meta.completed) : null;
-    t.info.received = new Date();
-    if (c.status === 'ok') {
-      let value: unknown;
-      try {
-        value = deserialize(buffers);
-      } catch (e) {
-        return this.#settle(t, undefined, new SerializationError(`cannot read the result of task ${t.info.msgId}: ${(e as Error).message}`, 'unknown', 'result'));
-      }
-      return this.#settle(t, value, undefined);
-    }
-    const engineId = c.engine_info?.engine_id ?? t.info.engineId;
-    let err: Error;
-    const Kind = TASK_ERRORS[c.ename];
-    if (Kind) err = new Kind(c.ename, c.evalue, c.traceback, engineId, t.info.msgId);
-    else if (c.ename === 'NoEnginesRegistered') err = new NoEnginesRegistered(c.evalue);
-    else if (c.ename === 'SerializationError' && c.detail) {
-      err = new SerializationError(`${c.evalue} [engine ${engineId}]`, String(c.detail.typeName), String(c.detail.path));
-    } else err = new RemoteError(c.ename, c.evalue, c.traceback, engineId, t.info.msgId);
-    this.#settle(t, undefined, err);
-  }
-
-  #settle(t: TaskState, value: unknown, error: Error | undefined): void {
-    if (t.done) return;
-    this.#tasks.delete(t.info.msgId);
-    t.done = true;
-    t.value = value;
-    t.error = error;
-    t.info.status = error ? 'error' : 'ok';
-    for (const l of t.listeners) l(t);
-    t.listeners = [];
   }
 }

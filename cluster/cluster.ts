@@ -1,19 +1,24 @@
 /**
- * Cluster: start and stop a local cluster (controller + engines) from code.
- * `tscluster start` is this class driven from the command line.
+ * Cluster: start and stop a cluster (controller + engines) from code, through
+ * launchers (launcher/). `tscluster start` is this class driven from the
+ * command line.
  */
-import { rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Client } from '../client/client.js';
-import { ClusterAlreadyRunning } from '../errors/index.js';
 import type { ConnectOptions } from '../client/client.js';
+import { resolveSettings, toFlags } from '../config/resolve.js';
+import type { SchemeName } from '../controller/schemes/index.js';
+import { ClusterAlreadyRunning } from '../errors/index.js';
+import { launcherOf, localLauncher } from '../launcher/index.js';
 import {
-  DEFAULT_PROFILE, SCHEMES, checkName, clusterStatePath, connectionFilePath, ensureProfile, readClusterState, readConnectionFile,
-  readProfileConfig, removeConnectionFiles, runningCluster, writeClusterState,
+  DEFAULT_PROFILE, checkName, connectionFilePath, ensureProfile, readClusterState, readConnectionFile, readProfileConfig, recordedProcesses,
+  removeClusterState, removeConnectionFiles, runningCluster, writeClusterState,
 } from '../profiles/index.js';
-import type { ClusterState, SchemeName } from '../profiles/index.js';
-import { CONTROLLER_SCRIPT, ENGINE_SCRIPT, alive, logTail, sleep, spawnPart, terminate, waitExit } from './processes.js';
-import type { Spawned } from './processes.js';
+import type { ClusterState, LaunchRecord } from '../profiles/index.js';
+import { signalPid } from '../util/proc.js';
+import { sleep } from '../util/sleep.js';
+import { atExit } from './at-exit.js';
+import { stopCluster } from './stop.js';
 
 export interface ClusterOptions {
   /** number of engines (default: one per core) */
@@ -41,7 +46,7 @@ export interface ClusterOptions {
 }
 
 /**
- * A local cluster started from code.
+ * A cluster started from code.
  * @example
  * const cluster = await Cluster.start({ n: 4 });
  * const rc = await cluster.connect();
@@ -51,35 +56,27 @@ export interface ClusterOptions {
 export class Cluster {
   readonly profile: string;
   readonly clusterId: string;
-  readonly controllerPid: number;
-  readonly #enginePids: number[] = [];
+  readonly #state: ClusterState;
   #client: Client | undefined;
   #stopped = false;
-  readonly #exitHook: () => void;
+  readonly #removeExitHook: (() => void) | undefined;
 
-  private constructor(profile: string, clusterId: string, controllerPid: number, shutdownAtExit: boolean) {
-    this.profile = profile;
-    this.clusterId = clusterId;
-    this.controllerPid = controllerPid;
-    this.#exitHook = () => {
-      for (const pid of [this.controllerPid, ...this.#enginePids]) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          // gone
-        }
-      }
-    };
-    if (shutdownAtExit) {
-      process.once('exit', this.#exitHook);
-      atSignal.add(this.#exitHook);
-      installSignalHooks();
-    }
+  private constructor(state: ClusterState, shutdownAtExit: boolean) {
+    this.profile = state.profile;
+    this.clusterId = state.cluster_id;
+    this.#state = state;
+    // at exit there is no time to ask: end the recorded processes by signal
+    this.#removeExitHook = shutdownAtExit ? atExit(() => this.#signalAll()) : undefined;
+  }
+
+  /** The controller's pid. */
+  get controllerPid(): number {
+    return this.#state.controller.processes[0]?.pid ?? -1;
   }
 
   /** Pids of the engines this object started. */
   get enginePids(): number[] {
-    return [...this.#enginePids];
+    return this.#state.engines.flatMap((r) => r.processes.map((p) => p.pid));
   }
 
   /** The client connection file of this cluster. */
@@ -96,40 +93,24 @@ export class Cluster {
     const clusterId = o.clusterId ?? '';
     checkName('profile', profile);
     checkName('cluster id', clusterId);
-    const n = o.n ?? cpus().length;
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a whole number >= 0, got ${n}`);
-    if (o.scheme !== undefined && !SCHEMES.includes(o.scheme)) throw new RangeError(`unknown scheme '${o.scheme}': choose one of ${SCHEMES.join(', ')}`);
-    const cfg = readProfileConfig(profile);
+    const s = resolveSettings('start', { options: { n: o.n, scheme: o.scheme, hwm: o.hwm, ip: o.ip, curve: o.curve }, profile: readProfileConfig(profile) });
+    const n = s.n ?? cpus().length;
     ensureProfile(profile);
-    const running = runningCluster(profile, clusterId);
-    if (running) {
-      const flags = `${profile === DEFAULT_PROFILE ? '' : ` --profile ${profile}`}${clusterId ? ` --cluster-id ${clusterId}` : ''}`;
-      throw new ClusterAlreadyRunning(
-        `a cluster is already running for profile '${profile}'${clusterId ? ` and cluster id '${clusterId}'` : ''} ` +
-          `(controller pid ${running.info.controller_pid}, started ${running.info.created}, ${running.path}). ` +
-          `Connect to it with Client.connect(), stop it with \`tscluster stop${flags}\`, or choose another cluster id.`,
-      );
-    }
+    checkNotRunning(profile, clusterId);
     await cleanStale(profile, clusterId);
     const timeoutMs = o.timeoutMs ?? 60000;
-    const args = ['--profile', profile, '--cluster-id', clusterId];
-    const cargs = [...args];
-    if (o.scheme ?? cfg.scheme) cargs.push('--scheme', (o.scheme ?? cfg.scheme)!);
-    if (o.hwm !== undefined) cargs.push('--hwm', String(o.hwm));
-    if (o.ip !== undefined) cargs.push('--ip', o.ip);
-    if (o.curve) cargs.push('--curve');
+    const where = ['--profile', profile, '--cluster-id', clusterId];
     // a cluster that stops with this process also stops if this process dies without a word (SIGKILL)
-    if (o.shutdownAtExit ?? true) cargs.push('--owner-pid', String(process.pid));
-    const controller = spawnPart(CONTROLLER_SCRIPT, cargs, profile, clusterId, 'controller');
-    const cluster = new Cluster(profile, clusterId, controller.pid, o.shutdownAtExit ?? true);
-    const signal = o.signal;
-    // engines start with the controller and wait for its connection file
-    const engines = Array.from({ length: n }, () => spawnPart(ENGINE_SCRIPT, args, profile, clusterId, 'engines'));
-    cluster.#enginePids.push(...engines.map((e) => e.pid));
-    cluster.#saveState();
+    const owner = (o.shutdownAtExit ?? true) ? ['--owner-pid', String(process.pid)] : [];
+    const controller = await localLauncher.start({ profile, clusterId, part: 'controller', args: [...where, ...toFlags(s, 'controller'), ...owner], n: 1 });
+    const state: ClusterState = { version: 2, profile, cluster_id: clusterId, started: new Date().toISOString(), controller, engines: [] };
+    const cluster = new Cluster(state, o.shutdownAtExit ?? true);
     try {
-      await abortable(waitForController(controller, profile, clusterId, timeoutMs), signal);
-      if (n > 0) await abortable(cluster.#waitForEngines(engines, n, timeoutMs, o.onEngine), signal);
+      // engines start with the controller and wait for its connection file
+      if (n > 0) state.engines.push(await localLauncher.start({ profile, clusterId, part: 'engines', args: where, n }));
+      writeClusterState(state);
+      await abortable(cluster.#waitForController(timeoutMs), o.signal);
+      if (n > 0) await abortable(cluster.#waitForEngines(state.engines, n, timeoutMs, o.onEngine), o.signal);
     } catch (e) {
       await cluster.stop();
       throw e;
@@ -149,42 +130,56 @@ export class Cluster {
   }
 
   /**
-   * Start `n` more engines; resolves when they are registered.
+   * Start `n` more engines; resolves with their pids when they are registered.
    * @example await cluster.addEngines(2);
    */
   async addEngines(n: number, timeoutMs = 60000): Promise<number[]> {
-    const args = ['--profile', this.profile, '--cluster-id', this.clusterId];
-    const engines = Array.from({ length: n }, () => spawnPart(ENGINE_SCRIPT, args, this.profile, this.clusterId, 'engines'));
-    this.#enginePids.push(...engines.map((e) => e.pid));
-    this.#saveState();
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`addEngines takes a whole number of engines >= 1, got ${String(n)}`);
+    if (this.#stopped) throw new Error('the cluster is stopped');
     const rc = await this.connect();
-    await this.#waitForEngines(engines, rc.ids.length + n, timeoutMs);
-    return engines.map((e) => e.pid);
+    const before = rc.ids.length;
+    const rec = await localLauncher.start({ profile: this.profile, clusterId: this.clusterId, part: 'engines', args: ['--profile', this.profile, '--cluster-id', this.clusterId], n });
+    this.#state.engines.push(rec);
+    writeClusterState(this.#state);
+    await this.#waitForEngines([rec], before + n, timeoutMs);
+    return rec.processes.map((p) => p.pid);
   }
 
   /** Stop the engines and the controller, and remove the cluster's files. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    process.removeListener('exit', this.#exitHook);
-    atSignal.delete(this.#exitHook);
+    this.#removeExitHook?.();
     const client = this.#client;
     this.#client = undefined;
-    await stopProcesses(this.profile, this.clusterId, [this.controllerPid], this.#enginePids, client);
+    // the state file may not be written yet (a failed start): stop by what this object knows
+    writeClusterState(this.#state);
+    await stopCluster(this.profile, this.clusterId, client);
   }
 
-  #saveState(): void {
-    const s: ClusterState = {
-      profile: this.profile,
-      cluster_id: this.clusterId,
-      controller_pid: this.controllerPid,
-      engine_pids: this.#enginePids,
-      started: new Date().toISOString(),
-    };
-    writeClusterState(s);
+  #signalAll(): void {
+    for (const p of recordedProcesses(this.#state)) signalPid(p.pid, 'SIGTERM');
   }
 
-  async #waitForEngines(engines: Spawned[], total: number, timeoutMs: number, onEngine?: ClusterOptions['onEngine']): Promise<void> {
+  async #waitForController(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const rec = this.#state.controller;
+    const pid = this.controllerPid;
+    while (Date.now() < deadline) {
+      try {
+        if (readConnectionFile('client', { profile: this.profile, clusterId: this.clusterId }).info.controller_pid === pid) return;
+      } catch {
+        // not written yet
+      }
+      const st = await launcherOf(rec).poll(rec);
+      if (st.running === 0) throw new Error(`the controller (pid ${pid}) exited during start-up. ${st.ended[0]?.detail ?? ''}`);
+      await sleep(5);
+    }
+    const st = await launcherOf(rec).poll(rec);
+    throw new Error(`the controller (pid ${pid}) wrote no connection file (${this.connectionFile}) within ${timeoutMs} ms. ${st.ended[0]?.detail ?? ''}`);
+  }
+
+  async #waitForEngines(recs: LaunchRecord[], total: number, timeoutMs: number, onEngine?: ClusterOptions['onEngine']): Promise<void> {
     const rc = await this.connect();
     const off = onEngine ? rc.onEngine((e) => e.type === 'registered' && onEngine({ id: e.engine.id, pid: e.engine.pid })) : undefined;
     if (onEngine) for (const e of rc.engines) onEngine({ id: e.id, pid: e.pid });
@@ -194,13 +189,27 @@ export class Cluster {
       for (;;) {
         const done = await Promise.race([ready.then(() => true), sleep(50).then(() => false)]);
         if (done) return;
-        const dead = engines.find((e) => !alive(e.pid));
-        if (dead) throw new Error(`engine pid ${dead.pid} exited during start-up. Its log (${dead.log}):\n${logTail(dead.log)}`);
+        for (const rec of recs) {
+          const st = await launcherOf(rec).poll(rec);
+          const dead = st.ended[0];
+          if (dead) throw new Error(`engine ${dead.what} exited during start-up. ${dead.detail}`);
+        }
       }
     } finally {
       off?.();
     }
   }
+}
+
+function checkNotRunning(profile: string, clusterId: string): void {
+  const running = runningCluster(profile, clusterId);
+  if (!running) return;
+  const flags = `${profile === DEFAULT_PROFILE ? '' : ` --profile ${profile}`}${clusterId ? ` --cluster-id ${clusterId}` : ''}`;
+  throw new ClusterAlreadyRunning(
+    `a cluster is already running for profile '${profile}'${clusterId ? ` and cluster id '${clusterId}'` : ''} ` +
+      `(controller pid ${running.info.controller_pid}, started ${running.info.created}, ${running.path}). ` +
+      `Connect to it with Client.connect(), stop it with \`tscluster stop${flags}\`, or choose another cluster id.`,
+  );
 }
 
 /** Reject with the signal's reason once it is aborted. */
@@ -224,92 +233,10 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
   });
 }
 
-/** Clusters to end when this process is ended by a signal nobody else handles. */
-const atSignal = new Set<() => void>();
-let signalHooks = false;
-
-/**
- * A signal whose default action ends the process skips 'exit' hooks. When
- * nothing else listens for it, end the clusters this process started, then
- * let the signal do what it would have done.
- */
-function installSignalHooks(): void {
-  if (signalHooks) return;
-  signalHooks = true;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const hook = (): void => {
-      if (process.listenerCount(sig) > 1) return;
-      for (const h of [...atSignal]) h();
-      process.removeListener(sig, hook);
-      process.kill(process.pid, sig);
-    };
-    process.on(sig, hook);
-  }
-}
-
-async function waitForController(c: Spawned, profile: string, clusterId: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const path = connectionFilePath(profile, clusterId, 'client');
-  while (Date.now() < deadline) {
-    try {
-      const { info } = readConnectionFile('client', { profile, clusterId });
-      if (info.controller_pid === c.pid) return;
-    } catch {
-      // not written yet
-    }
-    if (!alive(c.pid)) throw new Error(`the controller (pid ${c.pid}) exited during start-up. Its log (${c.log}):\n${logTail(c.log)}`);
-    await sleep(5);
-  }
-  throw new Error(`the controller (pid ${c.pid}) wrote no connection file (${path}) within ${timeoutMs} ms. Its log (${c.log}):\n${logTail(c.log)}`);
-}
-
-/** Files of a cluster whose controller is dead: end its leftover engines and remove them. */
+/** Files of a cluster whose controller is dead: end what its launchers left, and remove them. */
 async function cleanStale(profile: string, clusterId: string): Promise<void> {
   const state = readClusterState(profile, clusterId);
-  if (state) await terminate(state.engine_pids.filter(alive));
+  if (typeof state === 'object') for (const rec of state.engines) await launcherOf(rec).stop(rec);
   removeConnectionFiles(profile, clusterId);
-  rmSync(clusterStatePath(profile, clusterId), { force: true });
-}
-
-/**
- * Stop a cluster: ask the controller to shut down (it stops its engines), then
- * end by pid whatever is left, then remove the cluster's files.
- */
-export async function stopProcesses(profile: string, clusterId: string, controllerPids: number[], enginePids: number[], client?: Client): Promise<void> {
-  const controllerUp = controllerPids.some(alive);
-  if (controllerUp) {
-    let rc = client;
-    try {
-      rc ??= await Client.connect({ profile, clusterId, timeoutMs: 2000 });
-      await rc.shutdown({ hub: true });
-    } catch {
-      // unreachable controller: signals below
-    } finally {
-      await rc?.close().catch(() => undefined);
-    }
-  } else {
-    await client?.close().catch(() => undefined);
-  }
-  // the controller stops its registered engines before it exits; an engine not yet registered
-  // (still starting) hears nothing, so after the controller, engines get a short grace only
-  const controllersLeft = await waitExit(controllerPids, 5000);
-  const enginesLeft = await waitExit(enginePids, 1000);
-  await terminate([...controllersLeft, ...enginesLeft]);
-  removeConnectionFiles(profile, clusterId);
-  rmSync(clusterStatePath(profile, clusterId), { force: true });
-}
-
-/** Stop the cluster of a profile and cluster id, found through its files. Returns what was stopped. */
-export async function stopCluster(profile: string, clusterId: string): Promise<{ controllerPid: number | null; engines: number } | undefined> {
-  const state = readClusterState(profile, clusterId);
-  let controllerPid: number | null = state?.controller_pid ?? null;
-  try {
-    controllerPid = readConnectionFile('client', { profile, clusterId }).info.controller_pid;
-  } catch {
-    // no connection file: the state file may still name the pids
-  }
-  if (controllerPid === null && !state) return undefined;
-  const enginePids = state?.engine_pids ?? [];
-  await stopProcesses(profile, clusterId, controllerPid === null ? [] : [controllerPid], enginePids);
-  return { controllerPid, engines: enginePids.length };
+  removeClusterState(profile, clusterId);
 }

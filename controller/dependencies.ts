@@ -3,7 +3,7 @@
  * `follow` (location): run where these ran. `all` or any; `success` and
  * `failure` say which outcomes count.
  */
-import type { DepSpec, Outcome } from './records.js';
+import type { DepSpec, Outcome } from './store/record.js';
 
 export type DepState =
   | { kind: 'met'; /** for a location dependency, where the task may run */ engines: number[] | undefined }
@@ -46,4 +46,26 @@ export function evaluate(dep: DepSpec, outcome: (id: string) => Outcome | 'pendi
   }
   if (pending > 0) return { kind: 'wait' };
   return { kind: 'impossible', why: `none of the ${dep.ids.length} dependencies has ${wanted}` };
+}
+
+/** Tasks waiting on others to finish, by the msg_id they wait for. */
+export class Dependents<T> {
+  readonly #waiting = new Map<string, Set<T>>();
+
+  /** `task` waits for each of `ids`. */
+  add(task: T, ids: Iterable<string>): void {
+    for (const id of ids) {
+      let set = this.#waiting.get(id);
+      if (!set) this.#waiting.set(id, (set = new Set()));
+      set.add(task);
+    }
+  }
+
+  /** The tasks that waited for `id` (which has finished); they wait for it no more. */
+  take(id: string): T[] {
+    const set = this.#waiting.get(id);
+    if (!set) return [];
+    this.#waiting.delete(id);
+    return [...set];
+  }
 }

@@ -1,18 +1,34 @@
 /**
  * The load-balanced queue. Engines are kept in least-recently-used order; a
  * task goes to an engine with load < hwm (0 = unlimited), inside its allowed
- * engines, not blacklisted for it, chosen by the scheme among those. Sending
- * adds 1 to the engine's load and moves it to the end; a reply subtracts 1.
+ * engines, not blacklisted for it, chosen by the scheme among those.
  *
+ * The scheduler only decides: `schedule()` returns placements, and the caller
+ * starts each task and raises its engine's load (before it schedules again).
  * Tasks wait in one FIFO per priority; higher priorities are served first.
  */
 import { Fifo } from '../util/fifo.js';
 import type { PickEngine } from './schemes/index.js';
-import type { TaskRecord } from './records.js';
 
+/** What the scheduler sees of a task. */
+export interface SchedTask {
+  readonly priority: number;
+  /** only these engines (undefined: any) */
+  readonly targets: readonly number[] | undefined;
+  /** engines it failed on */
+  readonly blacklist: ReadonlySet<number> | undefined;
+}
+
+/** What the scheduler sees of an engine. */
 export interface SchedEngine {
-  id: number;
-  load: number;
+  readonly id: number;
+  /** tasks it holds now */
+  readonly load: number;
+}
+
+export interface Placement<T, E> {
+  task: T;
+  engine: E;
 }
 
 /**
@@ -20,8 +36,8 @@ export interface SchedEngine {
  * entry behind; if the task is queued again (a retry), the old entry must not
  * come alive with it: only the entry of the task's latest submission counts.
  */
-interface Entry {
-  task: TaskRecord;
+interface Entry<T> {
+  task: T;
   seq: number;
 }
 
@@ -34,39 +50,39 @@ const MAX_SKIP = 1000;
  * never waits behind restricted ones that cannot be placed; between the two,
  * the earlier submission goes first.
  */
-interface Bucket {
-  open: Fifo<Entry>;
-  restricted: Fifo<Entry>;
+interface Bucket<T> {
+  open: Fifo<Entry<T>>;
+  restricted: Fifo<Entry<T>>;
 }
 
-export class Scheduler<E extends SchedEngine> {
+export class Scheduler<T extends SchedTask, E extends SchedEngine> {
   /** least recently used first */
   readonly order: E[] = [];
-  readonly #buckets = new Map<number, Bucket>();
-  /** the latest submission of each queued task */
-  readonly #seq = new WeakMap<TaskRecord, number>();
+  readonly #buckets = new Map<number, Bucket<T>>();
+  /** queued tasks and the sequence number of their latest submission */
+  readonly #seq = new Map<T, number>();
   #nextSeq = 0;
   /** priorities with a bucket, highest first */
   #priorities: number[] = [];
-  #queued = 0;
+  /** load placed on each engine during the current schedule() */
+  readonly #extra = new Map<E, number>();
   readonly #eligible: E[] = [];
   readonly #loads: number[] = [];
 
   constructor(
     readonly pick: PickEngine,
     readonly hwm: number,
-    readonly assign: (task: TaskRecord, engine: E) => void,
     readonly random: () => number = Math.random,
   ) {}
 
+  /** Tasks waiting to be placed. */
   get queued(): number {
-    return this.#queued;
+    return this.#seq.size;
   }
 
   /** New engines enter at the front, so they take work at once. */
   addEngine(e: E): void {
     this.order.unshift(e);
-    this.schedule();
   }
 
   removeEngine(e: E): void {
@@ -74,12 +90,11 @@ export class Scheduler<E extends SchedEngine> {
     if (i >= 0) this.order.splice(i, 1);
   }
 
-  submit(task: TaskRecord): void {
-    task.status = 'queued';
-    task.dequeued = false;
+  /** Queue a task (place it with the next schedule()). */
+  submit(task: T): void {
     let b = this.#buckets.get(task.priority);
     if (!b) {
-      b = { open: new Fifo<Entry>(), restricted: new Fifo<Entry>() };
+      b = { open: new Fifo<Entry<T>>(), restricted: new Fifo<Entry<T>>() };
       this.#buckets.set(task.priority, b);
       this.#priorities.push(task.priority);
       this.#priorities.sort((x, y) => y - x);
@@ -87,24 +102,15 @@ export class Scheduler<E extends SchedEngine> {
     const seq = this.#nextSeq++;
     this.#seq.set(task, seq);
     (task.targets === undefined && task.blacklist === undefined ? b.open : b.restricted).push({ task, seq });
-    this.#queued++;
-    this.schedule();
   }
 
-  #live(e: Entry): boolean {
-    return !e.task.dequeued && this.#seq.get(e.task) === e.seq;
-  }
-
-  /** Remove a queued task (lazily: it is skipped when reached). */
-  remove(task: TaskRecord): boolean {
-    if (task.dequeued || task.status !== 'queued') return false;
-    task.dequeued = true;
-    this.#queued--;
-    return true;
+  /** Take a queued task out (its entry is skipped when reached). False when it was not queued. */
+  remove(task: T): boolean {
+    return this.#seq.delete(task);
   }
 
   /** Queued tasks, in the order they would be served. */
-  *pending(): Generator<TaskRecord> {
+  *pending(): Generator<T> {
     for (const p of this.#priorities) {
       const b = this.#buckets.get(p)!;
       const all = [...b.open, ...b.restricted].filter((e) => this.#live(e)).sort((x, y) => x.seq - y.seq);
@@ -113,30 +119,42 @@ export class Scheduler<E extends SchedEngine> {
   }
 
   /** Could this task ever be placed on the engines registered now? */
-  placeable(task: TaskRecord): boolean {
-    return this.order.some((e) => this.#allowed(task, e));
+  placeable(task: SchedTask): boolean {
+    return this.order.some((e) => allowed(task, e));
   }
 
-  /** An engine's load changed or an engine joined: place what can be placed. */
-  schedule(): void {
-    if (this.#queued === 0) return;
+  /** Place what can be placed now. The caller must start each placement (raising its engine's load). */
+  schedule(): Placement<T, E>[] {
+    const out: Placement<T, E>[] = [];
+    if (this.#seq.size === 0) return out;
+    this.#extra.clear();
     for (const p of [...this.#priorities]) {
       const b = this.#buckets.get(p)!;
       for (;;) {
-        if (this.#queued === 0 || !this.#anyFree()) return this.#dropEmpty();
+        if (this.#seq.size === 0 || !this.#anyFree()) return this.#finish(out);
         while (b.open.length > 0 && !this.#live(b.open.peek()!)) b.open.shift();
         const open = b.open.peek();
         const restricted = this.#firstPlaceable(b.restricted, open?.seq ?? Infinity);
         if (open !== undefined && (restricted === undefined || open.seq < restricted.entry.seq)) {
           b.open.shift();
-          this.#place(open.task, this.#choose(open.task)!);
+          out.push(this.#place(open.task, this.#choose(open.task)!));
         } else if (restricted !== undefined) {
           if (restricted.index === 0) b.restricted.shift();
-          this.#place(restricted.entry.task, restricted.engine);
+          out.push(this.#place(restricted.entry.task, restricted.engine));
         } else break; // nothing of this priority can be placed now
       }
     }
+    return this.#finish(out);
+  }
+
+  #finish(out: Placement<T, E>[]): Placement<T, E>[] {
     this.#dropEmpty();
+    this.#extra.clear();
+    return out;
+  }
+
+  #live(e: Entry<T>): boolean {
+    return this.#seq.get(e.task) === e.seq;
   }
 
   /**
@@ -144,7 +162,7 @@ export class Scheduler<E extends SchedEngine> {
    * take, looking past at most MAX_SKIP that cannot be placed. Dead entries at
    * the head are dropped; placed ones further in are skipped (and dropped later).
    */
-  #firstPlaceable(q: Fifo<Entry>, before: number): { entry: Entry; index: number; engine: E } | undefined {
+  #firstPlaceable(q: Fifo<Entry<T>>, before: number): { entry: Entry<T>; index: number; engine: E } | undefined {
     while (q.length > 0 && !this.#live(q.peek()!)) q.shift();
     let skipped = 0;
     for (let i = 0; i < q.length; i++) {
@@ -158,13 +176,12 @@ export class Scheduler<E extends SchedEngine> {
     return undefined;
   }
 
-  #place(task: TaskRecord, engine: E): void {
-    task.dequeued = true;
-    this.#queued--;
-    engine.load++;
+  #place(task: T, engine: E): Placement<T, E> {
+    this.#seq.delete(task);
+    this.#extra.set(engine, (this.#extra.get(engine) ?? 0) + 1);
     this.order.splice(this.order.indexOf(engine), 1);
     this.order.push(engine);
-    this.assign(task, engine);
+    return { task, engine };
   }
 
   #dropEmpty(): void {
@@ -176,8 +193,12 @@ export class Scheduler<E extends SchedEngine> {
     if (this.#buckets.size !== this.#priorities.length) this.#priorities = this.#priorities.filter((p) => this.#buckets.has(p));
   }
 
+  #load(e: E): number {
+    return e.load + (this.#extra.get(e) ?? 0);
+  }
+
   #free(e: E): boolean {
-    return this.hwm === 0 || e.load < this.hwm;
+    return this.hwm === 0 || this.#load(e) < this.hwm;
   }
 
   #anyFree(): boolean {
@@ -185,23 +206,23 @@ export class Scheduler<E extends SchedEngine> {
     return false;
   }
 
-  #allowed(task: TaskRecord, e: E): boolean {
-    return (task.targets === undefined || task.targets.includes(e.id)) && !task.blacklist?.has(e.id);
-  }
-
-  #choose(task: TaskRecord): E | undefined {
+  #choose(task: T): E | undefined {
     const eligible = this.#eligible;
     const loads = this.#loads;
     eligible.length = 0;
     loads.length = 0;
     for (const e of this.order) {
-      if (!this.#free(e) || !this.#allowed(task, e)) continue;
+      if (!this.#free(e) || !allowed(task, e)) continue;
       eligible.push(e);
-      loads.push(e.load);
+      loads.push(this.#load(e));
     }
     if (eligible.length === 0) return undefined;
     if (eligible.length === 1) return eligible[0];
     const k = this.pick(loads, this.random);
     return eligible[k >= 0 && k < eligible.length ? k : 0];
   }
+}
+
+function allowed(task: SchedTask, e: SchedEngine): boolean {
+  return (task.targets === undefined || task.targets.includes(e.id)) && !task.blacklist?.has(e.id);
 }

@@ -6,36 +6,32 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { argOptions, resolveSettings } from '../config/resolve.js';
+import { DEFAULT_PROFILE, checkName, connectionFilePath, readConnectionFile, readProfileConfig } from '../profiles/index.js';
 import { createLogger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
-import { DEFAULT_PROFILE, connectionFilePath, readConnectionFile } from '../profiles/index.js';
+import { sleep } from '../util/sleep.js';
 import { Engine } from './engine.js';
 
+/** The engine's command-line options: which connection file, and its settings. */
 export const ENGINE_OPTIONS = {
   file: { type: 'string' },
   profile: { type: 'string' },
   'cluster-id': { type: 'string' },
-  timeout: { type: 'string' },
-  /** heap limit of the execution worker, MB */
-  'max-memory-mb': { type: 'string' },
+  ...argOptions('engine'),
 } as const;
-
-function positive(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} takes a positive number, got '${v}'`);
-  return n;
-}
 
 export async function runEngine(argv: string[]): Promise<Engine> {
   const { values } = parseArgs({ args: argv, options: ENGINE_OPTIONS, strict: true, allowPositionals: false });
-  const profile = values.profile ?? DEFAULT_PROFILE;
-  const clusterId = values['cluster-id'] ?? '';
-  const timeoutMs = values.timeout === undefined ? 30000 : Number(values.timeout) * 1000;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error(`--timeout takes seconds, got '${values.timeout}'`);
-  const file = values.file ?? connectionFilePath(profile, clusterId, 'engine');
+  const profile = String(values.profile ?? DEFAULT_PROFILE);
+  const clusterId = String(values['cluster-id'] ?? '');
+  checkName('profile', profile);
+  checkName('cluster id', clusterId);
+  const s = resolveSettings('engine', { flags: values, profile: readProfileConfig(profile) });
+  const file = typeof values.file === 'string' ? values.file : connectionFilePath(profile, clusterId, 'engine');
   // an engine may start before its controller: wait for the file
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const deadline = Date.now() + s.timeoutS * 1000;
+  while (!existsSync(file) && Date.now() < deadline) await sleep(100);
   const { info } = readConnectionFile('engine', { profile, clusterId, connectionFile: file });
   const log = createLogger(`engine pid ${process.pid}`);
   const engine = new Engine({
@@ -43,7 +39,7 @@ export async function runEngine(argv: string[]): Promise<Engine> {
     file,
     log,
     registrationTimeoutMs: Math.max(1000, deadline - Date.now()),
-    ...(values['max-memory-mb'] !== undefined ? { maxMemoryMb: positive('max-memory-mb', values['max-memory-mb']) } : {}),
+    ...(s.maxMemoryMb !== undefined ? { maxMemoryMb: s.maxMemoryMb } : {}),
     onExit: (code) => process.exit(code),
   });
   const id = await engine.start();

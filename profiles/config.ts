@@ -1,40 +1,34 @@
 /**
- * A profile's config file, `profile_<name>/tscluster.json`: cluster defaults
- * that `tscluster start` and `Cluster.start` use when not given explicitly.
+ * The profile's config file, `tscluster.json`: any setting of config/settings.ts
+ * that a profile may hold (scheme, hwm, ip, heartbeats, limits...), checked
+ * against the same schemas as flags and options.
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { ensureProfile, profilePaths } from './paths.js';
-import { readJsonFile } from './jsonfile.js';
+import { SETTING_DOCS, SettingsSchema } from '../config/settings.js';
+import type { SettingKey, Settings } from '../config/settings.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { readJsonFile } from './jsonfile.js';
+import { ensureProfile, profilePaths } from './paths.js';
 
-export const SCHEMES = ['lru', 'leastload', 'weighted', 'plainrandom', 'twobin'] as const;
-export type SchemeName = (typeof SCHEMES)[number];
+const PROFILE_KEYS = (Object.keys(SETTING_DOCS) as SettingKey[]).filter((k) => SETTING_DOCS[k].profile !== false);
 
-export const ProfileConfigSchema = z
-  .object({
-    /** load-balancing scheme */
-    scheme: z.enum(SCHEMES).optional(),
-    /** most outstanding tasks per engine; 0 = unlimited */
-    hwm: z.number().int().nonnegative().optional(),
-    /** address the controller binds */
-    ip: z.string().optional(),
-    /** heartbeat period, ms */
-    heartbeatMs: z.number().int().positive().optional(),
-    /** an engine silent this long is declared dead, ms */
-    deadAfterMs: z.number().int().positive().optional(),
-  })
+/** What tscluster.json may hold: the profile-settable settings, each optional, nothing else. */
+export const ProfileConfigSchema = SettingsSchema.pick(Object.fromEntries(PROFILE_KEYS.map((k) => [k, true])) as { [K in SettingKey]?: true })
+  .partial()
   .strict();
-export type ProfileConfig = z.infer<typeof ProfileConfigSchema>;
+export type ProfileConfig = Partial<Settings>;
 
-export function readProfileConfig(profile: string): ProfileConfig {
-  const p = profilePaths(profile);
-  if (!existsSync(p.config)) return {};
-  return readJsonFile(p.config, ProfileConfigSchema, {
+/** A profile's config: its values (none when the file does not exist) and the file's path. */
+export function readProfileConfig(profile: string): { values: ProfileConfig; path: string } {
+  const path = profilePaths(profile).config;
+  if (!existsSync(path)) return { values: {}, path };
+  const values = readJsonFile(path, ProfileConfigSchema as z.ZodType<ProfileConfig>, {
     what: 'profile config file',
     missingHint: 'create it with `tscluster profile create`.',
-    corruptHint: `Fix it or delete it (defaults apply without it); fields: scheme (${SCHEMES.join('|')}), hwm, ip, heartbeatMs, deadAfterMs.`,
+    corruptHint: `Fix it or delete it (defaults apply without it); fields: ${PROFILE_KEYS.join(', ')}.`,
   });
+  return { values, path };
 }
 
 /** Create a profile with a default config; keeps an existing config. Returns the profile dir. */

@@ -1,36 +1,11 @@
 /** Which clusters exist on this machine, and whether their controllers live. */
 import { existsSync, readdirSync } from 'node:fs';
 import { pidAlive } from '../util/proc.js';
-import { z } from 'zod';
-import { connectionFilePath, listProfiles, profilePaths, clusterStatePath } from './paths.js';
+import { connectionFilePath, listProfiles, profilePaths } from './paths.js';
 import { readConnectionFile } from './connection.js';
 import type { ConnectionInfo } from './connection.js';
-import { readJsonFile } from './jsonfile.js';
-import { writeJsonAtomic } from '../util/atomic.js';
-
-/** The pids a launcher started for a cluster, kept in `pid/tscluster[-id].json`. */
-export const ClusterStateSchema = z.object({
-  profile: z.string(),
-  cluster_id: z.string(),
-  controller_pid: z.number().int(),
-  engine_pids: z.array(z.number().int()),
-  started: z.string(),
-});
-export type ClusterState = z.infer<typeof ClusterStateSchema>;
-
-export function readClusterState(profile: string, clusterId: string): ClusterState | undefined {
-  const path = clusterStatePath(profile, clusterId);
-  if (!existsSync(path)) return undefined;
-  try {
-    return readJsonFile(path, ClusterStateSchema, { what: 'cluster state file', missingHint: '', corruptHint: '' });
-  } catch {
-    return undefined;
-  }
-}
-
-export function writeClusterState(s: ClusterState): void {
-  writeJsonAtomic(clusterStatePath(s.profile, s.cluster_id), s, 0o600);
-}
+import { readClusterState } from './state.js';
+import type { ClusterState } from './state.js';
 
 /** The client connection file of a cluster whose controller is alive, if any. */
 export function runningCluster(profile: string, clusterId: string): { info: ConnectionInfo; path: string } | undefined {
@@ -50,7 +25,8 @@ export interface ClusterEntry {
   controllerPid: number | null;
   running: boolean;
   clientFile: string | null;
-  state: ClusterState | undefined;
+  /** what its launchers started; 'corrupt' when the state file cannot be read */
+  state: ClusterState | 'corrupt' | undefined;
 }
 
 /** Every cluster of every profile: from connection files and state files. */
@@ -76,7 +52,7 @@ export function listClusters(): ClusterEntry[] {
     }
     for (const clusterId of [...ids].sort()) {
       const state = readClusterState(profile, clusterId);
-      let controllerPid: number | null = state?.controller_pid ?? null;
+      let controllerPid: number | null = typeof state === 'object' ? (state.controller.processes[0]?.pid ?? null) : null;
       let clientFile: string | null = null;
       try {
         const r = readConnectionFile('client', { profile, clusterId });

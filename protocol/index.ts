@@ -5,4 +5,6 @@ export * from './session.js';
 export * from './serialize.js';
 export * from './functions.js';
 export * from './socket.js';
+export * from './endpoint.js';
+export * from './auth.js';
 export * from './packing.js';

@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { v4 as uuidv4 } from 'uuid';
 import { ProtocolError } from '../errors/protocol.js';
 import { ContentSchemas, HeaderSchema, ParentSchema, PROTOCOL_VERSION, isMsgType } from './messages.js';
-import type { ContentOf, Header, MsgType } from './messages.js';
+import type { AnyMessage, ContentOf, Header, MsgType } from './messages.js';
 import { Signer } from './signing.js';
 import { joinFrames, splitFrames } from './wire.js';
 import type { RawMessage } from './wire.js';
@@ -16,17 +16,6 @@ export const MAX_JSON_FRAME = 64 * 1024 * 1024;
 const MAX_HEADER_FRAME = 64 * 1024;
 
 const EMPTY_OBJECT = Buffer.from('{}');
-
-export interface Message<T extends MsgType = MsgType> {
-  identities: Buffer[];
-  header: Header & { msg_type: T };
-  parent: Header | Record<string, never>;
-  metadata: Record<string, unknown>;
-  content: ContentOf<T>;
-  buffers: Buffer[];
-  /** the frames as received, for forwarding without re-signing */
-  raw: RawMessage;
-}
 
 export interface BuildOptions {
   parent?: Header | Record<string, never> | Buffer;
@@ -112,14 +101,14 @@ export class Session {
   }
 
   /** Verify, then parse and validate every JSON frame against the schema of its msg_type. */
-  parse(frames: Buffer[]): Message {
+  parse(frames: Buffer[]): AnyMessage {
     const { raw, header } = this.verify(frames);
     return parseVerified(raw, header);
   }
 }
 
 /** Parse the remaining frames of a message whose signature and header were verified. */
-export function parseVerified(raw: RawMessage, header: Header): Message {
+export function parseVerified(raw: RawMessage, header: Header): AnyMessage {
   if (!isMsgType(header.msg_type)) throw new ProtocolError(`unknown msg_type '${header.msg_type}'`, 'schema');
   const parent = ParentSchema.safeParse(parseFrame(raw.parent, 'parent_header'));
   if (!parent.success) throw new ProtocolError('invalid parent_header', 'schema');
@@ -133,15 +122,17 @@ export function parseVerified(raw: RawMessage, header: Header): Message {
     const issue = content.error.issues[0];
     throw new ProtocolError(`invalid ${header.msg_type} content: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'schema'}`, 'schema');
   }
+  // the content was validated by the schema of this msg_type: the pairing the union expresses
   return {
+    type: header.msg_type,
     identities: raw.identities,
-    header: header as Header & { msg_type: MsgType },
+    header,
     parent: parent.data as Header | Record<string, never>,
     metadata: metadata as Record<string, unknown>,
-    content: content.data as ContentOf<MsgType>,
+    content: content.data,
     buffers: raw.buffers,
     raw,
-  };
+  } as AnyMessage;
 }
 
 const NOT_JSON = Symbol('not JSON');
@@ -161,9 +152,4 @@ export function parseFrame(frame: Buffer, what: string): unknown {
   } catch {
     throw new ProtocolError(`${what} frame is not valid JSON`, 'json');
   }
-}
-
-/** Narrow a parsed message to one msg_type. */
-export function isType<T extends MsgType>(m: Message, t: T): m is Message<T> {
-  return m.header.msg_type === t;
 }

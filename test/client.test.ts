@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Client, Cluster, CompositeError, ConnectionLost, RemoteError, SerializationError, TimeoutError } from '../index.js';
+import { Client, Cluster, CompositeError, ConnectionLost, RemoteError, SerializationError, TimeoutError, WorkerExited } from '../index.js';
 import type { EngineEvent } from '../index.js';
 import { range, removeTempRoot, stopCluster, useTempRoot, waitFor } from './helpers.js';
 
@@ -357,7 +357,7 @@ describe('client API on a 2-engine cluster', () => {
       try {
         const dv = rc.directView(target.id);
         await assert.rejects(dv.apply(() => process.exit(3)), (e: unknown) => {
-          assert.ok(e instanceof RemoteError, `RemoteError expected, got ${String(e)}`);
+          assert.ok(e instanceof WorkerExited, `WorkerExited expected, got ${String(e)}`);
           assert.equal(e.ename, 'WorkerExited');
           assert.equal(e.engineId, target.id);
           return true;

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Client, Cluster, CompositeError, ConnectionLost, EngineError, RemoteError, SerializationError } from '../index.js';
+import { Client, Cluster, CompositeError, ConnectionLost, EngineError, RemoteError, SerializationError, WorkerExited } from '../index.js';
 import type { AsyncResult, EngineEvent, EngineInfo } from '../index.js';
 import {
   CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, killAll, listJson, pidGone, range, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitExit, waitFor, waitGone,
@@ -262,7 +262,7 @@ describe('tasks that misbehave (engines with a 256 MB heap)', () => {
       () => assert.fail('must fail'),
       (e: unknown) => e,
     );
-    assert.ok(err instanceof RemoteError, String(err));
+    assert.ok(err instanceof WorkerExited, String(err));
     assert.equal(err.ename, 'WorkerExited');
     assert.match(err.message, /process\.exit\(3\)/);
     assert.match(err.message, /stays registered/);
@@ -281,7 +281,7 @@ describe('tasks that misbehave (engines with a 256 MB heap)', () => {
         () => assert.fail('must fail'),
         (e: unknown) => e,
       );
-    assert.ok(err instanceof RemoteError, String(err));
+    assert.ok(err instanceof WorkerExited, String(err));
     assert.equal(err.ename, 'WorkerExited');
     assert.match(err.message, /out of memory/);
     await assertEngineServes('after running out of memory');

@@ -23,7 +23,7 @@ export const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The project root, where package.json lives. */
 export const ROOT = resolve(DIST, '..');
 /** The `tscluster` command line. */
-export const CLI = join(DIST, 'cluster', 'cli.js');
+export const CLI = join(DIST, 'cli', 'main.js');
 
 /**
  * Make a fresh profile root for this test file and point TSCLUSTER_DIR at it.
@@ -288,14 +288,23 @@ export function connectionFile(root: string, kind: 'client' | 'engine', profile 
   return join(root, `profile_${profile}`, 'security', `${stem(clusterId)}-${kind}.json`);
 }
 
-/** The cluster state file (pids), or undefined when there is none. */
+interface RecordedProcess {
+  pid: number;
+}
+interface LaunchRecordFile {
+  launcher: string;
+  processes: RecordedProcess[];
+}
+
+/** The pids of the cluster state file (what its launchers recorded), or undefined when there is none. */
 export function readState(root: string, profile = 'default', clusterId = ''): StateFile | undefined {
   const p = stateFilePath(root, profile, clusterId);
   if (!existsSync(p)) return undefined;
-  const s = JSON.parse(readFileSync(p, 'utf8')) as StateFile;
-  assert.equal(typeof s.controller_pid, 'number', `${p}: controller_pid`);
-  assert.ok(Array.isArray(s.engine_pids), `${p}: engine_pids`);
-  return s;
+  const s = JSON.parse(readFileSync(p, 'utf8')) as { controller: LaunchRecordFile; engines: LaunchRecordFile[] };
+  const controller = s.controller.processes[0]?.pid;
+  assert.equal(typeof controller, 'number', `${p}: controller.processes[0].pid`);
+  assert.ok(Array.isArray(s.engines), `${p}: engines`);
+  return { controller_pid: controller!, engine_pids: s.engines.flatMap((r) => r.processes.map((x) => x.pid)) };
 }
 
 /** A list of consecutive integers 0..n-1. */

@@ -2,10 +2,12 @@
  * The notebooks and `tscluster nbrun`: every notebook in notebooks/ runs
  * through a temporary local Jupyter server with the tslab kernel and gives the
  * values it shows; a cell that throws on an engine stops the run naming the
- * cell with the remote stack; --timeout and Ctrl-C stop a run; nbrun works
- * against a server that is already running (--url/--token); and after every
- * run no process is left: no Jupyter server, kernel, controller or engine
- * (found by pid and by this test's TSCLUSTER_DIR in each process's environment).
+ * cell with the remote stack; --timeout and Ctrl-C stop a run; a file that is
+ * not JSON, not a notebook, or names a kernel that is not installed is refused
+ * naming the file and why; nbrun works against a server that is already
+ * running (--url/--token); and after every run no process is left: no
+ * Jupyter server, kernel, controller or engine (found by pid and by this
+ * test's TSCLUSTER_DIR in each process's environment).
  *
  * Needs `jupyter notebook` (Debian: apt-get install -y jupyter-notebook). Without
  * it the suite is skipped, saying so, unless CI=true, where it fails.
@@ -351,6 +353,34 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     assert.match(r.stderr, /nbrun: SIGINT: stopping/);
     assertServerGone(r);
     await assertNoProcesses(tsclusterDir, 'after Ctrl-C');
+  });
+
+  /**
+   * nbrun on a notebook it cannot run: exit 1 with `cause` on stderr (not the
+   * "Poll ... is disposed" that used to hide it), the notebook not written,
+   * and no server or kernel left.
+   */
+  async function assertRefused(fixture: string, cause: RegExp): Promise<void> {
+    const dir = join(out, 'refused');
+    const r = await nbrun([join('test', 'fixtures', fixture), '--out', dir], { timeoutMs: 120_000 });
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stderr, cause, show(r));
+    assert.doesNotMatch(r.stderr, /is disposed/, show(r));
+    assert.ok(!existsSync(join(dir, fixture)), `${fixture} was written to --out`);
+    assertServerGone(r);
+    await assertNoProcesses(tsclusterDir, `after nbrun refused ${fixture}`);
+  }
+
+  test('a notebook that is not JSON: exit 1, the notebook named and the parse error, no server left', { timeout: 180_000 }, async () => {
+    await assertRefused('not-json.ipynb', /^tscluster: \S*not-json\.ipynb: not a Jupyter notebook: the file is not JSON \(.+\)$/m);
+  });
+
+  test('a notebook that is {}: exit 1, what it lacks named (cells, nbformat), no server left', { timeout: 180_000 }, async () => {
+    await assertRefused('not-a-notebook.ipynb', /^tscluster: \S*not-a-notebook\.ipynb: not a Jupyter notebook .*: missing 'cells' and 'nbformat'$/m);
+  });
+
+  test('a kernelspec naming a kernel that is not installed: exit 1, the installed kernels listed, no server or kernel left', { timeout: 180_000 }, async () => {
+    await assertRefused('no-such-kernel.ipynb', /^tscluster: \S*no-such-kernel\.ipynb: the server has no kernel 'no-such-kernel' \(it has: [^)]*\btslab\b[^)]*\)$/m);
   });
 
   test('--url/--token: a server that is already running; nbrun leaves it running with no kernel of its own', { timeout: 300_000 }, async (t) => {

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { evaluate } from '../controller/dependencies.js';
-import type { DepSpec, Outcome, TaskRecord } from '../controller/records.js';
+import type { DepSpec, Outcome } from '../controller/store/record.js';
 import { Scheduler } from '../controller/scheduler.js';
-import type { SchedEngine } from '../controller/scheduler.js';
+import type { SchedEngine, SchedTask } from '../controller/scheduler.js';
 import { schemes } from '../controller/schemes/index.js';
 import type { PickEngine } from '../controller/schemes/index.js';
 
@@ -154,53 +154,57 @@ describe('scheme pick functions', () => {
 
 interface Eng extends SchedEngine {
   name: string;
+  load: number;
+}
+
+/** What the scheduler reads of a task (SchedTask), plus a name to check placements by. */
+interface T extends SchedTask {
+  msgId: string;
+  blacklist: Set<number> | undefined;
 }
 
 let taskCounter = 0;
 
-/** A minimal TaskRecord: only what the scheduler reads (priority, targets, blacklist, status) matters. */
-function task(o: { name?: string; priority?: number; targets?: number[]; blacklist?: number[] } = {}): TaskRecord {
-  const msgId = o.name ?? `t${taskCounter++}`;
-  return {
-    msgId,
-    header: { msg_id: msgId, msg_type: 'apply_request', session: 's', username: 'u', date: new Date(0).toISOString(), version: '5.3' },
-    client: Buffer.from('client'),
-    request: undefined,
-    route: 'lb',
-    targets: o.targets,
-    label: undefined,
-    engineId: null,
-    submitted: 0,
-    sent: null,
-    completed: null,
-    status: 'waiting',
-    reply: undefined,
-    bytes: 0,
-    stdout: '',
-    stderr: '',
-    dequeued: true,
-    priority: o.priority ?? 0,
-    retries: 0,
-    attempts: [],
-    blacklist: o.blacklist ? new Set(o.blacklist) : undefined,
-    after: undefined,
-    follow: undefined,
-    timer: undefined,
-    abort: undefined,
-    watchers: undefined,
-  };
+function task(o: { name?: string; priority?: number; targets?: number[]; blacklist?: number[] } = {}): T {
+  return { msgId: o.name ?? `t${taskCounter++}`, priority: o.priority ?? 0, targets: o.targets, blacklist: o.blacklist ? new Set(o.blacklist) : undefined };
 }
 
-/** A scheduler whose assignments are recorded as [task name, engine id]. */
+/**
+ * A scheduler driven as the controller drives it: after every change it
+ * schedules and starts each placement (raising the engine's load); placements
+ * are recorded as [task name, engine id].
+ */
 function make(pick: PickEngine, hwm: number, ids: number[], random: () => number = Math.random) {
   const assigned: [string, number][] = [];
   const running = new Map<string, Eng>();
-  const s = new Scheduler<Eng>(pick, hwm, (t, e) => {
-    t.status = 'running';
-    t.engineId = e.id;
-    assigned.push([t.msgId, e.id]);
-    running.set(t.msgId, e);
-  }, random);
+  const sched = new Scheduler<T, Eng>(pick, hwm, random);
+  const place = (): void => {
+    for (const { task: t, engine: e } of sched.schedule()) {
+      e.load++;
+      assigned.push([t.msgId, e.id]);
+      running.set(t.msgId, e);
+    }
+  };
+  const s = {
+    submit: (t: T): void => {
+      sched.submit(t);
+      place();
+    },
+    addEngine: (e: Eng): void => {
+      sched.addEngine(e);
+      place();
+    },
+    remove: (t: T): boolean => sched.remove(t),
+    removeEngine: (e: Eng): void => sched.removeEngine(e),
+    placeable: (t: T): boolean => sched.placeable(t),
+    pending: (): Generator<T> => sched.pending(),
+    get queued(): number {
+      return sched.queued;
+    },
+    get order(): Eng[] {
+      return sched.order;
+    },
+  };
   const engines = new Map<number, Eng>();
   for (const id of ids) {
     const e: Eng = { id, load: 0, name: `e${id}` };
@@ -213,7 +217,7 @@ function make(pick: PickEngine, hwm: number, ids: number[], random: () => number
     assert.ok(e, `task ${name} is not running`);
     running.delete(name);
     e.load--;
-    s.schedule();
+    place();
   };
   const order = (): number[] => s.order.map((e) => e.id);
   return { s, assigned, engines, finish, order };
@@ -371,7 +375,6 @@ describe('Scheduler', () => {
     assert.deepEqual(assigned, [['busy1', 1], ['y', 0]]);
     // y fails on engine 0: the controller blacklists it there and submits it again
     engines.get(0)!.load--;
-    y.status = 'waiting';
     y.blacklist = new Set([0]);
     s.submit(y);
     assert.equal(s.queued, 2);

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  Client, Cluster, EngineError, ImpossibleDependency, InvalidDependency, RemoteError, TaskAborted, TaskError, TaskTimeout,
+  Client, Cluster, EngineError, ImpossibleDependency, InvalidDependency, RemoteError, TaskAborted, TaskError, TaskTimeout, WorkerExited,
 } from '../index.js';
 import type { AsyncResult, EngineEvent } from '../index.js';
 import { pidGone, range, removeTempRoot, sharedCluster, sleep, useTempRoot, waitFor } from './helpers.js';
@@ -410,7 +410,7 @@ describe('retries and engine death (2 engines, hwm 1)', () => {
     // without retries the same is an error naming WorkerExited, and the engine serves on
     const bare = rc.loadBalancedView().apply(exitOnce, newFile('marker'));
     const err = await failure(bare);
-    assert.ok(err instanceof RemoteError && err.ename === 'WorkerExited', String(err));
+    assert.ok(err instanceof WorkerExited && err.ename === 'WorkerExited', String(err));
     assert.deepEqual(bare.metadata.attempts, []);
     assert.equal(await rc.directView(err.engineId!).apply(() => 'still serving'), 'still serving');
   });

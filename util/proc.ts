@@ -5,6 +5,7 @@
  * nothing is signalled or trusted unless all of them still match.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { sleep } from './sleep.js';
 
 /** What /proc/<pid>/stat says of a process. */
 export interface ProcStat {
@@ -122,4 +123,18 @@ export function descendants(root: number): ProcessIdentity[] {
     }
   }
   return out;
+}
+
+/**
+ * Poll every `intervalMs` until `running` is false for each of `procs`, or
+ * `timeoutMs` pass. Returns those still running.
+ */
+export async function waitUntilGone<T>(procs: readonly T[], running: (p: T) => boolean, timeoutMs: number, intervalMs = 50): Promise<T[]> {
+  const deadline = Date.now() + timeoutMs;
+  let left = procs.filter(running);
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(intervalMs);
+    left = left.filter(running);
+  }
+  return left;
 }

@@ -2,8 +2,8 @@
  * Executors: a concurrent.futures-style interface over a view (`view.executor()`),
  * or over an in-process worker-thread pool (`Executor.auto()` without a cluster).
  */
-import type { AsyncResult } from './asyncresult.js';
-import { withTimeout } from './timeout.js';
+import { TimeoutError } from '../errors/index.js';
+import { withTimeout } from '../util/timers.js';
 
 /** The handle of one submitted call. Awaitable. */
 export interface Future<R> extends PromiseLike<R> {
@@ -68,7 +68,7 @@ export class BasicFuture<R> implements Future<R> {
   }
 
   result({ timeoutMs }: { timeoutMs?: number } = {}): Promise<R> {
-    return withTimeout(this.#promise, timeoutMs, () => `no result within ${timeoutMs} ms`);
+    return withTimeout(this.#promise, timeoutMs, () => new TimeoutError(`no result within ${timeoutMs} ms`));
   }
 }
 
@@ -105,39 +105,4 @@ export abstract class BaseExecutor implements Executor {
 
   /** Free what the executor holds (a client it opened, threads). */
   protected async release(): Promise<void> {}
-}
-
-interface ExecutorView {
-  apply(fn: (...args: never[]) => unknown, ...args: never[]): AsyncResult<unknown, boolean>;
-  map(fn: (item: never) => unknown, items: never, opts?: { chunksize?: number }): AsyncResult<unknown[], false>;
-}
-
-/** An executor whose calls run through a view of a cluster. */
-export class ClusterExecutor extends BaseExecutor {
-  readonly kind = 'cluster' as const;
-
-  /** @param onRelease called at shutdown, e.g. to close a client the executor opened */
-  constructor(
-    readonly view: ExecutorView,
-    private readonly onRelease?: () => Promise<void>,
-  ) {
-    super();
-  }
-
-  submit<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, ...args: A): Future<Awaited<R>> {
-    if (this.isShut) throw new Error('the executor is shut down: create a new one to submit more work');
-    const ar = this.view.apply(fn as (...a: never[]) => unknown, ...(args as unknown as never[])) as AsyncResult<Awaited<R>, boolean>;
-    return this.track(new BasicFuture(ar, async () => (await ar.abort()) > 0));
-  }
-
-  map<T, R>(fn: (item: T) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>, opts: { chunksize?: number } = {}): Promise<Awaited<R>[]> {
-    if (this.isShut) throw new Error('the executor is shut down: create a new one to submit more work');
-    const ar = this.view.map(fn as (item: never) => unknown, items as never, opts) as AsyncResult<Awaited<R>[], false>;
-    const f = this.track(new BasicFuture(ar, async () => (await ar.abort()) > 0));
-    return Promise.resolve(f);
-  }
-
-  protected override async release(): Promise<void> {
-    await this.onRelease?.();
-  }
 }

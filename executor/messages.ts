@@ -1,4 +1,4 @@
-/** Messages between an engine's main thread and its execution worker. */
+/** Messages between an execution worker's thread and its owner (an engine's main thread, or the local executor). */
 import type { ApplyContent, ErrorContent } from '../protocol/index.js';
 
 export interface TaskToWorker {
@@ -21,15 +21,12 @@ export interface CancelToWorker {
 
 export type ToWorker = TaskToWorker | CancelToWorker;
 
+/** A task ended: its serialized result, or its error. */
+export type DoneFromWorker =
+  | { type: 'done'; msgId: string; ok: true; frames: Uint8Array[]; started: string; completed: string }
+  | { type: 'done'; msgId: string; ok: false; error: TaskError; started: string; completed: string };
+
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string }
-  | { type: 'done'; msgId: string; ok: true; frames: Uint8Array[]; started: string; completed: string }
-  | {
-      type: 'done';
-      msgId: string;
-      ok: false;
-      error: TaskError;
-      started: string;
-      completed: string;
-    };
+  | DoneFromWorker;

@@ -13,9 +13,10 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import type { MessagePort } from 'node:worker_threads';
 import { SerializationError } from '../errors/index.js';
 import { compileCandidates, deserialize, deserializeWithHead, serialize } from '../protocol/index.js';
-import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './worker-messages.js';
+import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './messages.js';
+import { stripTypes } from './typescript.js';
 
-if (!parentPort) throw new Error('engine/worker.js must run in a worker thread');
+if (!parentPort) throw new Error('executor/thread.js must run in a worker thread');
 const port = parentPort;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
@@ -85,25 +86,12 @@ function compile(src: string): (...a: unknown[]) => unknown {
 
 // ------------------------------------------------------------------ TypeScript
 
-type Strip = (code: string) => string;
-let strip: Strip | undefined;
-
-/** Types stripped by amaro (Node's own stripper), positions kept; enums and namespaces transformed. */
-async function stripTypes(code: string): Promise<string> {
-  if (!strip) {
-    const amaro = await import('amaro');
-    strip = (src) => {
-      try {
-        return amaro.transformSync(src, { mode: 'strip-only' }).code;
-      } catch {
-        return amaro.transformSync(src, { mode: 'transform' }).code;
-      }
-    };
-  }
-  return strip(code);
-}
-
-/** Compile code as JavaScript; TypeScript (or code that only parses as TypeScript) is stripped first. */
+/**
+ * Compile code as JavaScript; TypeScript (or code that only parses as
+ * TypeScript) is stripped first, lines kept. Code that is neither reports the
+ * TypeScript parser's error: it names the real place (the JavaScript parser
+ * stops at the first type annotation).
+ */
 async function compileScript(code: string, filename: string, typescript: boolean): Promise<vm.Script> {
   const opts = { filename, importModuleDynamically: dynamicImport };
   if (!typescript) {
@@ -111,16 +99,9 @@ async function compileScript(code: string, filename: string, typescript: boolean
       return new vm.Script(code, opts);
     } catch (e) {
       if (!(e instanceof SyntaxError)) throw e;
-      let js: string;
-      try {
-        js = await stripTypes(code);
-      } catch {
-        throw e; // neither JavaScript nor TypeScript: the JavaScript error says most
-      }
-      return new vm.Script(js, opts);
     }
   }
-  return new vm.Script(await stripTypes(code), opts);
+  return new vm.Script(await stripTypes(code, filename), opts);
 }
 
 // ------------------------------------------------------------------ tasks

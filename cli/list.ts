@@ -1,0 +1,70 @@
+/** `tscluster list`: the clusters of every profile. */
+import { Client } from '../client/client.js';
+import { listClusters } from '../profiles/index.js';
+import { parse } from './args.js';
+import type { Command } from './args.js';
+
+const help = (): string => `Usage: tscluster list [--json]
+
+List every cluster of every profile: profile, cluster id, controller pid,
+engines, and whether it is running or dead.
+
+Options:
+  --json                 machine-readable output
+  -h, --help             this help
+
+Example:
+  tscluster list --json`;
+
+interface Row {
+  profile: string;
+  clusterId: string;
+  controllerPid: number | null;
+  engines: number | null;
+  state: 'running' | 'dead';
+  dropped: Record<string, number> | null;
+}
+
+async function rows(): Promise<Row[]> {
+  const out: Row[] = [];
+  for (const c of listClusters()) {
+    let engines: number | null = null;
+    let dropped: Record<string, number> | null = null;
+    if (c.running) {
+      try {
+        const rc = await Client.connect({ profile: c.profile, clusterId: c.clusterId, timeoutMs: 2000 });
+        engines = rc.ids.length;
+        dropped = (await rc.stats()).dropped;
+        await rc.close();
+      } catch {
+        engines = null;
+      }
+    }
+    out.push({ profile: c.profile, clusterId: c.clusterId, controllerPid: c.controllerPid, engines, state: c.running ? 'running' : 'dead', dropped });
+  }
+  return out;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { json: { type: 'boolean' } }, help);
+  if (values.help) return console.log(help()), 0;
+  const all = await rows();
+  if (values.json) {
+    console.log(JSON.stringify(all, null, 2));
+    return 0;
+  }
+  if (all.length === 0) {
+    console.log('no clusters (start one with: tscluster start -n 4)');
+    return 0;
+  }
+  const table = [
+    ['PROFILE', 'CLUSTER ID', 'CONTROLLER PID', 'ENGINES', 'STATE'],
+    ...all.map((r) => [r.profile, r.clusterId || '-', String(r.controllerPid ?? '-'), r.engines === null ? '-' : String(r.engines), r.state]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  for (const r of table) console.log(r.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd());
+  if (all.some((r) => r.state === 'dead')) console.log("\ndead clusters left files behind; 'tscluster stop --all' cleans them");
+  return 0;
+}
+
+export const list: Command = { summary: 'list the clusters of every profile', help, run };

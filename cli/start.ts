@@ -1,0 +1,99 @@
+/** `tscluster start`: a controller and engines on this machine. */
+import { resolveSettings, helpRows } from '../config/resolve.js';
+import { Cluster } from '../cluster/cluster.js';
+import { DEFAULT_PROFILE, readProfileConfig, runningCluster } from '../profiles/index.js';
+import { isLoopback } from '../util/net.js';
+import { argOptions } from '../config/resolve.js';
+import { CLUSTER_OPTIONS, PROFILE_ROWS, asUsage, clusterFlags, parse } from './args.js';
+import type { Command } from './args.js';
+
+const help = (): string => `Usage: tscluster start [-n N] [options]
+
+Start a controller and N engines. In the foreground by default: Ctrl-C stops
+everything. With --daemon it returns once every engine has registered.
+
+Options:
+${helpRows('start')}
+${PROFILE_ROWS}
+  --daemon               return once all engines are registered; stop with 'tscluster stop'
+  -h, --help             this help
+
+Examples:
+  tscluster start -n 4
+  tscluster start -n 2 --scheme lru --daemon
+  tscluster start -n 16 --profile big --cluster-id nightly --hwm 0`;
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...CLUSTER_OPTIONS, ...argOptions('start'), daemon: { type: 'boolean' } }, help);
+  if (values.help) return console.log(help()), 0;
+  const profile = String(values.profile ?? DEFAULT_PROFILE);
+  const clusterId = String(values['cluster-id'] ?? '');
+  const s = await asUsage(() => resolveSettings('start', { flags: values, profile: readProfileConfig(profile) }));
+  if (!isLoopback(s.ip) && !s.curve) {
+    console.error(`warning: --ip ${s.ip} accepts connections from other machines, and without --curve the traffic is not encrypted (messages are signed, but readable on the network). Add --curve unless the network is trusted.`);
+  }
+  const t0 = Date.now();
+  // Ctrl-C is handled from the start: during start-up it aborts it (stopping what was started)
+  const interrupted = new AbortController();
+  let onSignal = (sig: string): void => interrupted.abort(new Error(`${sig} during start-up: stopped what was started`));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => onSignal(sig));
+  let cluster: Cluster;
+  try {
+    cluster = await Cluster.start({
+      signal: interrupted.signal,
+      ...(s.n !== undefined ? { n: s.n } : {}),
+      profile,
+      clusterId,
+      scheme: s.scheme,
+      hwm: s.hwm,
+      ip: s.ip,
+      curve: s.curve,
+      shutdownAtExit: !values.daemon,
+      onEngine: (e) => console.log(`engine ${e.id} registered (pid ${e.pid})`),
+    });
+  } catch (e) {
+    if (!interrupted.signal.aborted) throw e;
+    console.error(`tscluster: ${(e as Error).message}`);
+    return 130;
+  }
+  const rc = await cluster.connect();
+  const c = rc.cluster;
+  console.log(
+    `cluster ready in ${((Date.now() - t0) / 1000).toFixed(2)} s: profile '${profile}'${clusterId ? `, cluster id '${clusterId}'` : ''}, ` +
+      `${rc.ids.length} engines, scheme ${c.scheme}, hwm ${c.hwm}, controller pid ${cluster.controllerPid}`,
+  );
+  const named = [profile === DEFAULT_PROFILE ? '' : `profile: '${profile}'`, clusterId ? `clusterId: '${clusterId}'` : ''].filter(Boolean).join(', ');
+  console.log(`connect with:  const rc = await Client.connect(${named ? `{ ${named} }` : ''});   // import { Client } from 'tscluster'`);
+  console.log(`connection file: ${cluster.connectionFile}`);
+  if (values.daemon) {
+    await rc.close();
+    console.log(`running in the background; stop it with: tscluster stop${clusterFlags(profile, clusterId)}`);
+    return 0;
+  }
+  console.log('press Ctrl-C to stop the cluster');
+  rc.onEngine((e) => {
+    if (e.type === 'unregistered') console.log(`engine ${e.engine.id} (pid ${e.engine.pid}) unregistered${e.reason ? `: ${e.reason}` : ''}`);
+    else console.log(`engine ${e.engine.id} registered (pid ${e.engine.pid})`);
+  });
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (why: string): void => {
+      if (stopping) return;
+      stopping = true;
+      console.log(why);
+      void cluster.stop().then(resolve);
+    };
+    onSignal = (sig) => stop(`\n${sig}: stopping the cluster...`);
+    // the controller may stop on its own (a client's shutdown request)
+    const watch = setInterval(() => {
+      if (runningCluster(profile, clusterId)?.info.controller_pid === cluster.controllerPid) return;
+      clearInterval(watch);
+      stop('the controller has stopped');
+    }, 500);
+    watch.unref();
+  });
+  console.log('stopped');
+  return 0;
+}
+
+export const start: Command = { summary: 'start a controller and engines on this machine', help, run };

@@ -1,0 +1,202 @@
+/**
+ * A client's link to its controller: one DEALER socket and its endpoint, the
+ * connect handshake (with clear errors for a wrong key, a failed CurveZMQ
+ * handshake or a controller that is not there), and the watch that notices a
+ * controller that is gone.
+ */
+import { Dealer } from 'zeromq';
+import { ConnectionLost, ProtocolError, TimeoutError } from '../errors/index.js';
+import { Endpoint, readAuthError } from '../protocol/index.js';
+import type { AnyMessage, BuildOptions, ContentOf, Header, Incoming, Message, MsgType, ReplyOf, RequestType } from '../protocol/index.js';
+import { curveClient, endpointOf } from '../profiles/index.js';
+import type { ConnectionInfo } from '../profiles/index.js';
+import { isLoopback } from '../util/net.js';
+import { pidAlive } from '../util/proc.js';
+
+export interface ConnectionEvents {
+  /** every parsed message that is not the reply to a request */
+  onMessage: (msg: AnyMessage) => void;
+  /** the controller is gone; the connection is closed */
+  onLost: (err: ConnectionLost) => void;
+}
+
+/** Does this address mean the controller runs on this machine (so its pid can be checked)? */
+export function isLocal(ip: string): boolean {
+  return isLoopback(ip) || ip === '0.0.0.0';
+}
+
+export class Connection {
+  readonly #sock: Dealer;
+  readonly #ep: Endpoint;
+  readonly #info: ConnectionInfo;
+  readonly #file: string;
+  readonly #events: ConnectionEvents;
+  #closed = false;
+  #lastHeard = Date.now();
+  #watch: NodeJS.Timeout | undefined;
+  #handshakeError: string | undefined;
+
+  private constructor(info: ConnectionInfo, file: string, events: ConnectionEvents) {
+    this.#info = info;
+    this.#file = file;
+    this.#events = events;
+    this.#sock = new Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClient(info.curve_serverkey) });
+    this.#ep = new Endpoint({
+      peer: 'controller',
+      socket: this.#sock,
+      router: false,
+      key: info.key,
+      onMessage: (m) => this.#onMessage(m),
+      onSendError: (err) => {
+        if (!this.#closed) process.emitWarning(`tscluster client: send failed: ${String(err)}`);
+      },
+      onDrop: (err, frames) => this.#onDrop(err, frames),
+    });
+  }
+
+  /**
+   * Connect and handshake; resolves with the connection and the controller's connect reply.
+   * @throws TimeoutError naming the controller, the file and the likely cause; ProtocolError for a wrong key
+   */
+  static async open(
+    info: ConnectionInfo,
+    file: string,
+    o: { timeoutMs: number; lostAfterMs: number },
+    events: ConnectionEvents,
+  ): Promise<{ conn: Connection; hub: ContentOf<'connect_reply'> }> {
+    const c = new Connection(info, file, events);
+    void c.#watchHandshake();
+    c.#sock.connect(endpointOf(info));
+    c.#ep.start();
+    try {
+      const reply = await c.#ep.request('connect_request', {}, o.timeoutMs);
+      c.#watchController(o.lostAfterMs);
+      return { conn: c, hub: reply.content };
+    } catch (e) {
+      // nothing queued for a controller that never answered is worth waiting for at exit
+      c.#sock.linger = 0;
+      c.#shut();
+      throw e instanceof TimeoutError ? c.#noReply(o.timeoutMs) : e;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Where the controller listens, e.g. tcp://127.0.0.1:5555. */
+  get endpoint(): string {
+    return endpointOf(this.#info);
+  }
+
+  send<T extends MsgType>(type: T, content: ContentOf<T>, opts: BuildOptions = {}): Header & { msg_type: T } {
+    if (this.#closed) throw this.#closedError();
+    return this.#ep.send(undefined, type, content, opts);
+  }
+
+  request<T extends RequestType>(type: T, content: ContentOf<T>, timeoutMs: number): Promise<Message<ReplyOf<T>>> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    return this.#ep.request(type, content, timeoutMs);
+  }
+
+  /** Send what is queued (waiting up to a second), then close. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#ep.flush(1000);
+    this.#shut();
+    this.#ep.failRequests(new ConnectionLost('the client was closed before the reply arrived'));
+  }
+
+  #closedError(): ConnectionLost {
+    return new ConnectionLost('the client is closed');
+  }
+
+  #shut(): void {
+    clearInterval(this.#watch);
+    this.#closed = true;
+    this.#ep.close();
+  }
+
+  #onMessage(m: Incoming): void {
+    this.#lastHeard = Date.now();
+    const msg = this.#ep.parse(m);
+    if (msg) this.#events.onMessage(msg);
+  }
+
+  /** A wrongly signed message may be the controller's auth_error: the key in the file is not the controller's. */
+  #onDrop(err: unknown, frames: Buffer[]): void {
+    if (!(err instanceof ProtocolError) || err.reason !== 'signature') return;
+    const parentId = readAuthError(frames);
+    if (parentId === undefined) return;
+    this.#ep.rejectRequest(
+      parentId,
+      new ProtocolError(
+        `the controller at ${this.endpoint} refused this client's signature: the key in ${this.#file} does not match the running controller's. ` +
+          'The file is stale or was changed; use the connection file the running controller wrote (or restart the cluster).',
+        'signature',
+      ),
+    );
+  }
+
+  /** A failed security handshake (CurveZMQ key mismatch, or plain text to a CurveZMQ server) shows in socket events. */
+  async #watchHandshake(): Promise<void> {
+    try {
+      for await (const ev of this.#sock.events) {
+        if (ev.type.startsWith('handshake:error')) this.#handshakeError = ev.type;
+        if (this.#watch !== undefined || this.#closed) return;
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  #noReply(timeoutMs: number): TimeoutError {
+    const info = this.#info;
+    const curve = info.curve_serverkey
+      ? " The cluster uses CurveZMQ: the curve_serverkey in the file must be the running controller's."
+      : ' If the controller was started with --curve, this file lacks its curve_serverkey: use the file that controller wrote.';
+    const cause = this.#handshakeError
+      ? ` The security handshake failed (${this.#handshakeError}).${curve}`
+      : ` Is it running and reachable? \`tscluster list\` shows the clusters.${curve}`;
+    return new TimeoutError(`no reply from the controller at ${this.endpoint} within ${timeoutMs} ms (connection file ${this.#file}, controller pid ${info.controller_pid}).${cause}`);
+  }
+
+  /**
+   * Notice a controller that is gone: silent too long (it heartbeats every
+   * second), or a dropped connection whose local controller process has exited.
+   */
+  #watchController(lostAfterMs: number): void {
+    const pid = this.#info.controller_pid;
+    const local = isLocal(this.#info.ip);
+    const period = Math.min(1000, lostAfterMs / 2);
+    let lastTick = Date.now();
+    this.#watch = setInterval(() => {
+      const now = Date.now();
+      // this process was blocked (synchronous user code): messages may be waiting unread, so listen again first
+      if (now - lastTick > 2 * period) this.#lastHeard = now;
+      lastTick = now;
+      const silent = now - this.#lastHeard;
+      if (local && !pidAlive(pid)) this.#lost(`the controller (pid ${pid}) has exited`);
+      else if (silent > lostAfterMs) this.#lost(`no word from the controller at ${this.endpoint} for ${Math.round(silent / 1000)} s`);
+    }, period);
+    this.#watch.unref();
+    void (async () => {
+      try {
+        for await (const ev of this.#sock.events) {
+          if (ev.type === 'disconnect' && local && !pidAlive(pid)) this.#lost(`the controller (pid ${pid}) has exited`);
+        }
+      } catch {
+        // socket closed
+      }
+    })();
+  }
+
+  #lost(why: string): void {
+    if (this.#closed) return;
+    this.#sock.linger = 0;
+    this.#shut();
+    const err = new ConnectionLost(`${why}: the cluster is gone (\`tscluster list\` shows it; \`tscluster stop\` cleans up after it)`);
+    this.#ep.failRequests(err);
+    this.#events.onLost(err);
+  }
+}

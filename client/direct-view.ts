@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { serialize } from '../protocol/index.js';
+import { NoEnginesRegistered } from '../errors/index.js';
+import { AsyncResult } from './asyncresult.js';
+import type { TaskState } from './asyncresult.js';
+import type { DirectTaskOptions } from './options.js';
+import { concatChunks, concatParts, lengthOf, partition, partitionLike, toArray } from './partition.js';
+import type { TypedArray } from './partition.js';
+import type { Submitter } from './submitter.js';
+import { View } from './view.js';
+import type { PerTarget } from './view.js';
+
+/**
+ * Direct execution on named engines: every call runs on each target.
+ * `rc.directView(0)` gives single values; `rc.directView([0, 1])` or
+ * `rc.directView()` (all engines at call time) give arrays in target order.
+ * @example
+ * const dv = rc.directView();
+ * await dv.push({ a: 10 });
+ * const r = await dv.apply((b: number) => a + b, 5); // [15, 15, ...]
+ */
+export class DirectView<S extends boolean = false> extends View<DirectTaskOptions> {
+  /** The engines of the next call (all registered ones when the view was made without targets). */
+  get targets(): number[] {
+    if (this.targetSpec === undefined) return this.client.ids();
+    return ([] as number[]).concat(this.targetSpec);
+  }
+
+  /**
+   * A new view on the same engines whose tasks carry these options (`timeoutMs`, `label`).
+   * @example await rc.directView().withOptions({ timeoutMs: 5000 }).apply(maybeStuck);
+   */
+  withOptions(options: DirectTaskOptions): DirectView<S> {
+    return new DirectView<S>(this.client, this.targetSpec, { ...this.options, ...options });
+  }
+
+  get #single(): S {
+    return (typeof this.targetSpec === 'number') as S;
+  }
+
+  #resolve(): number[] {
+    const t = this.targets;
+    if (t.length === 0) {
+      throw new NoEnginesRegistered('no engines are registered: start some with `tscluster engines -n 2`, or wait with `await rc.waitForEngines(n)`');
+    }
+    return t;
+  }
+
+  #each<R>(targets: number[], build: (engine: number, i: number) => Omit<Parameters<Submitter['submit']>[0], 'route' | 'targets' | 'options'>, combine?: (v: unknown[]) => PerTarget<S, R>): AsyncResult<PerTarget<S, R>, S> {
+    const tasks: TaskState[] = targets.map((engine, i) => this.client.submit({ ...build(engine, i), route: 'direct', targets: [engine], options: this.wire }));
+    const single = this.#single;
+    return new AsyncResult(tasks, single, combine ?? ((v) => (single ? v[0] : v) as PerTarget<S, R>));
+  }
+
+  /**
+   * Run `fn(...args)` on every target.
+   * @example const pids = await rc.directView().apply(() => process.pid);
+   */
+  apply<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, ...args: A): AsyncResult<PerTarget<S, Awaited<R>>, S> {
+    const targets = this.#resolve();
+    const buffers = serialize(args, 'args', this.source(fn));
+    return this.#each(targets, () => ({ content: { kind: 'apply' }, buffers }));
+  }
+
+  /**
+   * Partition `items` into one contiguous block per target and call `fn` on each item there.
+   * Results come back in input order.
+   * @example await rc.directView().map((x: number) => x + 1, [1, 2, 3, 4]); // [2, 3, 4, 5]
+   */
+  map<T, R>(fn: (item: T) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>): AsyncResult<Awaited<R>[], false> {
+    const targets = this.#resolve();
+    const src = this.source(fn);
+    const blocks = partition(toArray(items), targets.length);
+    const tasks = targets.map((engine, i) =>
+      this.client.submit({ content: { kind: 'map' }, route: 'direct', targets: [engine], buffers: serialize(blocks[i], 'items', src), options: this.wire }),
+    );
+    return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, true), { items: 'chunks', ordered: true });
+  }
+
+  /**
+   * Partition `items` into one contiguous block per target and run `fn` on each block there; concatenate.
+   * @example await rc.directView().mapChunks((xs: number[]) => xs.map((x) => x * 2), [1, 2, 3, 4]);
+   */
+  mapChunks<T, R>(fn: (items: T[]) => R[] | Promise<R[]>, items: Iterable<T> | ArrayLike<T>): AsyncResult<R[], false> {
+    const targets = this.#resolve();
+    const blocks = partition(toArray(items), targets.length);
+    return this.chunkTasks(fn, targets.map((t, i) => ({ items: blocks[i]!, targets: [t], route: 'direct' as const })), true) as AsyncResult<R[], false>;
+  }
+
+  protected self(): DirectView<S> {
+    return this;
+  }
+
+  /**
+   * Run a code string in each target's namespace; `var` and `let` names persist there.
+   * @example await dv.execute('var counter = 0');
+   */
+  execute(code: string, opts: { typescript?: boolean; filename?: string } = {}): AsyncResult<PerTarget<S, undefined>, S> {
+    if (typeof code !== 'string') throw new TypeError('execute takes a code string');
+    const content = { kind: 'execute' as const, code, ...(opts.typescript ? { typescript: true } : {}), ...(opts.filename ? { filename: opts.filename } : {}) };
+    return this.#each(this.#resolve(), () => ({ content, buffers: [] }));
+  }
+
+  /**
+   * Run a .js or .ts file's code in each target's namespace, like `execute`
+   * (the file is read here and sent; its path names it in remote stacks).
+   * @example await dv.run('./setup.ts');
+   */
+  run(file: string): AsyncResult<PerTarget<S, undefined>, S> {
+    const path = resolvePath(file);
+    const code = readFileSync(path, 'utf8');
+    return this.execute(code, { typescript: /\.[mc]?tsx?$/.test(path), filename: path });
+  }
+
+  /**
+   * Reset each target's namespace: pushed values and globals from `execute` are gone
+   * (the engine starts a fresh execution worker).
+   * @example await dv.clear();
+   */
+  clear(): AsyncResult<PerTarget<S, undefined>, S> {
+    return this.#each(this.#resolve(), () => ({ content: { kind: 'clear' }, buffers: [] }));
+  }
+
+  /**
+   * Partition `items` into contiguous blocks, one per target in order, and push
+   * each block as `name` there. Typed arrays are split as typed arrays. With
+   * `flatten`, a block of one item is pushed as the item itself.
+   * @example await dv.scatter('part', [...Array(100).keys()]); await dv.gather('part');
+   */
+  scatter(name: string, items: ArrayLike<unknown> | Iterable<unknown>, { flatten = false }: { flatten?: boolean } = {}): AsyncResult<undefined[], false> {
+    if (typeof name !== 'string' || name === '') throw new TypeError('scatter takes a name and the items');
+    const targets = this.#resolve();
+    const blocks = partitionLike(items, targets.length);
+    const tasks = targets.map((engine, i) => {
+      const block = blocks[i]!;
+      const value = flatten && lengthOf(block) === 1 ? (block as ArrayLike<unknown>)[0] : block;
+      return this.client.submit({ content: { kind: 'push' }, route: 'direct', targets: [engine], buffers: serialize({ [name]: value }, 'scattered'), options: this.wire });
+    });
+    return new AsyncResult(tasks, false, (v) => v as undefined[]);
+  }
+
+  /**
+   * Pull `name` from every target and concatenate, in target order: arrays
+   * into one array, typed arrays of one kind into one typed array.
+   * @example const all = await dv.gather('part');
+   */
+  gather<T = unknown>(name: string): AsyncResult<T[], false>;
+  gather<T extends TypedArray>(name: string): AsyncResult<T, false>;
+  gather(name: string): AsyncResult<unknown, false> {
+    const targets = this.#resolve();
+    const tasks = targets.map((engine) => this.client.submit({ content: { kind: 'pull', names: [name] }, route: 'direct', targets: [engine], buffers: [], options: this.wire }));
+    return new AsyncResult(tasks, false, (v) => concatParts(v.map((x) => (x as unknown[])[0])));
+  }
+
+  /**
+   * Set names in each target's namespace; functions run there see them as globals.
+   * @example await dv.push({ a: 10, table: new Map([[1, 'x']]) });
+   */
+  push(record: Record<string, unknown>): AsyncResult<PerTarget<S, undefined>, S> {
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new TypeError('push takes an object of names to values, e.g. { a: 10 }');
+    const buffers = serialize(record, 'pushed');
+    return this.#each(this.#resolve(), () => ({ content: { kind: 'push' }, buffers }));
+  }
+
+  /**
+   * Read a name (or several) from each target's namespace.
+   * @example const a = await rc.directView(0).pull('a');
+   * @example const [a, b] = await rc.directView(0).pull(['a', 'b']);
+   */
+  pull<V = unknown>(name: string): AsyncResult<PerTarget<S, V>, S>;
+  pull<V extends unknown[] = unknown[]>(names: string[]): AsyncResult<PerTarget<S, V>, S>;
+  pull(names: string | string[]): AsyncResult<PerTarget<S, unknown>, S> {
+    const list = typeof names === 'string' ? [names] : names;
+    const one = typeof names === 'string';
+    const single = this.#single;
+    return this.#each(
+      this.#resolve(),
+      () => ({ content: { kind: 'pull', names: list }, buffers: [] }),
+      (v) => {
+        const per = v.map((x) => (one ? (x as unknown[])[0] : x));
+        return (single ? per[0] : per) as PerTarget<S, unknown>;
+      },
+    );
+  }
+}

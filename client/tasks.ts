@@ -1,0 +1,148 @@
+/**
+ * The client's side of tasks: the state of each task it submitted or asked
+ * for (getResult), settled by the replies, records and output that arrive.
+ * No state is kept for a task once it has settled.
+ */
+import { ConnectionLost, ProtocolError, SerializationError, errorFromReply } from '../errors/index.js';
+import { ApplyReplyContentSchema, deserialize } from '../protocol/index.js';
+import type { ContentOf, Message } from '../protocol/index.js';
+import type { TaskState } from './asyncresult.js';
+import type { Connection } from './connection.js';
+import type { TaskRequest } from './submitter.js';
+
+/** The metadata an apply_reply carries. */
+interface ReplyMeta {
+  engine_id?: number | null;
+  started?: string | null;
+  completed?: string | null;
+  attempts?: { engine_id: number | null; ename: string }[];
+}
+
+export class TaskTable {
+  /** tasks this client submitted, until they settle */
+  readonly #tasks = new Map<string, TaskState>();
+  /** tasks asked for with getResult, by msg_id */
+  readonly #lookups = new Map<string, TaskState[]>();
+  /** print remote output as it arrives, prefixed by `[engine N]` */
+  echo = false;
+
+  constructor(
+    private readonly conn: () => Connection,
+    private readonly abort: (msgIds: string[]) => Promise<number>,
+  ) {}
+
+  /** Send an apply_request; its state settles when the reply arrives. */
+  submit(r: TaskRequest): TaskState {
+    const metadata: Record<string, unknown> = { route: r.route, ...r.options };
+    if (r.targets !== undefined) metadata.targets = r.targets;
+    const header = this.conn().send('apply_request', r.content, { metadata, buffers: r.buffers });
+    const t = this.newState(header.msg_id);
+    this.#tasks.set(header.msg_id, t);
+    return t;
+  }
+
+  newState(msgId: string): TaskState {
+    return {
+      info: { msgId, engineId: null, submitted: new Date(), started: null, completed: null, received: null, status: 'pending', stdout: '', stderr: '', attempts: [] },
+      done: false,
+      value: undefined,
+      error: undefined,
+      listeners: [],
+      abort: this.abort,
+    };
+  }
+
+  /** States for tasks by msg_id: this client's own, or records asked of the controller. */
+  lookup(ids: readonly string[]): TaskState[] {
+    const ask: string[] = [];
+    const states = ids.map((id) => {
+      const own = this.#tasks.get(id);
+      if (own) return own;
+      const t = this.newState(id);
+      const waiting = this.#lookups.get(id);
+      if (waiting) waiting.push(t);
+      else {
+        this.#lookups.set(id, [t]);
+        ask.push(id);
+      }
+      return t;
+    });
+    if (ask.length > 0) this.conn().send('result_request', { msg_ids: ask });
+    return states;
+  }
+
+  onReply(msg: Message<'apply_reply'>): void {
+    const parentId = 'msg_id' in msg.parent ? msg.parent.msg_id : undefined;
+    const t = parentId === undefined ? undefined : this.#tasks.get(parentId);
+    if (t) this.#onReply(t, msg.content, msg.metadata as ReplyMeta, msg.buffers);
+  }
+
+  onResult(msg: Message<'result_reply'>): void {
+    const c = msg.content;
+    const states = this.#lookups.get(c.msg_id);
+    if (!states) return;
+    this.#lookups.delete(c.msg_id);
+    for (const t of states) this.#onResult(t, c, msg.buffers);
+  }
+
+  onStream(msg: Message<'stream'>): void {
+    const parentId = 'msg_id' in msg.parent ? msg.parent.msg_id : undefined;
+    const t = parentId === undefined ? undefined : this.#tasks.get(parentId);
+    if (!t) return;
+    const c = msg.content;
+    t.info[c.name] += c.text;
+    if (!this.echo) return;
+    const id = (msg.metadata as { engine_id?: number | null }).engine_id ?? t.info.engineId;
+    const prefix = `[engine ${id ?? '?'}] `;
+    const text = c.text.endsWith('\n') ? c.text.slice(0, -1) : c.text;
+    (c.name === 'stderr' ? process.stderr : process.stdout).write(`${prefix}${text.split('\n').join(`\n${prefix}`)}\n`);
+  }
+
+  /** Settle everything pending with `err`. */
+  failAll(err: ConnectionLost): void {
+    for (const t of this.#tasks.values()) this.#settle(t, undefined, err);
+    this.#tasks.clear();
+    for (const states of this.#lookups.values()) for (const t of states) this.#settle(t, undefined, err);
+    this.#lookups.clear();
+  }
+
+  #onResult(t: TaskState, c: ContentOf<'result_reply'>, buffers: Buffer[]): void {
+    if (c.status === 'unknown') {
+      return this.#settle(t, undefined, new Error(`the controller has no record of task ${c.msg_id}: never submitted, or culled (it keeps the last 1024 finished tasks) or purged`));
+    }
+    if (c.submitted) t.info.submitted = new Date(c.submitted);
+    t.info.stdout = c.stdout ?? '';
+    t.info.stderr = c.stderr ?? '';
+    const content = ApplyReplyContentSchema.safeParse(c.reply_content);
+    if (!content.success) return this.#settle(t, undefined, new ProtocolError(`the record of task ${c.msg_id} has an unreadable reply`, 'schema'));
+    this.#onReply(t, content.data, (c.reply_metadata ?? {}) as ReplyMeta, buffers);
+  }
+
+  #onReply(t: TaskState, c: ContentOf<'apply_reply'>, meta: ReplyMeta, buffers: Buffer[]): void {
+    t.info.engineId = meta.engine_id ?? null;
+    if (Array.isArray(meta.attempts)) t.info.attempts = meta.attempts.map((a) => ({ engineId: a.engine_id, ename: a.ename }));
+    t.info.started = meta.started ? new Date(meta.started) : null;
+    t.info.completed = meta.completed ? new Date(meta.completed) : null;
+    t.info.received = new Date();
+    if (c.status === 'error') return this.#settle(t, undefined, errorFromReply(c, c.engine_info?.engine_id ?? t.info.engineId, t.info.msgId));
+    let value: unknown;
+    try {
+      value = deserialize(buffers);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      return this.#settle(t, undefined, new SerializationError(`cannot read the result of task ${t.info.msgId}: ${why}`, 'unknown', 'result'));
+    }
+    this.#settle(t, value, undefined);
+  }
+
+  #settle(t: TaskState, value: unknown, error: Error | undefined): void {
+    if (t.done) return;
+    this.#tasks.delete(t.info.msgId);
+    t.done = true;
+    t.value = value;
+    t.error = error;
+    t.info.status = error ? 'error' : 'ok';
+    for (const l of t.listeners) l(t);
+    t.listeners = [];
+  }
+}

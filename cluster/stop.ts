@@ -1,0 +1,72 @@
+/**
+ * Stopping a cluster found through its files (its own Cluster object, or
+ * `tscluster stop` from another process): ask the controller to shut down
+ * (it stops its engines), then end by their records whatever is left, then
+ * remove the cluster's files.
+ */
+import { Client } from '../client/client.js';
+import { launcherOf, waitEnded } from '../launcher/index.js';
+import { readClusterState, readConnectionFile, recordedProcesses, removeClusterState, removeConnectionFiles } from '../profiles/index.js';
+import type { ClusterState } from '../profiles/index.js';
+import { pidAlive } from '../util/proc.js';
+
+export interface Stopped {
+  /** the controller's pid, when known */
+  controllerPid: number | null;
+  /** engine processes recorded */
+  engines: number;
+}
+
+/** The controller of a cluster answers when its recorded process (or, without a record, its file's pid) runs. */
+function controllerUp(state: ClusterState | undefined, filePid: number | null): boolean {
+  if (state) return state.controller.processes.some((p) => pidAlive(p.pid)) && filePid !== null;
+  return filePid !== null && pidAlive(filePid);
+}
+
+/**
+ * Stop the cluster of a profile and cluster id. Returns what was stopped, or
+ * undefined when there was no cluster (no connection file, no state file).
+ * @param client a client of the cluster to send the shutdown through (it is closed)
+ */
+export async function stopCluster(profile: string, clusterId: string, client?: Client): Promise<Stopped | undefined> {
+  const read = readClusterState(profile, clusterId);
+  const state = typeof read === 'object' ? read : undefined;
+  let filePid: number | null = null;
+  try {
+    filePid = readConnectionFile('client', { profile, clusterId }).info.controller_pid;
+  } catch {
+    // no connection file: the state file may still name the processes
+  }
+  if (filePid === null && read === undefined) {
+    await client?.close().catch(() => undefined);
+    return undefined;
+  }
+  await shutdownController(controllerUp(state, filePid), profile, clusterId, client);
+  if (state) {
+    // the controller stops its registered engines before it exits; an engine not yet registered
+    // (still starting) hears nothing, so after the controller, engines get a short grace only
+    await waitEnded(state.controller.processes, 5000);
+    await waitEnded(state.engines.flatMap((r) => r.processes), 1000);
+    for (const rec of [state.controller, ...state.engines]) await launcherOf(rec).stop(rec);
+  }
+  removeConnectionFiles(profile, clusterId);
+  removeClusterState(profile, clusterId);
+  const controllerPid = state?.controller.processes[0]?.pid ?? filePid;
+  return { controllerPid, engines: state ? recordedProcesses(state).length - state.controller.processes.length : 0 };
+}
+
+async function shutdownController(up: boolean, profile: string, clusterId: string, client: Client | undefined): Promise<void> {
+  if (!up) {
+    await client?.close().catch(() => undefined);
+    return;
+  }
+  let rc = client;
+  try {
+    rc ??= await Client.connect({ profile, clusterId, timeoutMs: 2000 });
+    await rc.shutdown({ hub: true });
+  } catch {
+    // unreachable controller: its process is ended by its record
+  } finally {
+    await rc?.close().catch(() => undefined);
+  }
+}

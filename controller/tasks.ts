@@ -1,0 +1,340 @@
+/**
+ * The tasks the hub holds: from an apply_request to the reply that ends it.
+ * Routes direct tasks to their engine and load-balanced ones through
+ * dependencies and the scheduler; forwards requests to engines and replies
+ * and output to clients; retries, times out, aborts and fails tasks. Every
+ * status change goes through `transition` (controller/lifecycle.ts).
+ */
+import { DELIMITER, parseFrame } from '../protocol/index.js';
+import type { ApplyReplyMetadata, Endpoint, ErrorContent, Incoming, TaskMetadata } from '../protocol/index.js';
+import { ProtocolError } from '../errors/index.js';
+import type { SystemErrorName } from '../errors/index.js';
+import type { Logger } from '../util/log.js';
+import { setLongTimeout } from '../util/timers.js';
+import { Dependents, evaluate } from './dependencies.js';
+import { transition } from './lifecycle.js';
+import type { EngineRegistry, EngineState } from './registry.js';
+import type { Scheduler } from './scheduler.js';
+import type { TaskStatus } from './store/record.js';
+import type { TaskStore } from './store/store.js';
+import { Task } from './task.js';
+
+export interface TaskManagerOptions {
+  store: TaskStore;
+  registry: EngineRegistry;
+  scheduler: Scheduler<Task, EngineState>;
+  /** the endpoint of clients (replies and output go out here) */
+  clients: Endpoint;
+  /** the endpoint of engines (requests go out here) */
+  engines: Endpoint;
+  log: Logger;
+  /** a task finished; its record and reply are in the store */
+  onFinished: (task: Task) => void;
+}
+
+/** Output kept in a task's record, per stream (the client gets every byte). */
+const OUTPUT_CAP = 1024 * 1024;
+
+export class TaskManager {
+  readonly #o: TaskManagerOptions;
+  /** unfinished tasks */
+  readonly #pending = new Map<string, Task>();
+  readonly #dependents = new Dependents<Task>();
+
+  constructor(o: TaskManagerOptions) {
+    this.#o = o;
+  }
+
+  /** An unfinished task. */
+  get(msgId: string): Task | undefined {
+    return this.#pending.get(msgId);
+  }
+
+  /** Unfinished tasks. */
+  pending(): IterableIterator<Task> {
+    return this.#pending.values();
+  }
+
+  /** Is this msg_id taken (by a task unfinished or on record)? */
+  known(msgId: string): boolean {
+    return this.#pending.has(msgId) || this.#o.store.outcome(msgId) !== undefined;
+  }
+
+  // ------------------------------------------------------------------ submission
+
+  /** A new task from a verified apply_request whose metadata passed its schema. */
+  submit(m: Incoming, client: Buffer, meta: TaskMetadata): void {
+    const task = Task.fromRequest(m.header, meta, client, m.raw);
+    this.#pending.set(task.msgId, task);
+    this.#o.store.add(task.record);
+    if (meta.timeout_ms !== undefined) {
+      const ms = meta.timeout_ms;
+      task.timer = setLongTimeout(() => this.stop(task, 'TaskTimeout', `the task did not finish within its timeout of ${ms} ms`), ms);
+    }
+    if (meta.route === 'direct') return this.#submitDirect(task);
+    for (const dep of [task.record.after, task.record.follow]) {
+      const unknown = dep?.ids.find((id) => id === task.msgId || this.#o.store.outcome(id) === undefined);
+      if (unknown !== undefined) {
+        const why = unknown === task.msgId ? 'a task cannot depend on itself' : `dependency ${unknown} is not a task this controller knows (never submitted, or its record was culled)`;
+        return this.fail(task, 'InvalidDependency', why, null);
+      }
+    }
+    this.#release(task);
+  }
+
+  #submitDirect(task: Task): void {
+    const id = task.targets?.[0];
+    const engine = id === undefined ? undefined : this.#o.registry.get(id);
+    if (engine === undefined) {
+      return this.fail(task, 'EngineError', `engine ${id ?? '(none given)'} is not registered (registered: ${this.#o.registry.idList()})`, null);
+    }
+    this.#start(task, engine);
+  }
+
+  /** Queue a load-balanced task whose dependencies are met, wait for them, or fail it if they never can be. */
+  #release(task: Task): void {
+    const r = task.record;
+    let engines: number[] | undefined;
+    let waiting = false;
+    for (const [dep, location] of [[r.after, false], [r.follow, true]] as const) {
+      if (!dep) continue;
+      const st = evaluate(dep, (id) => this.#o.store.outcome(id), location);
+      if (st.kind === 'impossible') return this.fail(task, 'ImpossibleDependency', st.why, null);
+      if (st.kind === 'wait') waiting = true;
+      else if (st.engines) engines = st.engines;
+    }
+    if (waiting) {
+      const ids = [...(r.after?.ids ?? []), ...(r.follow?.ids ?? [])].filter((id) => this.#o.store.outcome(id) === 'pending');
+      this.#dependents.add(task, ids);
+      if (r.status !== 'waiting') this.#to(task, 'waiting');
+      return;
+    }
+    if (engines) {
+      const allowed = r.targets ? engines.filter((e) => r.targets!.includes(e)) : engines;
+      if (allowed.length === 0) {
+        return this.fail(task, 'ImpossibleDependency', `the engines to follow (${engines.join(', ')}) are not among the targets [${r.targets!.join(', ')}]`, null);
+      }
+      r.targets = allowed;
+    }
+    if (!this.#checkPlaceable(task)) return;
+    this.#to(task, 'queued');
+    this.#o.scheduler.submit(task);
+    this.schedule();
+  }
+
+  /** Fail a task no registered engine may take; true when it can be placed. */
+  #checkPlaceable(task: Task): boolean {
+    if (this.#o.scheduler.placeable(task)) return true;
+    // with no targets and no blacklist, an engine that joins later takes it
+    if (task.targets === undefined && task.blacklist === undefined) return true;
+    const reg = this.#o.registry;
+    if (task.record.follow) {
+      this.fail(task, 'ImpossibleDependency', `no registered engine can run it: the engines to follow (${task.targets?.join(', ')}) are gone`, null);
+    } else if (task.targets !== undefined && !task.targets.some((t) => reg.get(t) !== undefined && !task.blacklist?.has(t))) {
+      this.fail(task, 'NoEnginesRegistered', `none of the target engines [${task.targets.join(', ')}] is registered and untried (registered: ${reg.idList()})`, null);
+    } else {
+      const last = task.record.attempts.at(-1);
+      this.fail(task, (last?.ename as SystemErrorName | undefined) ?? 'EngineError', `the task failed on every registered engine it could run on (${task.record.attempts.length} attempts)`, null);
+    }
+    return false;
+  }
+
+  /** Start what the scheduler can place now. */
+  schedule(): void {
+    for (const { task, engine } of this.#o.scheduler.schedule()) this.#start(task, engine);
+  }
+
+  #start(task: Task, engine: EngineState): void {
+    const raw = task.request;
+    if (raw === undefined) return;
+    task.record.engineId = engine.id;
+    this.#to(task, 'running');
+    engine.load++;
+    engine.inFlight.add(task);
+    this.#o.engines.forward(engine.identity, raw);
+  }
+
+  // ------------------------------------------------------------------ replies and output
+
+  /** An engine's apply_reply: finish the task (or retry it) and forward the reply to its client. */
+  onReply(engine: EngineState, m: Incoming): void {
+    let parentId: string;
+    let meta: Record<string, unknown>;
+    try {
+      parentId = parentIdOf(m);
+      meta = parseFrame(m.raw.metadata, 'metadata') as Record<string, unknown>;
+      if (meta === null || typeof meta !== 'object') throw new ProtocolError('apply_reply metadata is not an object', 'schema');
+    } catch (e) {
+      return this.#o.engines.drop(e, m.frames);
+    }
+    const task = this.#pending.get(parentId);
+    if (task === undefined || task.record.status !== 'running' || task.record.engineId !== engine.id) {
+      return this.#o.engines.drop(new ProtocolError(`apply_reply for unknown or finished task ${parentId}`, 'schema'), m.frames);
+    }
+    engine.inFlight.delete(task);
+    engine.load--;
+    engine.completed++;
+    const ok = meta.status === 'ok';
+    if (!ok && task.record.retries > 0 && task.abort === undefined && this.#retry(task, engine, enameOf(m))) return;
+    const raw = m.raw;
+    if (task.record.attempts.length > 0) {
+      // tell the client about the earlier runs: the metadata changes, so the controller signs anew
+      raw.metadata = Buffer.from(JSON.stringify({ ...meta, attempts: task.record.attempts }));
+      raw.signature = this.#o.clients.session.signer.sign(raw.header, raw.parent, raw.metadata, raw.content);
+    }
+    if (!ok) task.record.ename = enameOf(m);
+    this.#finish(task, ok ? 'done' : 'failed', [DELIMITER, raw.signature, raw.header, raw.parent, raw.metadata, raw.content, ...raw.buffers]);
+    this.#o.clients.forward(task.clientIdentity, raw);
+    if (task.record.route === 'lb' || this.#o.scheduler.queued > 0) this.schedule();
+  }
+
+  /** Output of a running task: keep a bounded copy in its record, pass every byte to its client. */
+  onStream(m: Incoming): void {
+    let parentId: string;
+    try {
+      parentId = parentIdOf(m);
+    } catch (e) {
+      return this.#o.engines.drop(e, m.frames);
+    }
+    const task = this.#pending.get(parentId);
+    if (task === undefined) return;
+    try {
+      const c = parseFrame(m.raw.content, 'content') as { name?: unknown; text?: unknown };
+      if (typeof c.text === 'string') {
+        const r = task.record;
+        if (c.name === 'stderr') r.stderr = (r.stderr + c.text).slice(-OUTPUT_CAP);
+        else r.stdout = (r.stdout + c.text).slice(-OUTPUT_CAP);
+      }
+    } catch {
+      // the text is for the client; a bad record copy is no reason to drop it
+    }
+    this.#o.clients.forward(task.clientIdentity, m.raw);
+  }
+
+  /** Resubmit a failed load-balanced task elsewhere; false when no engine is left to try. */
+  #retry(task: Task, engine: EngineState, ename: string): boolean {
+    const blacklist = new Set(task.blacklist ?? []).add(engine.id);
+    const candidate = { priority: task.priority, targets: task.targets, blacklist };
+    // nowhere left to run it: the caller reports this failure as the final one
+    if (!this.#o.scheduler.placeable(candidate) && (task.targets !== undefined || this.#o.registry.size > 0)) return false;
+    const r = task.record;
+    r.retries--;
+    r.attempts.push({ engine_id: engine.id, ename });
+    task.blacklist = blacklist;
+    this.#to(task, 'retrying');
+    this.#o.log.info(`task ${task.msgId} failed on engine ${engine.id} (${ename}); retrying (${r.retries} retries left)`);
+    this.#to(task, 'queued');
+    this.#o.scheduler.submit(task);
+    this.schedule();
+    return true;
+  }
+
+  // ------------------------------------------------------------------ stopping and failing
+
+  /**
+   * Stop a task that has not finished: a waiting or queued one fails now; a
+   * running one is interrupted on its engine, which replies with the error.
+   * False when there was nothing to stop.
+   */
+  stop(task: Task, ename: 'TaskTimeout' | 'TaskAborted', evalue: string): boolean {
+    switch (task.record.status) {
+      case 'waiting':
+      case 'queued':
+        this.#o.scheduler.remove(task);
+        this.fail(task, ename, evalue, null);
+        return true;
+      case 'running': {
+        if (task.abort) return false;
+        task.abort = { ename, evalue };
+        const e = task.record.engineId === null ? undefined : this.#o.registry.get(task.record.engineId);
+        if (e) this.#o.registry.send(e, 'abort_request', { msg_ids: [task.msgId], ename, evalue });
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Abort tasks by msg_id, or all unfinished tasks of the client with this identity. Returns how many were stopped. */
+  abort(client: Buffer, ids: readonly string[] | undefined): number {
+    const tasks = ids === undefined ? [...this.#pending.values()].filter((t) => t.clientIdentity.equals(client)) : ids.map((id) => this.#pending.get(id));
+    let n = 0;
+    for (const t of tasks) if (t && this.stop(t, 'TaskAborted', 'the task was aborted by a client')) n++;
+    return n;
+  }
+
+  /** End a task with an error the hub reports (its reply is built and signed here). */
+  fail(task: Task, ename: SystemErrorName, evalue: string, engine: EngineState | null): void {
+    const r = task.record;
+    const content: ErrorContent = {
+      status: 'error',
+      ename,
+      evalue,
+      traceback: [],
+      engine_info: { engine_id: engine?.id ?? null, engine_uuid: engine?.uuid ?? null, method: 'apply' },
+    };
+    const metadata: ApplyReplyMetadata = {
+      engine_id: engine?.id ?? null,
+      engine_uuid: engine?.uuid ?? null,
+      status: 'error',
+      started: r.started === null ? null : new Date(r.started).toISOString(),
+      completed: new Date().toISOString(),
+    };
+    if (r.attempts.length > 0) metadata.attempts = r.attempts;
+    engine?.inFlight.delete(task);
+    r.ename = ename;
+    const { frames } = this.#o.clients.session.build([task.clientIdentity], 'apply_reply', content, { parent: task.header, metadata });
+    this.#finish(task, 'failed', frames.slice(1));
+    this.#o.clients.sendFrames(frames);
+  }
+
+  /** An engine is gone: its in-flight tasks retry or fail with EngineError; tasks only it could take fail. */
+  engineGone(e: EngineState, reason: string): void {
+    this.#o.scheduler.removeEngine(e);
+    const inFlight = [...e.inFlight];
+    e.inFlight.clear();
+    for (const task of inFlight) {
+      if (task.record.retries > 0 && task.abort === undefined && this.#retry(task, e, 'EngineError')) continue;
+      this.fail(task, 'EngineError', `engine ${e.id} (pid ${e.pid} on ${e.hostname}) ${reason} while this task was on it`, e);
+    }
+    // queued tasks that only this engine could take now never can
+    for (const task of [...this.#o.scheduler.pending()]) {
+      if (task.targets !== undefined && !this.#o.scheduler.placeable(task)) {
+        this.#o.scheduler.remove(task);
+        this.#checkPlaceable(task);
+      }
+    }
+    this.schedule();
+  }
+
+  /** Record the end of a task, then release what waits on it. */
+  #finish(task: Task, status: 'done' | 'failed', reply: readonly Buffer[]): void {
+    this.#to(task, status);
+    task.timer?.clear();
+    task.timer = undefined;
+    task.request = undefined;
+    this.#pending.delete(task.msgId);
+    this.#o.store.finish(task.record, reply);
+    this.#o.onFinished(task);
+    for (const t of this.#dependents.take(task.msgId)) if (t.record.status === 'waiting') this.#release(t);
+  }
+
+  #to(task: Task, status: TaskStatus): void {
+    transition(task.record, status);
+    this.#o.store.update(task.record);
+  }
+}
+
+function parentIdOf(m: Incoming): string {
+  const parent = parseFrame(m.raw.parent, 'parent_header') as { msg_id?: unknown } | null;
+  if (typeof parent?.msg_id !== 'string') throw new ProtocolError(`${m.header.msg_type} without a parent msg_id`, 'schema');
+  return parent.msg_id;
+}
+
+function enameOf(m: Incoming): string {
+  try {
+    return String((parseFrame(m.raw.content, 'content') as { ename?: unknown }).ename ?? 'Error');
+  } catch {
+    return 'Error'; // an unreadable error is still an error
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The engine's task runner: tasks wait here in order and are handed to the
+ * execution worker a few ahead (so it goes from one to the next without a
+ * round trip). A worker that dies (process.exit, out of memory, a crash, an
+ * interrupted task) fails the task it ran, is replaced, and the tasks behind
+ * it go to the fresh worker.
+ */
+import type { ContentOf } from '../protocol/index.js';
+import { serialize } from '../protocol/index.js';
+import type { Logger } from '../util/log.js';
+import { ExecutionWorker, describeEnd } from '../executor/execution-worker.js';
+import type { WorkerEnd } from '../executor/execution-worker.js';
+import type { DoneFromWorker, TaskError } from '../executor/messages.js';
+
+export interface RunnerTask {
+  msgId: string;
+  /** the request's header frame, the reply's parent */
+  parent: Buffer;
+  content: ContentOf<'apply_request'>;
+  buffers: Buffer[];
+  /** set when the controller asked to stop this task while it runs */
+  abort?: TaskError;
+}
+
+export type TaskResult = { ok: true; frames: Uint8Array[]; started: string } | { ok: false; error: TaskError; started: string };
+
+export interface RunnerOptions {
+  log: Logger;
+  maxMemoryMb?: number;
+  /** the engine's id, for messages */
+  engineId: () => number;
+  /** output of a task (msgId null: written between tasks) */
+  onStream: (task: RunnerTask, name: 'stdout' | 'stderr', text: string) => void;
+  onFinish: (task: RunnerTask, r: TaskResult) => void;
+}
+
+/** tasks handed to the worker ahead of time */
+const PIPELINE = 32;
+
+export class TaskRunner {
+  readonly #o: RunnerOptions;
+  /** tasks not yet handed to the worker */
+  #queue: RunnerTask[] = [];
+  /** tasks handed to the worker, in order; the first is running */
+  #posted: RunnerTask[] = [];
+  #worker: ExecutionWorker | undefined;
+  #stopped = false;
+  #firstReady: (() => void) | undefined;
+
+  constructor(o: RunnerOptions) {
+    this.#o = o;
+  }
+
+  /** Start the first worker; resolves when it takes tasks. */
+  start(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#firstReady = resolve;
+      this.#startWorker();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#worker?.close();
+  }
+
+  get #running(): RunnerTask | undefined {
+    return this.#posted[0];
+  }
+
+  add(task: RunnerTask): void {
+    this.#queue.push(task);
+    this.#next();
+  }
+
+  /**
+   * Stop tasks: one not yet with the worker fails at once; one queued in the
+   * worker is skipped there; the running one ends with its worker, which is
+   * replaced (the namespace is reset).
+   */
+  abort(ids: readonly string[], error: TaskError): void {
+    for (const id of ids) {
+      const qi = this.#queue.findIndex((t) => t.msgId === id);
+      if (qi >= 0) {
+        const [task] = this.#queue.splice(qi, 1);
+        this.#finish(task!, { ok: false, error, started: new Date().toISOString() });
+        continue;
+      }
+      const pi = this.#posted.findIndex((t) => t.msgId === id);
+      if (pi > 0) this.#worker?.cancel(id, error);
+      else if (pi === 0) {
+        this.#posted[0]!.abort = error;
+        this.#o.log.info(`interrupting task ${id} (${error.ename}): replacing the execution worker`);
+        this.#worker?.interrupt();
+      }
+    }
+  }
+
+  #next(): void {
+    while (this.#worker?.ready && this.#queue.length > 0 && this.#posted.length < PIPELINE) {
+      const task = this.#queue[0]!;
+      if (task.content.kind === 'clear') {
+        // a fresh worker is a fresh namespace: clear when the worker is idle
+        if (this.#posted.length === 0) this.#clear(this.#queue.shift()!);
+        return;
+      }
+      this.#queue.shift();
+      this.#posted.push(task);
+      this.#worker.post(task.msgId, task.content, task.buffers);
+    }
+  }
+
+  #clear(task: RunnerTask): void {
+    this.#posted.push(task);
+    const started = new Date().toISOString();
+    void this.#replaceWorker().then(() => this.#finish(task, { ok: true, frames: serialize(undefined), started }));
+  }
+
+  #finish(task: RunnerTask, r: TaskResult): void {
+    this.#o.onFinish(task, r);
+    if (this.#posted[0] === task) this.#posted.shift();
+    this.#next();
+  }
+
+  #onDone(m: DoneFromWorker): void {
+    const task = this.#running;
+    if (task?.msgId !== m.msgId) return;
+    this.#finish(task, m.ok ? { ok: true, frames: m.frames, started: m.started } : { ok: false, error: m.error, started: m.started });
+  }
+
+  #startWorker(): void {
+    const w: ExecutionWorker = new ExecutionWorker(
+      {
+        onReady: () => {
+          this.#firstReady?.();
+          this.#firstReady = undefined;
+          this.#next();
+        },
+        onStream: (msgId, name, text) => {
+          const task = msgId === null ? this.#running : this.#posted.find((t) => t.msgId === msgId);
+          if (task) this.#o.onStream(task, name, text);
+        },
+        onDone: (m) => this.#onDone(m),
+        onEnd: (end) => {
+          if (w === this.#worker && !this.#stopped) this.#workerEnded(end);
+        },
+      },
+      this.#o.maxMemoryMb === undefined ? {} : { maxMemoryMb: this.#o.maxMemoryMb },
+    );
+    this.#worker = w;
+  }
+
+  #workerEnded(end: WorkerEnd): void {
+    const task = this.#running;
+    // tasks behind the running one never started: they go to the fresh worker
+    this.#queue = [...this.#posted.slice(1), ...this.#queue];
+    this.#posted = task ? [task] : [];
+    this.#startWorker();
+    if (task?.abort) return this.#finish(task, { ok: false, started: new Date().toISOString(), error: task.abort });
+    const why = describeEnd(end);
+    this.#o.log.warn(`the execution worker ${why}; started a fresh one`);
+    if (!task) return;
+    const evalue = `the task's execution worker ${why}; engine ${this.#o.engineId()} started a fresh worker (its namespace is reset) and stays registered`;
+    this.#finish(task, { ok: false, started: new Date().toISOString(), error: { ename: 'WorkerExited', evalue, traceback: [] } });
+  }
+
+  async #replaceWorker(): Promise<void> {
+    const old = this.#worker;
+    this.#worker = undefined;
+    await old?.close();
+    await new Promise<void>((resolve) => {
+      this.#firstReady = resolve;
+      this.#startWorker();
+    });
+  }
+}

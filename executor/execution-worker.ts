@@ -1,0 +1,164 @@
+/**
+ * One execution worker: the thread that runs user code (executor/thread.ts)
+ * in a persistent namespace. The engine runs one; the local executor a pool.
+ * Tasks go in with their payload frames moved, not cloned; cancellations go
+ * through a control port the thread reads synchronously before each task.
+ */
+import { getHeapStatistics } from 'node:v8';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import type { ApplyContent } from '../protocol/index.js';
+import type { CancelToWorker, DoneFromWorker, FromWorker, TaskError, ToWorker } from './messages.js';
+
+const THREAD_URL = new URL('./thread.js', import.meta.url);
+const LARGE = 65536;
+
+/** How a worker ended without being closed. */
+export type WorkerEnd =
+  | { kind: 'interrupted' }
+  | { kind: 'exit'; code: number }
+  | { kind: 'oom' }
+  | { kind: 'crash'; message: string };
+
+/** The end in words: "ran out of memory", "was ended by process.exit(3)"... */
+export function describeEnd(end: WorkerEnd): string {
+  switch (end.kind) {
+    case 'interrupted':
+      return 'was interrupted';
+    case 'oom':
+      return 'ran out of memory';
+    case 'crash':
+      return `crashed: ${end.message}`;
+    case 'exit':
+      return `was ended by process.exit(${end.code})`;
+  }
+}
+
+export interface WorkerEvents {
+  onReady(): void;
+  /** output written while a task ran (`msgId` null: between tasks) */
+  onStream(msgId: string | null, name: 'stdout' | 'stderr', text: string): void;
+  onDone(m: DoneFromWorker): void;
+  /** the worker ended on its own (or by interrupt()), not by close() */
+  onEnd(end: WorkerEnd): void;
+}
+
+export interface WorkerOptions {
+  /** heap limit, MB (default: this process's own); a task that exhausts it ends the worker only */
+  maxMemoryMb?: number;
+  /** node flags for the thread */
+  execArgv?: string[];
+  /** keep this process alive while the worker is idle (default true) */
+  ref?: boolean;
+}
+
+export class ExecutionWorker {
+  readonly #w: Worker;
+  readonly #control: MessagePort;
+  #ready = false;
+  #closed = false;
+  #interrupted = false;
+
+  constructor(events: WorkerEvents, o: WorkerOptions = {}) {
+    const control = new MessageChannel();
+    this.#control = control.port1;
+    this.#w = new Worker(THREAD_URL, {
+      stdout: false,
+      stderr: false,
+      ...(o.execArgv ? { execArgv: o.execArgv } : {}),
+      resourceLimits: { maxOldGenerationSizeMb: o.maxMemoryMb ?? Math.floor(getHeapStatistics().heap_size_limit / 1024 / 1024) },
+      workerData: { control: control.port2 },
+      transferList: [control.port2],
+    });
+    if (o.ref === false) this.#w.unref();
+    this.#listen(events);
+  }
+
+  #listen(events: WorkerEvents): void {
+    this.#w.on('message', (m: FromWorker) => {
+      if (this.#closed) return;
+      switch (m.type) {
+        case 'ready':
+          this.#ready = true;
+          return events.onReady();
+        case 'stream':
+          return events.onStream(m.msgId, m.name, m.text);
+        case 'done':
+          return events.onDone(m);
+      }
+    });
+    let failure: (Error & { code?: string }) | undefined;
+    // a failure is reported through the exit; an unheard 'error' would end this process
+    this.#w.on('error', (e) => {
+      failure = e;
+    });
+    this.#w.on('exit', (code) => {
+      this.#control.close();
+      if (this.#closed) return;
+      this.#closed = true;
+      if (this.#interrupted) events.onEnd({ kind: 'interrupted' });
+      else if (failure?.code === 'ERR_WORKER_OUT_OF_MEMORY') events.onEnd({ kind: 'oom' });
+      else if (failure) events.onEnd({ kind: 'crash', message: failure.message });
+      else events.onEnd({ kind: 'exit', code });
+    });
+  }
+
+  /** The thread is up and takes tasks. */
+  get ready(): boolean {
+    return this.#ready && !this.#closed;
+  }
+
+  /** Hand a task over; its payload frames are moved, not cloned. */
+  post(msgId: string, content: ApplyContent, payload: readonly Buffer[]): void {
+    const frames = payload.map(own);
+    const m: ToWorker = { type: 'task', msgId, content, frames };
+    this.#w.postMessage(m, transferable(frames));
+  }
+
+  /** Skip a task handed over earlier (it ends with `error` when its turn comes). */
+  cancel(msgId: string, error: TaskError): void {
+    // read by the thread synchronously before it starts each task: a message event could come too late
+    this.#control.postMessage({ type: 'cancel', msgId, error } satisfies CancelToWorker);
+  }
+
+  /** End the worker now, whatever it runs; onEnd reports it as interrupted. */
+  interrupt(): void {
+    this.#interrupted = true;
+    void this.#w.terminate();
+  }
+
+  /** End the worker quietly (no onEnd). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#control.close();
+    await this.#w.terminate();
+  }
+}
+
+/**
+ * A frame for the worker, in a buffer of its own. A slice of a packed message
+ * would clone its whole underlying buffer; a large frame received from ZeroMQ
+ * is external memory that cannot be transferred, and posting it would copy it
+ * twice (structured clone on each side): one copy here, then a transfer.
+ */
+function own(f: Buffer): Buffer {
+  if (f.byteLength >= LARGE) {
+    const b = Buffer.allocUnsafeSlow(f.byteLength);
+    f.copy(b);
+    return b;
+  }
+  return f.byteOffset === 0 && f.buffer.byteLength === f.byteLength ? f : Buffer.from(f);
+}
+
+/** Whole ArrayBuffers among the frames can move to the worker without a copy. */
+function transferable(frames: Buffer[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  const seen = new Set<ArrayBufferLike>();
+  for (const f of frames) {
+    if (f.byteLength >= LARGE && f.byteOffset === 0 && f.buffer.byteLength === f.byteLength && !seen.has(f.buffer) && f.buffer instanceof ArrayBuffer) {
+      seen.add(f.buffer);
+      out.push(f.buffer);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+/** The local launcher: the parts of a cluster as detached processes of this machine. */
+import type { LaunchRecord } from '../profiles/index.js';
+import { logPath } from '../profiles/index.js';
+import type { LaunchStatus, Launcher, PartSpec } from './launcher.js';
+import { CONTROLLER_SCRIPT, ENGINE_SCRIPT, markRun, runLogTail, running, spawnDetached, terminate } from './processes.js';
+import type { RunLog } from './processes.js';
+
+type LocalRecord = Extract<LaunchRecord, { launcher: 'local' }>;
+
+export class LocalLauncher implements Launcher<LocalRecord> {
+  readonly name = 'local' as const;
+  /** the log of each process this launcher started in this process, marked at its run */
+  readonly #logs = new Map<number, RunLog>();
+
+  async start(spec: PartSpec): Promise<LocalRecord> {
+    const script = spec.part === 'controller' ? CONTROLLER_SCRIPT : ENGINE_SCRIPT;
+    const log = markRun(logPath(spec.profile, spec.clusterId, spec.part), `${spec.part === 'controller' ? 'controller' : `${spec.n} engine(s)`}`);
+    const processes = Array.from({ length: spec.n }, () => spawnDetached(script, spec.args, log.path));
+    for (const p of processes) this.#logs.set(p.pid, log);
+    return { launcher: 'local', processes };
+  }
+
+  async poll(rec: LocalRecord): Promise<LaunchStatus> {
+    const ended = rec.processes.filter((p) => !running(p));
+    return {
+      running: rec.processes.length - ended.length,
+      total: rec.processes.length,
+      ended: ended.map((p) => {
+        const log = this.#logs.get(p.pid);
+        return { what: `pid ${p.pid}`, detail: log ? `Its log (${log.path}):\n${runLogTail(log)}` : '' };
+      }),
+    };
+  }
+
+  async stop(rec: LocalRecord, graceMs = 2000): Promise<void> {
+    await terminate(rec.processes, graceMs);
+  }
+
+  describe(rec: LocalRecord): string {
+    const n = rec.processes.length;
+    return `local: ${n} process${n === 1 ? '' : 'es'}${n ? ` (pid${n === 1 ? '' : 's'} ${rec.processes.map((p) => p.pid).join(', ')})` : ''}`;
+  }
+}
+
+/** The one local launcher of this process (it remembers the logs of what it started). */
+export const localLauncher = new LocalLauncher();

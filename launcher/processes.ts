@@ -1,0 +1,93 @@
+/**
+ * Processes of this machine: parts of a cluster spawned detached with their
+ * output appended to the profile's log (each run marked, so a failure quotes
+ * this run's lines only), and ended by their recorded identity (a pid that
+ * now belongs to another process is never signalled).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, statSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { ProcessRecord } from '../profiles/index.js';
+import { identify, sameProcess, signalPid, waitUntilGone } from '../util/proc.js';
+import { tailFile } from '../util/tail.js';
+
+export const CONTROLLER_SCRIPT = fileURLToPath(new URL('../controller/main.js', import.meta.url));
+export const ENGINE_SCRIPT = fileURLToPath(new URL('../engine/main.js', import.meta.url));
+
+/** Children of this process that have exited (a dead child must not look alive before it is reaped). */
+const exited = new Set<number>();
+
+/** Is the recorded process still running (and still the one recorded)? */
+export function running(p: ProcessRecord): boolean {
+  return !exited.has(p.pid) && sameProcess(p);
+}
+
+/** Extra node flags for controller and engine processes, e.g. `TSCLUSTER_NODE_ARGS="--cpu-prof --max-old-space-size=8192"`. */
+export function extraNodeArgs(): string[] {
+  return (process.env.TSCLUSTER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+}
+
+/** A log file with this run marked: lines written from `offset` on are this run's. */
+export interface RunLog {
+  path: string;
+  offset: number;
+}
+
+/** Mark the start of a run in a log; its lines from here on are this run's. */
+export function markRun(path: string, what: string): RunLog {
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    const offset = statSync(path).size;
+    writeSync(fd, `==== ${new Date().toISOString()} ${what} (started by pid ${process.pid}) ====\n`);
+    return { path, offset };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The last `lines` lines a run wrote to its log (after its mark). */
+export function runLogTail(log: RunLog, lines = 15): string {
+  const text = tailFile(log.path, lines + 1, log.offset).split('\n');
+  // the first line from the offset is the run's mark
+  const own = text[0]?.startsWith('==== ') ? text.slice(1) : text.slice(-lines);
+  return own.join('\n') || '(nothing logged)';
+}
+
+/** Start a node script detached, its output appended to `log`. Returns its record. */
+export function spawnDetached(script: string, args: string[], log: string): ProcessRecord {
+  const fd = openSync(log, 'a', 0o600);
+  try {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...extraNodeArgs(), script, ...args], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: process.env,
+    });
+    const pid = child.pid;
+    if (pid === undefined) throw new Error(`could not start ${script}`);
+    child.on('exit', () => exited.add(pid));
+    child.unref();
+    return { ...identify(pid), host: hostname() };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Wait until none of the processes runs, or the time runs out. Returns the survivors. */
+export function waitEnded(procs: ProcessRecord[], timeoutMs: number): Promise<ProcessRecord[]> {
+  return waitUntilGone(procs, running, timeoutMs, 20);
+}
+
+/** SIGTERM, then SIGKILL what is still there: only processes that are still the recorded ones. */
+export async function terminate(procs: ProcessRecord[], graceMs = 2000): Promise<void> {
+  const signal = (list: ProcessRecord[], sig: NodeJS.Signals): void => {
+    for (const p of list) if (running(p)) signalPid(p.pid, sig);
+  };
+  let left = procs.filter(running);
+  if (left.length === 0) return;
+  signal(left, 'SIGTERM');
+  left = await waitEnded(left, graceMs);
+  if (left.length === 0) return;
+  signal(left, 'SIGKILL');
+  await waitEnded(left, 2000);
+}

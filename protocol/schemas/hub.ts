@@ -1,0 +1,86 @@
+/** Client <-> hub: connect, queue status, stats, records, purge, abort, shutdown. */
+import { z } from 'zod';
+import { EngineInfoSchema } from './engines.js';
+
+
+export const ConnectReplySchema = z.object({
+  engines: z.array(EngineInfoSchema),
+  scheme: z.string(),
+  hwm: z.number().int().nonnegative(),
+  profile: z.string(),
+  cluster_id: z.string(),
+  controller_pid: z.number().int(),
+});
+export type ConnectReply = z.infer<typeof ConnectReplySchema>;
+
+export const EngineEventSchema = z.object({
+  event: z.enum(['registered', 'unregistered']),
+  engine: EngineInfoSchema,
+  reason: z.string().optional(),
+});
+export type EngineEvent = z.infer<typeof EngineEventSchema>;
+
+export const QueueStatusEntrySchema = z.object({
+  queued: z.number().int(),
+  running: z.number().int(),
+  completed: z.number().int(),
+});
+export const QueueReplySchema = z.object({
+  engines: z.record(z.string(), QueueStatusEntrySchema),
+  unassigned: z.number().int(),
+});
+export type QueueReply = z.infer<typeof QueueReplySchema>;
+
+export const ShutdownRequestSchema = z.object({
+  /** also stop the controller after the engines */
+  hub: z.boolean(),
+  /** engines to stop; all when absent */
+  targets: z.array(z.number().int()).optional(),
+});
+export type ShutdownRequest = z.infer<typeof ShutdownRequestSchema>;
+
+export const AbortRequestSchema = z.object({
+  /** tasks to abort; from a client, all of its pending tasks when absent */
+  msg_ids: z.array(z.string().max(200)).max(1000000).optional(),
+  /** from the controller to an engine: the error the aborted task ends with */
+  ename: z.enum(['TaskAborted', 'TaskTimeout']).optional(),
+  evalue: z.string().max(10000).optional(),
+});
+export type AbortRequest = z.infer<typeof AbortRequestSchema>;
+
+export const ResultRequestSchema = z.object({ msg_ids: z.array(z.string().max(200)).min(1).max(100000) });
+
+/** One task's record, as the hub keeps it; the result frames travel as the message's buffers. */
+export const ResultReplySchema = z.object({
+  msg_id: z.string(),
+  /** unknown: never submitted, or culled from the bounded store */
+  status: z.enum(['ok', 'error', 'unknown']),
+  reply_content: z.record(z.string(), z.unknown()).optional(),
+  reply_metadata: z.record(z.string(), z.unknown()).optional(),
+  submitted: z.string().optional(),
+  stdout: z.string().optional(),
+  stderr: z.string().optional(),
+});
+export type ResultReply = z.infer<typeof ResultReplySchema>;
+
+export const PurgeRequestSchema = z.object({ msg_ids: z.array(z.string().max(200)).max(1000000).optional(), all: z.boolean().optional() });
+
+export const StatsReplySchema = z.object({
+  dropped: z.record(z.string(), z.number().int()),
+  tasks: z.object({ submitted: z.number().int(), completed: z.number().int(), pending: z.number().int() }),
+  engines: z.number().int(),
+  clients: z.number().int(),
+  /** the controller's memory, bytes */
+  memory: z.object({ rss: z.number(), heapUsed: z.number(), external: z.number() }).optional(),
+  /** task records kept (finished ones are bounded) */
+  records: z.number().int().optional(),
+});
+export type StatsReply = z.infer<typeof StatsReplySchema>;
+
+
+/** The answer to a request the controller refuses (a field out of range, an unknown id): names the field. */
+export const ErrorReplySchema = z.object({
+  ename: z.string().max(200),
+  evalue: z.string().max(100000),
+});
+export type ErrorReply = z.infer<typeof ErrorReplySchema>;

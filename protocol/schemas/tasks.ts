@@ -1,0 +1,91 @@
+/** Tasks: apply requests and replies, their options and dependencies, output streams. */
+import { z } from 'zod';
+
+
+export const DependencySchema = z.object({
+  ids: z.array(z.string().min(1).max(200)).max(100000),
+  all: z.boolean(),
+  success: z.boolean(),
+  failure: z.boolean(),
+});
+export type DependencyWire = z.infer<typeof DependencySchema>;
+
+/** Per-task options a client sends in apply_request metadata. */
+export const TaskMetadataSchema = z.object({
+  /** `direct`: run on `targets[0]`; `lb`: the scheduler picks among `targets` (or all). */
+  route: z.enum(['direct', 'lb']),
+  targets: z.array(z.number().int().nonnegative()).max(100000).optional(),
+  label: z.string().max(1000).optional(),
+  /** higher runs first (load-balanced); default 0 */
+  priority: z.number().int().min(-1e9).max(1e9).optional(),
+  /** resubmissions on error or engine death (load-balanced) */
+  retries: z.number().int().nonnegative().max(1000).optional(),
+  /** the task fails with TaskTimeout this long after submission, queued or running */
+  timeout_ms: z.number().positive().max(2 ** 31 - 1).optional(),
+  /** time dependency: run after these finish */
+  after: DependencySchema.optional(),
+  /** location dependency: run where these ran */
+  follow: DependencySchema.optional(),
+});
+export type TaskMetadata = z.infer<typeof TaskMetadataSchema>;
+
+/** What an apply_request asks the engine to do. Payload travels in buffers. */
+export const ApplyContentSchema = z.discriminatedUnion('kind', [
+  /** buffers: the serialized args array, with the function source as its head (serialize.ts) */
+  z.object({ kind: z.literal('apply') }),
+  /** buffers: the serialized items array, with the function source as its head; the function is called once per item */
+  z.object({ kind: z.literal('map') }),
+  /**
+   * run a code string in the engine namespace; TypeScript is stripped of its
+   * types (always with `typescript: true`, else when the code is not valid JavaScript)
+   */
+  z.object({ kind: z.literal('execute'), code: z.string(), typescript: z.boolean().optional(), filename: z.string().max(4096).optional() }),
+  /** buffers: [serialized record, ...]; each key becomes a global in the namespace */
+  z.object({ kind: z.literal('push') }),
+  /** read globals from the namespace */
+  z.object({ kind: z.literal('pull'), names: z.array(z.string().max(1000)).max(10000) }),
+  /** drop everything pushed or defined in the namespace */
+  z.object({ kind: z.literal('clear') }),
+]);
+export type ApplyContent = z.infer<typeof ApplyContentSchema>;
+export type ApplyKind = ApplyContent['kind'];
+
+export const ErrorContentSchema = z.object({
+  status: z.literal('error'),
+  ename: z.string(),
+  evalue: z.string(),
+  traceback: z.array(z.string()),
+  engine_info: z
+    .object({
+      engine_id: z.number().int().nullable(),
+      engine_uuid: z.string().nullable(),
+      method: z.string().optional(),
+    })
+    .optional(),
+  /** Structured extras, e.g. the path of an unserializable value. */
+  detail: z.record(z.string(), z.unknown()).optional(),
+});
+export type ErrorContent = z.infer<typeof ErrorContentSchema>;
+
+export const ApplyReplyContentSchema = z.union([z.object({ status: z.literal('ok') }), ErrorContentSchema]);
+export type ApplyReplyContent = z.infer<typeof ApplyReplyContentSchema>;
+
+export const ApplyReplyMetadataSchema = z.object({
+  engine_id: z.number().int().nullable(),
+  engine_uuid: z.string().nullable(),
+  status: z.enum(['ok', 'error']),
+  /** ISO dates */
+  started: z.string().nullable(),
+  completed: z.string().nullable(),
+  /** earlier failed runs of a retried task, added by the controller */
+  attempts: z.array(z.object({ engine_id: z.number().int().nullable(), ename: z.string() })).optional(),
+});
+export type ApplyReplyMetadata = z.infer<typeof ApplyReplyMetadataSchema>;
+
+export const StreamContentSchema = z.object({
+  name: z.enum(['stdout', 'stderr']),
+  text: z.string(),
+});
+export type StreamContent = z.infer<typeof StreamContentSchema>;
+export const StreamMetadataSchema = z.object({ engine_id: z.number().int().nullable() });
+
