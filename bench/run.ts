@@ -55,8 +55,26 @@ export interface Sizes {
   rssTasks: number;
 }
 
-const FULL: Sizes = { reps: 3, latencySamples: 2000, throughputTasks: 20000, mapItems: 1_000_000, pushMB: 100, cpuTasks: 16, cpuTaskSeconds: 0.5, rssTasks: 200_000 };
-const QUICK: Sizes = { reps: 1, latencySamples: 200, throughputTasks: 2000, mapItems: 100_000, pushMB: 10, cpuTasks: 4, cpuTaskSeconds: 0.1, rssTasks: 10_000 };
+const FULL: Sizes = {
+  reps: 3,
+  latencySamples: 2000,
+  throughputTasks: 20000,
+  mapItems: 1_000_000,
+  pushMB: 100,
+  cpuTasks: 16,
+  cpuTaskSeconds: 0.5,
+  rssTasks: 200_000,
+};
+const QUICK: Sizes = {
+  reps: 1,
+  latencySamples: 200,
+  throughputTasks: 2000,
+  mapItems: 100_000,
+  pushMB: 10,
+  cpuTasks: 4,
+  cpuTaskSeconds: 0.1,
+  rssTasks: 10_000,
+};
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -126,103 +144,111 @@ async function timeStartup(env: NodeJS.ProcessEnv): Promise<number> {
   return dt;
 }
 
+type View = ReturnType<Client['loadBalancedView']>;
+const noop = (x?: unknown): unknown => x;
+
+/** Run `reps` times; the median rate of `count` items done per second. */
+async function rate(reps: number, count: number, run: () => Promise<void>): Promise<number> {
+  const rates: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    await run();
+    rates.push(count / ((performance.now() - t) / 1000));
+  }
+  return median(rates);
+}
+
+async function latencies(rc: Client, z: Sizes, out: Record<string, number>): Promise<void> {
+  log('tscluster: round trips');
+  const lb = rc.loadBalancedView();
+  const d0 = rc.directView(rc.ids[0]!);
+  const lat = await sample(z.latencySamples, (i) => lb.apply(noop, i));
+  out.lb_roundtrip_ms = median(lat);
+  out.lb_roundtrip_p99_ms = percentile(lat, 0.99);
+  out.direct_roundtrip_ms = median(await sample(z.latencySamples, (i) => d0.apply(noop, i)));
+}
+
+async function throughputs(lb: View, z: Sizes, out: Record<string, number>): Promise<void> {
+  log('tscluster: throughput');
+  out.lb_throughput_tasks_per_s = await rate(z.reps, z.throughputTasks, async () => {
+    await Promise.all(Array.from({ length: z.throughputTasks }, (_, i) => lb.apply(noop, i)));
+  });
+  log('tscluster: map');
+  const items = Array.from({ length: z.mapItems }, (_, i) => i);
+  out.map_items_per_s = await rate(z.reps, z.mapItems, async () => {
+    const res = await lb.map(noop, items, { chunksize: 1000 });
+    if (res.length !== items.length || res[items.length - 1] !== items.length - 1) throw new Error('map returned wrong results');
+  });
+}
+
+async function pushPull(rc: Client, z: Sizes, out: Record<string, number>): Promise<void> {
+  log('tscluster: push and pull');
+  const d0 = rc.directView(rc.ids[0]!);
+  const big = new Float64Array((z.pushMB * 1024 * 1024) / 8);
+  for (let i = 0; i < big.length; i += 4096) big[i] = i;
+  out.push_MBps = await rate(z.reps, z.pushMB, async () => {
+    await d0.push({ big });
+  });
+  out.pull_MBps = await rate(z.reps, z.pushMB, async () => {
+    const back = await d0.pull<Float64Array>('big');
+    if (back.length !== big.length || back[4096] !== 4096) throw new Error('pull returned a different array');
+  });
+  await d0.execute('big = undefined');
+}
+
+async function cpuSpeedup(lb: View, z: Sizes, out: Record<string, number>): Promise<void> {
+  log('tscluster: cpu speedup');
+  const n = calibrateBurn(z.cpuTaskSeconds);
+  let t = performance.now();
+  for (let i = 0; i < z.cpuTasks; i++) burnRemote(n);
+  const serial = performance.now() - t;
+  await lb.map(burnRemote, [n, n]); // warm the engines' JIT
+  t = performance.now();
+  await lb.map(
+    burnRemote,
+    Array.from({ length: z.cpuTasks }, () => n),
+  );
+  out.cpu_speedup = serial / (performance.now() - t);
+}
+
+async function controllerMemory(lb: View, pid: number, z: Sizes, out: Record<string, number>): Promise<void> {
+  log(`tscluster: controller memory after ${z.rssTasks} tasks`);
+  for (let done = 0; done < z.rssTasks;) {
+    const k = Math.min(20000, z.rssTasks - done);
+    await Promise.all(Array.from({ length: k }, (_, i) => lb.apply(noop, i)));
+    done += k;
+  }
+  out.controller_rss_MB = rssMB(pid);
+}
+
 /** Run every workload on tscluster; values keyed like WORKLOADS. */
 export async function benchTscluster(engines: number, z: Sizes): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  const env = { ...process.env };
-
   log('tscluster: startup');
   const starts: number[] = [];
-  for (let i = 0; i < z.reps; i++) starts.push(await timeStartup(env));
+  for (let i = 0; i < z.reps; i++) starts.push(await timeStartup({ ...process.env }));
   out.startup_s = median(starts);
-
   const cluster = await Cluster.start({ n: engines, profile: 'bench' });
   try {
     const rc = await cluster.connect();
     const lb = rc.loadBalancedView();
-    const d0 = rc.directView(rc.ids[0]!);
-    const noop = (x?: unknown): unknown => x;
     for (let i = 0; i < 200; i++) await lb.apply(noop, i);
-
-    log('tscluster: round trips');
-    const lat = await sample(z.latencySamples, (i) => lb.apply(noop, i));
-    out.lb_roundtrip_ms = median(lat);
-    out.lb_roundtrip_p99_ms = percentile(lat, 0.99);
-    out.direct_roundtrip_ms = median(await sample(z.latencySamples, (i) => d0.apply(noop, i)));
-
-    log('tscluster: throughput');
-    const rates: number[] = [];
-    for (let r = 0; r < z.reps; r++) {
-      const t = performance.now();
-      await Promise.all(Array.from({ length: z.throughputTasks }, (_, i) => lb.apply(noop, i)));
-      rates.push(z.throughputTasks / ((performance.now() - t) / 1000));
-    }
-    out.lb_throughput_tasks_per_s = median(rates);
-
-    log('tscluster: map');
-    const items = Array.from({ length: z.mapItems }, (_, i) => i);
-    const mapRates: number[] = [];
-    for (let r = 0; r < z.reps; r++) {
-      const t = performance.now();
-      const res = await lb.map(noop, items, { chunksize: 1000 });
-      if (res.length !== items.length || res[items.length - 1] !== items.length - 1) throw new Error('map returned wrong results');
-      mapRates.push(z.mapItems / ((performance.now() - t) / 1000));
-    }
-    out.map_items_per_s = median(mapRates);
-
-    log('tscluster: push and pull');
-    const big = new Float64Array((z.pushMB * 1024 * 1024) / 8);
-    for (let i = 0; i < big.length; i += 4096) big[i] = i;
-    const pushes: number[] = [];
-    const pulls: number[] = [];
-    for (let r = 0; r < z.reps; r++) {
-      let t = performance.now();
-      await d0.push({ big });
-      pushes.push(z.pushMB / ((performance.now() - t) / 1000));
-      t = performance.now();
-      const back = (await d0.pull('big')) as Float64Array;
-      pulls.push(z.pushMB / ((performance.now() - t) / 1000));
-      if (back.length !== big.length || back[4096] !== 4096) throw new Error('pull returned a different array');
-    }
-    out.push_MBps = median(pushes);
-    out.pull_MBps = median(pulls);
-    await d0.execute('big = undefined');
-
-    log('tscluster: cpu speedup');
-    const n = calibrateBurn(z.cpuTaskSeconds);
-    let t = performance.now();
-    for (let i = 0; i < z.cpuTasks; i++) burnRemote(n);
-    const serial = performance.now() - t;
-    await lb.map(burnRemote, [n, n]); // warm the engines' JIT
-    t = performance.now();
-    await lb.map(burnRemote, Array.from({ length: z.cpuTasks }, () => n));
-    out.cpu_speedup = serial / (performance.now() - t);
-
-    log(`tscluster: controller memory after ${z.rssTasks} tasks`);
-    let done = 0;
-    while (done < z.rssTasks) {
-      const k = Math.min(20000, z.rssTasks - done);
-      await Promise.all(Array.from({ length: k }, (_, i) => lb.apply(noop, i)));
-      done += k;
-    }
-    out.controller_rss_MB = rssMB(cluster.controllerPid);
+    await latencies(rc, z, out);
+    await throughputs(lb, z, out);
+    await pushPull(rc, z, out);
+    await cpuSpeedup(lb, z, out);
+    await controllerMemory(lb, cluster.controllerPid, z, out);
   } finally {
     await cluster.stop();
   }
-
   log('tscluster: pipelined throughput with hwm 0');
   const c0 = await Cluster.start({ n: engines, profile: 'bench', hwm: 0 });
   try {
     const lb = (await c0.connect()).loadBalancedView();
-    const noop = (x?: unknown): unknown => x;
     await Promise.all(Array.from({ length: 1000 }, (_, i) => lb.apply(noop, i)));
-    const rates: number[] = [];
-    for (let r = 0; r < z.reps; r++) {
-      const t = performance.now();
+    out.lb_throughput_hwm0_tasks_per_s = await rate(z.reps, z.throughputTasks, async () => {
       await Promise.all(Array.from({ length: z.throughputTasks }, (_, i) => lb.apply(noop, i)));
-      rates.push(z.throughputTasks / ((performance.now() - t) / 1000));
-    }
-    out.lb_throughput_hwm0_tasks_per_s = median(rates);
+    });
   } finally {
     await c0.stop();
   }
@@ -278,7 +304,10 @@ function fmt(x: number | null): string {
 }
 
 export function table(rs: Row[]): string {
-  const lines = [['workload', 'unit', 'tscluster', 'ipyparallel', 'ratio'], ...rs.map((r) => [r.workload, r.unit, fmt(r.tscluster), fmt(r.ipyparallel), r.ratio === null ? '-' : `${r.ratio.toFixed(1)}x`])];
+  const lines = [
+    ['workload', 'unit', 'tscluster', 'ipyparallel', 'ratio'],
+    ...rs.map((r) => [r.workload, r.unit, fmt(r.tscluster), fmt(r.ipyparallel), r.ratio === null ? '-' : `${r.ratio.toFixed(1)}x`]),
+  ];
   const w = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   return lines.map((l) => l.map((c, i) => (i < 2 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
 }
@@ -294,7 +323,9 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('Usage: npm run bench -- [--engines N] [--quick] [--json FILE] [--no-ipyparallel]\n\nRuns each workload on tscluster and ipyparallel in one run and prints medians and ratios.');
+    console.log(
+      'Usage: npm run bench -- [--engines N] [--quick] [--json FILE] [--no-ipyparallel]\n\nRuns each workload on tscluster and ipyparallel in one run and prints medians and ratios.',
+    );
     return;
   }
   const engines = Number(values.engines);

@@ -15,7 +15,9 @@ function rssMB(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { tasks: { type: 'string', default: '500000' }, engines: { type: 'string', default: '2' }, batch: { type: 'string', default: '20000' } } });
+  const { values } = parseArgs({
+    options: { tasks: { type: 'string', default: '500000' }, engines: { type: 'string', default: '2' }, batch: { type: 'string', default: '20000' } },
+  });
   const total = Number(values.tasks);
   const batch = Number(values.batch);
   process.env.TSCLUSTER_DIR = mkdtempSync(join(tmpdir(), 'tscluster-soak-'));
@@ -34,7 +36,9 @@ async function main(): Promise<void> {
       done += k;
       if (done % (batch * 5) === 0 || done === total) {
         const engines = cluster.enginePids.map((p) => rssMB(p).toFixed(0)).join('/');
-        console.log(`${done}\t${rssMB(cluster.controllerPid).toFixed(0)}\t${engines}\t${(process.memoryUsage().rss / 1048576).toFixed(0)}\t${(done / ((performance.now() - t0) / 1000)).toFixed(0)}`);
+        console.log(
+          `${done}\t${rssMB(cluster.controllerPid).toFixed(0)}\t${engines}\t${(process.memoryUsage().rss / 1048576).toFixed(0)}\t${(done / ((performance.now() - t0) / 1000)).toFixed(0)}`,
+        );
       }
     }
     const s = await rc.stats();

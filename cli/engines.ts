@@ -21,12 +21,14 @@ Example:
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...CLUSTER_OPTIONS, n: { type: 'string', short: 'n' }, 'no-wait': { type: 'boolean' } }, help);
-  if (values.help) return console.log(help()), 0;
+  if (values.help) return (console.log(help()), 0);
   const profile = String(values.profile ?? DEFAULT_PROFILE);
   const clusterId = String(values['cluster-id'] ?? '');
   const n = intFlag('n', typeof values.n === 'string' ? values.n : undefined, 1, 1);
   if (!runningCluster(profile, clusterId)) {
-    console.error(`no running cluster for profile '${profile}'${clusterId ? `, cluster id '${clusterId}'` : ''}: start one with 'tscluster start${clusterFlags(profile, clusterId)}'`);
+    console.error(
+      `no running cluster for profile '${profile}'${clusterId ? `, cluster id '${clusterId}'` : ''}: start one with 'tscluster start${clusterFlags(profile, clusterId)}'`,
+    );
     return 1;
   }
   const rc = values['no-wait'] ? undefined : await Client.connect({ profile, clusterId });

@@ -47,7 +47,7 @@ async function rows(): Promise<Row[]> {
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, { json: { type: 'boolean' } }, help);
-  if (values.help) return console.log(help()), 0;
+  if (values.help) return (console.log(help()), 0);
   const all = await rows();
   if (values.json) {
     console.log(JSON.stringify(all, null, 2));
@@ -62,7 +62,13 @@ async function run(argv: string[]): Promise<number> {
     ...all.map((r) => [r.profile, r.clusterId || '-', String(r.controllerPid ?? '-'), r.engines === null ? '-' : String(r.engines), r.state]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  for (const r of table) console.log(r.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const r of table)
+    console.log(
+      r
+        .map((x, i) => x.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
   if (all.some((r) => r.state === 'dead')) console.log("\ndead clusters left files behind; 'tscluster stop --all' cleans them");
   return 0;
 }

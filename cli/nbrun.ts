@@ -39,12 +39,18 @@ Examples:
   tscluster nbrun analysis.ipynb --url 'http://127.0.0.1:8888/?token=abc123'`;
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { url: { type: 'string' }, token: { type: 'string' }, out: { type: 'string' }, timeout: { type: 'string' }, kernel: { type: 'string' } }, help);
-  if (values.help) return console.log(help()), 0;
+  const { values, positionals } = parse(
+    argv,
+    { url: { type: 'string' }, token: { type: 'string' }, out: { type: 'string' }, timeout: { type: 'string' }, kernel: { type: 'string' } },
+    help,
+  );
+  if (values.help) return (console.log(help()), 0);
   if (positionals.length === 0) throw new UsageError(`name at least one notebook\n\n${help()}`);
-  if (values.token !== undefined && values.url === undefined) throw new UsageError('--token goes with --url (a temporary local server makes its own token)');
+  if (values.token !== undefined && values.url === undefined)
+    throw new UsageError('--token goes with --url (a temporary local server makes its own token)');
   const timeoutS = values.timeout === undefined ? undefined : Number(values.timeout);
-  if (timeoutS !== undefined && !(Number.isFinite(timeoutS) && timeoutS >= 0)) throw new UsageError(`--timeout must be a number of seconds >= 0, got '${String(values.timeout)}'`);
+  if (timeoutS !== undefined && !(Number.isFinite(timeoutS) && timeoutS >= 0))
+    throw new UsageError(`--timeout must be a number of seconds >= 0, got '${String(values.timeout)}'`);
   // @jupyterlab/services is loaded by the notebook runner only
   const { nbrun } = await import('../nbrun/run.js');
   return nbrun(positionals, {

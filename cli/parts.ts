@@ -37,7 +37,7 @@ export const controller: Command = {
   help: controllerHelp,
   async run(argv) {
     const { values } = parse(argv, CONTROLLER_OPTIONS, controllerHelp);
-    if (values.help) return console.log(controllerHelp()), 0;
+    if (values.help) return (console.log(controllerHelp()), 0);
     await asUsage(() => runController(argv));
     return -1;
   },
@@ -48,7 +48,7 @@ export const engine: Command = {
   help: engineHelp,
   async run(argv) {
     const { values } = parse(argv, ENGINE_OPTIONS, engineHelp);
-    if (values.help) return console.log(engineHelp()), 0;
+    if (values.help) return (console.log(engineHelp()), 0);
     await asUsage(() => runEngine(argv));
     return -1;
   },

@@ -13,9 +13,13 @@ const help = (): string => `Usage: tscluster profile create|list|locate [NAME]
 Example:
   tscluster profile create big && tscluster start -n 8 --profile big`;
 
-async function run(argv: string[]): Promise<number> {
+function run(argv: string[]): Promise<number> {
+  return Promise.resolve(runSync(argv));
+}
+
+function runSync(argv: string[]): number {
   const { values, positionals } = parse(argv, {}, help);
-  if (values.help || positionals.length === 0) return console.log(help()), 0;
+  if (values.help || positionals.length === 0) return (console.log(help()), 0);
   const [sub, name = DEFAULT_PROFILE] = positionals;
   switch (sub) {
     case 'create': {

@@ -20,7 +20,7 @@ Example:
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, CLUSTER_OPTIONS, help);
-  if (values.help) return console.log(help()), 0;
+  if (values.help) return (console.log(help()), 0);
   const rc = await Client.connect({ profile: String(values.profile ?? DEFAULT_PROFILE), clusterId: String(values['cluster-id'] ?? '') });
   const { start: startRepl } = await import('node:repl');
   console.log(`connected: ${rc.ids.length} engines (rc, dv, lb defined; top-level await works; .exit to leave)`);

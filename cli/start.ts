@@ -1,9 +1,9 @@
 /** `tscluster start`: a controller and engines on this machine. */
-import { resolveSettings, helpRows } from '../config/resolve.js';
+import { argOptions, helpRows, resolveSettings } from '../config/resolve.js';
+import type { Client } from '../client/client.js';
 import { Cluster } from '../cluster/cluster.js';
 import { DEFAULT_PROFILE, readProfileConfig, runningCluster } from '../profiles/index.js';
 import { isLoopback } from '../util/net.js';
-import { argOptions } from '../config/resolve.js';
 import { CLUSTER_OPTIONS, PROFILE_ROWS, asUsage, clusterFlags, parse } from './args.js';
 import type { Command } from './args.js';
 
@@ -25,12 +25,14 @@ Examples:
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...CLUSTER_OPTIONS, ...argOptions('start'), daemon: { type: 'boolean' } }, help);
-  if (values.help) return console.log(help()), 0;
+  if (values.help) return (console.log(help()), 0);
   const profile = String(values.profile ?? DEFAULT_PROFILE);
   const clusterId = String(values['cluster-id'] ?? '');
   const s = await asUsage(() => resolveSettings('start', { flags: values, profile: readProfileConfig(profile) }));
   if (!isLoopback(s.ip) && !s.curve) {
-    console.error(`warning: --ip ${s.ip} accepts connections from other machines, and without --curve the traffic is not encrypted (messages are signed, but readable on the network). Add --curve unless the network is trusted.`);
+    console.error(
+      `warning: --ip ${s.ip} accepts connections from other machines, and without --curve the traffic is not encrypted (messages are signed, but readable on the network). Add --curve unless the network is trusted.`,
+    );
   }
   const t0 = Date.now();
   // Ctrl-C is handled from the start: during start-up it aborts it (stopping what was started)
@@ -42,12 +44,7 @@ async function run(argv: string[]): Promise<number> {
     cluster = await Cluster.start({
       signal: interrupted.signal,
       ...(s.n !== undefined ? { n: s.n } : {}),
-      profile,
-      clusterId,
-      scheme: s.scheme,
-      hwm: s.hwm,
-      ip: s.ip,
-      curve: s.curve,
+      ...{ profile, clusterId, scheme: s.scheme, hwm: s.hwm, ip: s.ip, curve: s.curve },
       shutdownAtExit: !values.daemon,
       onEngine: (e) => console.log(`engine ${e.id} registered (pid ${e.pid})`),
     });
@@ -57,19 +54,31 @@ async function run(argv: string[]): Promise<number> {
     return 130;
   }
   const rc = await cluster.connect();
-  const c = rc.cluster;
-  console.log(
-    `cluster ready in ${((Date.now() - t0) / 1000).toFixed(2)} s: profile '${profile}'${clusterId ? `, cluster id '${clusterId}'` : ''}, ` +
-      `${rc.ids.length} engines, scheme ${c.scheme}, hwm ${c.hwm}, controller pid ${cluster.controllerPid}`,
-  );
-  const named = [profile === DEFAULT_PROFILE ? '' : `profile: '${profile}'`, clusterId ? `clusterId: '${clusterId}'` : ''].filter(Boolean).join(', ');
-  console.log(`connect with:  const rc = await Client.connect(${named ? `{ ${named} }` : ''});   // import { Client } from 'tscluster'`);
-  console.log(`connection file: ${cluster.connectionFile}`);
+  report(cluster, rc, Date.now() - t0);
   if (values.daemon) {
     await rc.close();
     console.log(`running in the background; stop it with: tscluster stop${clusterFlags(profile, clusterId)}`);
     return 0;
   }
+  await serve(cluster, rc, (stop) => (onSignal = (sig) => stop(`\n${sig}: stopping the cluster...`)));
+  console.log('stopped');
+  return 0;
+}
+
+function report(cluster: Cluster, rc: Client, ms: number): void {
+  const c = rc.cluster;
+  const { profile, clusterId } = cluster;
+  console.log(
+    `cluster ready in ${(ms / 1000).toFixed(2)} s: profile '${profile}'${clusterId ? `, cluster id '${clusterId}'` : ''}, ` +
+      `${rc.ids.length} engines, scheme ${c.scheme}, hwm ${c.hwm}, controller pid ${cluster.controllerPid}`,
+  );
+  const named = [profile === DEFAULT_PROFILE ? '' : `profile: '${profile}'`, clusterId ? `clusterId: '${clusterId}'` : ''].filter(Boolean).join(', ');
+  console.log(`connect with:  const rc = await Client.connect(${named ? `{ ${named} }` : ''});   // import { Client } from 'tscluster'`);
+  console.log(`connection file: ${cluster.connectionFile}`);
+}
+
+/** In the foreground: report engines coming and going until Ctrl-C or the controller stops on its own. */
+async function serve(cluster: Cluster, rc: Client, onStop: (stop: (why: string) => void) => void): Promise<void> {
   console.log('press Ctrl-C to stop the cluster');
   rc.onEngine((e) => {
     if (e.type === 'unregistered') console.log(`engine ${e.engine.id} (pid ${e.engine.pid}) unregistered${e.reason ? `: ${e.reason}` : ''}`);
@@ -83,17 +92,15 @@ async function run(argv: string[]): Promise<number> {
       console.log(why);
       void cluster.stop().then(resolve);
     };
-    onSignal = (sig) => stop(`\n${sig}: stopping the cluster...`);
+    onStop(stop);
     // the controller may stop on its own (a client's shutdown request)
     const watch = setInterval(() => {
-      if (runningCluster(profile, clusterId)?.info.controller_pid === cluster.controllerPid) return;
+      if (runningCluster(cluster.profile, cluster.clusterId)?.info.controller_pid === cluster.controllerPid) return;
       clearInterval(watch);
       stop('the controller has stopped');
     }, 500);
     watch.unref();
   });
-  console.log('stopped');
-  return 0;
 }
 
 export const start: Command = { summary: 'start a controller and engines on this machine', help, run };

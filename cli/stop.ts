@@ -21,7 +21,7 @@ Examples:
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...CLUSTER_OPTIONS, all: { type: 'boolean' } }, help);
-  if (values.help) return console.log(help()), 0;
+  if (values.help) return (console.log(help()), 0);
   const targets = values.all
     ? listClusters().map((c) => ({ profile: c.profile, clusterId: c.clusterId }))
     : [{ profile: String(values.profile ?? DEFAULT_PROFILE), clusterId: String(values['cluster-id'] ?? '') }];

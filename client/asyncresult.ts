@@ -82,10 +82,15 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
       const settle = (): void => {
         const failures = this.#tasks.filter((t) => t.error).map((t) => t.error!);
         if (failures.length > 0) {
-          reject(this.#single || this.#tasks.length === 1 ? failures[0] : new CompositeError(failures, this.#tasks.length));
+          reject(this.#single || this.#tasks.length === 1 ? failures[0]! : new CompositeError(failures, this.#tasks.length));
         } else {
           try {
-            resolve(combine(this.#tasks.map((t) => t.value), this.#order));
+            resolve(
+              combine(
+                this.#tasks.map((t) => t.value),
+                this.#order,
+              ),
+            );
           } catch (e) {
             reject(e instanceof Error ? e : new Error(String(e)));
           }
@@ -108,7 +113,10 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
     this.#promise.catch(() => undefined);
   }
 
-  then<A = T, B = never>(onfulfilled?: ((value: T) => A | PromiseLike<A>) | null, onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = T, B = never>(
+    onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return this.#promise.then(onfulfilled, onrejected);
   }
 
@@ -127,7 +135,11 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
    */
   get({ timeoutMs }: { timeoutMs?: number } = {}): Promise<T> {
     if (this.ready()) return this.#promise;
-    return withTimeout(this.#promise, timeoutMs, () => new TimeoutError(`result not ready after ${timeoutMs} ms (${this.#tasks.length - this.#remaining} of ${this.#tasks.length} tasks done)`));
+    return withTimeout(
+      this.#promise,
+      timeoutMs,
+      () => new TimeoutError(`result not ready after ${timeoutMs} ms (${this.#tasks.length - this.#remaining} of ${this.#tasks.length} tasks done)`),
+    );
   }
 
   /** Wait until done or `timeoutMs` passes; true when done. Never rejects. */
@@ -173,8 +185,8 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
    * call, one value per engine. Throws the first failure reached.
    * @example for await (const r of lb.map(f, items, { ordered: false })) console.log(r);
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
-    const emit = function* (t: TaskState, chunks: boolean): Generator<unknown> {
+  async *[Symbol.asyncIterator](): AsyncGenerator {
+    const emit = function* (t: TaskState, chunks: boolean): Generator {
       if (t.error) throw t.error;
       if (chunks && Array.isArray(t.value)) yield* t.value;
       else yield t.value;

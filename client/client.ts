@@ -55,7 +55,10 @@ export class Client {
 
   private constructor(file: string) {
     this.#file = file;
-    this.#tasks = new TaskTable(() => this.#conn, (ids) => this.abort(ids));
+    this.#tasks = new TaskTable(
+      () => this.#conn,
+      (ids) => this.abort(ids),
+    );
     this.#submitter = { ids: () => this.ids, submit: (r) => this.#tasks.submit(r), abort: (ids) => this.abort(ids) };
   }
 
@@ -75,10 +78,15 @@ export class Client {
       );
     }
     const c = new Client(path);
-    const { conn, hub } = await Connection.open(info, path, { timeoutMs: opts.timeoutMs ?? 10000, lostAfterMs: opts.lostAfterMs ?? 10000 }, {
-      onMessage: (m) => c.#onMessage(m),
-      onLost: (err) => c.#tasks.failAll(err),
-    });
+    const { conn, hub } = await Connection.open(
+      info,
+      path,
+      { timeoutMs: opts.timeoutMs ?? 10000, lostAfterMs: opts.lostAfterMs ?? 10000 },
+      {
+        onMessage: (m) => c.#onMessage(m),
+        onLost: (err) => c.#tasks.failAll(err),
+      },
+    );
     c.#conn = conn;
     c.#hub = hub;
     for (const e of hub.engines) c.#engines.set(e.id, e);
@@ -129,7 +137,11 @@ export class Client {
       };
       const t = setLongTimeout(() => {
         cleanup();
-        reject(new TimeoutError(`${this.#engines.size} of ${n} engines registered after ${timeoutMs} ms; add engines with \`tscluster engines -n ${n - this.#engines.size}\``));
+        reject(
+          new TimeoutError(
+            `${this.#engines.size} of ${n} engines registered after ${timeoutMs} ms; add engines with \`tscluster engines -n ${n - this.#engines.size}\``,
+          ),
+        );
       }, timeoutMs);
       const cleanup = (): void => {
         t.clear();
@@ -154,7 +166,7 @@ export class Client {
    * @example const r = await rc.directView(0).apply(() => process.pid);
    */
   directView(target: number): DirectView<true>;
-  directView(targets?: number[]): DirectView<false>;
+  directView(targets?: number[]): DirectView;
   directView(targets?: number | number[]): DirectView<boolean> {
     return new DirectView(this.#submitter, targets, {});
   }
@@ -197,7 +209,7 @@ export class Client {
    * kept). A pending task's result arrives when it finishes.
    * @example const ar = rc.getResult(msgId); console.log(await ar, ar.metadata.engineId);
    */
-  getResult(msgId: string): AsyncResult<unknown, true>;
+  getResult(msgId: string): AsyncResult<unknown>;
   getResult(msgIds: readonly string[]): AsyncResult<unknown[], false>;
   getResult(ids: string | readonly string[]): AsyncResult<unknown, boolean> {
     const list = typeof ids === 'string' ? [ids] : [...ids];
@@ -240,12 +252,18 @@ export class Client {
 
   #onMessage(msg: AnyMessage): void {
     switch (msg.type) {
-      case 'apply_reply':
-        return this.#tasks.onReply(msg);
-      case 'result_reply':
-        return this.#tasks.onResult(msg);
-      case 'stream':
-        return this.#tasks.onStream(msg);
+      case 'apply_reply': {
+        this.#tasks.onReply(msg);
+        return;
+      }
+      case 'result_reply': {
+        this.#tasks.onResult(msg);
+        return;
+      }
+      case 'stream': {
+        this.#tasks.onStream(msg);
+        return;
+      }
       case 'engine_event': {
         const c = msg.content;
         if (c.event === 'registered') this.#engines.set(c.engine.id, c.engine);

@@ -158,7 +158,9 @@ export class Connection {
     const cause = this.#handshakeError
       ? ` The security handshake failed (${this.#handshakeError}).${curve}`
       : ` Is it running and reachable? \`tscluster list\` shows the clusters.${curve}`;
-    return new TimeoutError(`no reply from the controller at ${this.endpoint} within ${timeoutMs} ms (connection file ${this.#file}, controller pid ${info.controller_pid}).${cause}`);
+    return new TimeoutError(
+      `no reply from the controller at ${this.endpoint} within ${timeoutMs} ms (connection file ${this.#file}, controller pid ${info.controller_pid}).${cause}`,
+    );
   }
 
   /**

@@ -47,8 +47,14 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
     return t;
   }
 
-  #each<R>(targets: number[], build: (engine: number, i: number) => Omit<Parameters<Submitter['submit']>[0], 'route' | 'targets' | 'options'>, combine?: (v: unknown[]) => PerTarget<S, R>): AsyncResult<PerTarget<S, R>, S> {
-    const tasks: TaskState[] = targets.map((engine, i) => this.client.submit({ ...build(engine, i), route: 'direct', targets: [engine], options: this.wire }));
+  #each<R>(
+    targets: number[],
+    build: (engine: number, i: number) => Omit<Parameters<Submitter['submit']>[0], 'route' | 'targets' | 'options'>,
+    combine?: (v: unknown[]) => PerTarget<S, R>,
+  ): AsyncResult<PerTarget<S, R>, S> {
+    const tasks: TaskState[] = targets.map((engine, i) =>
+      this.client.submit({ ...build(engine, i), route: 'direct', targets: [engine], options: this.wire }),
+    );
     const single = this.#single;
     return new AsyncResult(tasks, single, combine ?? ((v) => (single ? v[0] : v) as PerTarget<S, R>));
   }
@@ -73,7 +79,13 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
     const src = this.source(fn);
     const blocks = partition(toArray(items), targets.length);
     const tasks = targets.map((engine, i) =>
-      this.client.submit({ content: { kind: 'map' }, route: 'direct', targets: [engine], buffers: serialize(blocks[i], 'items', src), options: this.wire }),
+      this.client.submit({
+        content: { kind: 'map' },
+        route: 'direct',
+        targets: [engine],
+        buffers: serialize(blocks[i], 'items', src),
+        options: this.wire,
+      }),
     );
     return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, true), { items: 'chunks', ordered: true });
   }
@@ -85,10 +97,14 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
   mapChunks<T, R>(fn: (items: T[]) => R[] | Promise<R[]>, items: Iterable<T> | ArrayLike<T>): AsyncResult<R[], false> {
     const targets = this.#resolve();
     const blocks = partition(toArray(items), targets.length);
-    return this.chunkTasks(fn, targets.map((t, i) => ({ items: blocks[i]!, targets: [t], route: 'direct' as const })), true) as AsyncResult<R[], false>;
+    return this.chunkTasks(
+      fn,
+      targets.map((t, i) => ({ items: blocks[i]!, targets: [t], route: 'direct' as const })),
+      true,
+    ) as AsyncResult<R[], false>;
   }
 
-  protected self(): DirectView<S> {
+  protected self(): this {
     return this;
   }
 
@@ -98,7 +114,12 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
    */
   execute(code: string, opts: { typescript?: boolean; filename?: string } = {}): AsyncResult<PerTarget<S, undefined>, S> {
     if (typeof code !== 'string') throw new TypeError('execute takes a code string');
-    const content = { kind: 'execute' as const, code, ...(opts.typescript ? { typescript: true } : {}), ...(opts.filename ? { filename: opts.filename } : {}) };
+    const content = {
+      kind: 'execute' as const,
+      code,
+      ...(opts.typescript ? { typescript: true } : {}),
+      ...(opts.filename ? { filename: opts.filename } : {}),
+    };
     return this.#each(this.#resolve(), () => ({ content, buffers: [] }));
   }
 
@@ -128,14 +149,24 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
    * `flatten`, a block of one item is pushed as the item itself.
    * @example await dv.scatter('part', [...Array(100).keys()]); await dv.gather('part');
    */
-  scatter(name: string, items: ArrayLike<unknown> | Iterable<unknown>, { flatten = false }: { flatten?: boolean } = {}): AsyncResult<undefined[], false> {
+  scatter(
+    name: string,
+    items: ArrayLike<unknown> | Iterable<unknown>,
+    { flatten = false }: { flatten?: boolean } = {},
+  ): AsyncResult<undefined[], false> {
     if (typeof name !== 'string' || name === '') throw new TypeError('scatter takes a name and the items');
     const targets = this.#resolve();
     const blocks = partitionLike(items, targets.length);
     const tasks = targets.map((engine, i) => {
       const block = blocks[i]!;
       const value = flatten && lengthOf(block) === 1 ? (block as ArrayLike<unknown>)[0] : block;
-      return this.client.submit({ content: { kind: 'push' }, route: 'direct', targets: [engine], buffers: serialize({ [name]: value }, 'scattered'), options: this.wire });
+      return this.client.submit({
+        content: { kind: 'push' },
+        route: 'direct',
+        targets: [engine],
+        buffers: serialize({ [name]: value }, 'scattered'),
+        options: this.wire,
+      });
     });
     return new AsyncResult(tasks, false, (v) => v as undefined[]);
   }
@@ -149,7 +180,9 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
   gather<T extends TypedArray>(name: string): AsyncResult<T, false>;
   gather(name: string): AsyncResult<unknown, false> {
     const targets = this.#resolve();
-    const tasks = targets.map((engine) => this.client.submit({ content: { kind: 'pull', names: [name] }, route: 'direct', targets: [engine], buffers: [], options: this.wire }));
+    const tasks = targets.map((engine) =>
+      this.client.submit({ content: { kind: 'pull', names: [name] }, route: 'direct', targets: [engine], buffers: [], options: this.wire }),
+    );
     return new AsyncResult(tasks, false, (v) => concatParts(v.map((x) => (x as unknown[])[0])));
   }
 
@@ -158,7 +191,10 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
    * @example await dv.push({ a: 10, table: new Map([[1, 'x']]) });
    */
   push(record: Record<string, unknown>): AsyncResult<PerTarget<S, undefined>, S> {
-    if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new TypeError('push takes an object of names to values, e.g. { a: 10 }');
+    // JavaScript callers may pass anything
+    const given: unknown = record;
+    if (given === null || typeof given !== 'object' || Array.isArray(given))
+      throw new TypeError('push takes an object of names to values, e.g. { a: 10 }');
     const buffers = serialize(record, 'pushed');
     return this.#each(this.#resolve(), () => ({ content: { kind: 'push' }, buffers }));
   }

@@ -55,11 +55,11 @@ export function makeRemote<A extends unknown[], R>(view: AnyView, fn: (...args: 
  * the chunk itself.
  */
 export function makeParallel<T, R>(view: AnyView, fn: (items: T[]) => R[] | Promise<R[]>, opts: ParallelOptions = {}): ParallelFunction<T, R> {
-  const call = (items: readonly T[] | ArrayLike<T>): AsyncResult<R[], false> => view.mapChunks(fn, items, opts) as AsyncResult<R[], false>;
+  const call = (items: readonly T[] | ArrayLike<T>): AsyncResult<R[], false> => view.mapChunks<T, R>(fn, items, opts);
   const p = call as ParallelFunction<T, R>;
   Object.defineProperty(p, 'view', { value: view });
   Object.defineProperty(p, 'name', { value: fn.name });
-  p.map = (items) => view.map(fn as unknown as (item: readonly T[]) => R[], items, opts) as AsyncResult<R[][], false>;
+  p.map = (items) => view.map<readonly T[], R[]>(fn as unknown as (item: readonly T[]) => R[], items, opts);
   return p;
 }
 

@@ -41,7 +41,7 @@ export class LoadBalancedView extends View<TaskOptions> {
    * Run `fn(...args)` on one engine.
    * @example const pid = await lb.apply(() => process.pid);
    */
-  apply<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, ...args: A): AsyncResult<Awaited<R>, true> {
+  apply<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, ...args: A): AsyncResult<Awaited<R>> {
     this.#check();
     const t = this.client.submit({
       content: { kind: 'apply' },
@@ -84,7 +84,7 @@ export class LoadBalancedView extends View<TaskOptions> {
     return this.chunkTasks(fn, chunks, opts.ordered ?? true) as AsyncResult<R[], false>;
   }
 
-  protected self(): LoadBalancedView {
+  protected self(): this {
     return this;
   }
 }

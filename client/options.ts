@@ -60,7 +60,8 @@ function refIds(ref: TaskRef | readonly TaskRef[]): string[] {
 }
 
 export function toDependency(d: DependencyLike): DependencyWire {
-  const isDep = typeof d === 'object' && d !== null && !(d instanceof AsyncResult) && !Array.isArray(d) && 'ids' in d;
+  const given: unknown = d;
+  const isDep = typeof given === 'object' && given !== null && !(given instanceof AsyncResult) && !Array.isArray(given) && 'ids' in given;
   const dep: Dependency = isDep ? (d as Dependency) : { ids: d as TaskRef | readonly TaskRef[] };
   return { ids: refIds(dep.ids), all: dep.all ?? true, success: dep.success ?? true, failure: dep.failure ?? false };
 }

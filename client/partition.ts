@@ -1,12 +1,21 @@
 /** Splitting inputs into blocks and chunks, and joining the parts of results. */
 
 export function toArray<T>(items: Iterable<T> | ArrayLike<T>): T[] {
-  return Array.isArray(items) ? items : Array.from(items as Iterable<T>);
+  return Array.isArray(items) ? (items as T[]) : Array.from(items as Iterable<T>);
 }
 
 export type TypedArray =
-  | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array
-  | Float32Array | Float64Array | BigInt64Array | BigUint64Array;
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array;
 
 export function isTypedArray(v: unknown): v is TypedArray {
   return ArrayBuffer.isView(v) && !(v instanceof DataView);
@@ -30,7 +39,7 @@ export function concatParts(parts: unknown[]): unknown {
     const out = new Ctor(typed.reduce((n, p) => n + p.length, 0));
     let at = 0;
     for (const p of typed) {
-      (out as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
+      (out as { set(a: ArrayLike<unknown>, o: number): void }).set(p, at);
       at += p.length;
     }
     return out;

@@ -43,7 +43,18 @@ export class TaskTable {
 
   newState(msgId: string): TaskState {
     return {
-      info: { msgId, engineId: null, submitted: new Date(), started: null, completed: null, received: null, status: 'pending', stdout: '', stderr: '', attempts: [] },
+      info: {
+        msgId,
+        engineId: null,
+        submitted: new Date(),
+        started: null,
+        completed: null,
+        received: null,
+        status: 'pending',
+        stdout: '',
+        stderr: '',
+        attempts: [],
+      },
       done: false,
       value: undefined,
       error: undefined,
@@ -74,7 +85,7 @@ export class TaskTable {
   onReply(msg: Message<'apply_reply'>): void {
     const parentId = 'msg_id' in msg.parent ? msg.parent.msg_id : undefined;
     const t = parentId === undefined ? undefined : this.#tasks.get(parentId);
-    if (t) this.#onReply(t, msg.content, msg.metadata as ReplyMeta, msg.buffers);
+    if (t) this.#onReply(t, msg.content, msg.metadata, msg.buffers);
   }
 
   onResult(msg: Message<'result_reply'>): void {
@@ -108,14 +119,22 @@ export class TaskTable {
 
   #onResult(t: TaskState, c: ContentOf<'result_reply'>, buffers: Buffer[]): void {
     if (c.status === 'unknown') {
-      return this.#settle(t, undefined, new Error(`the controller has no record of task ${c.msg_id}: never submitted, or culled (it keeps the last 1024 finished tasks) or purged`));
+      this.#settle(
+        t,
+        undefined,
+        new Error(`the controller has no record of task ${c.msg_id}: never submitted, or culled (it keeps the last 1024 finished tasks) or purged`),
+      );
+      return;
     }
     if (c.submitted) t.info.submitted = new Date(c.submitted);
     t.info.stdout = c.stdout ?? '';
     t.info.stderr = c.stderr ?? '';
     const content = ApplyReplyContentSchema.safeParse(c.reply_content);
-    if (!content.success) return this.#settle(t, undefined, new ProtocolError(`the record of task ${c.msg_id} has an unreadable reply`, 'schema'));
-    this.#onReply(t, content.data, (c.reply_metadata ?? {}) as ReplyMeta, buffers);
+    if (!content.success) {
+      this.#settle(t, undefined, new ProtocolError(`the record of task ${c.msg_id} has an unreadable reply`, 'schema'));
+      return;
+    }
+    this.#onReply(t, content.data, c.reply_metadata ?? {}, buffers);
   }
 
   #onReply(t: TaskState, c: ContentOf<'apply_reply'>, meta: ReplyMeta, buffers: Buffer[]): void {
@@ -124,13 +143,17 @@ export class TaskTable {
     t.info.started = meta.started ? new Date(meta.started) : null;
     t.info.completed = meta.completed ? new Date(meta.completed) : null;
     t.info.received = new Date();
-    if (c.status === 'error') return this.#settle(t, undefined, errorFromReply(c, c.engine_info?.engine_id ?? t.info.engineId, t.info.msgId));
+    if (c.status === 'error') {
+      this.#settle(t, undefined, errorFromReply(c, c.engine_info?.engine_id ?? t.info.engineId, t.info.msgId));
+      return;
+    }
     let value: unknown;
     try {
       value = deserialize(buffers);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
-      return this.#settle(t, undefined, new SerializationError(`cannot read the result of task ${t.info.msgId}: ${why}`, 'unknown', 'result'));
+      this.#settle(t, undefined, new SerializationError(`cannot read the result of task ${t.info.msgId}: ${why}`, 'unknown', 'result'));
+      return;
     }
     this.#settle(t, value, undefined);
   }

@@ -46,10 +46,20 @@ export abstract class View<O extends DirectTaskOptions> {
   /** Run `fn` on chunks of `items` (one task per chunk, `fn` receives the chunk array) and concatenate. */
   abstract mapChunks<T, R>(fn: (items: T[]) => R[] | Promise<R[]>, items: Iterable<T> | ArrayLike<T>, opts?: MapOptions): AsyncResult<R[], false>;
 
-  protected chunkTasks<T>(fn: unknown, chunks: { items: T[]; targets: number[] | undefined; route: 'direct' | 'lb' }[], ordered: boolean): AsyncResult<unknown[], false> {
+  protected chunkTasks(
+    fn: unknown,
+    chunks: { items: unknown[]; targets: number[] | undefined; route: 'direct' | 'lb' }[],
+    ordered: boolean,
+  ): AsyncResult<unknown[], false> {
     const src = this.source(fn);
     const tasks = chunks.map((c) =>
-      this.client.submit({ content: { kind: 'apply' }, route: c.route, targets: c.targets, buffers: serialize([c.items], 'items', src), options: this.wire }),
+      this.client.submit({
+        content: { kind: 'apply' },
+        route: c.route,
+        targets: c.targets,
+        buffers: serialize([c.items], 'items', src),
+        options: this.wire,
+      }),
     );
     return new AsyncResult(
       tasks,

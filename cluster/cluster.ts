@@ -11,8 +11,18 @@ import type { SchemeName } from '../controller/schemes/index.js';
 import { ClusterAlreadyRunning } from '../errors/index.js';
 import { launcherOf, localLauncher } from '../launcher/index.js';
 import {
-  DEFAULT_PROFILE, checkName, connectionFilePath, ensureProfile, readClusterState, readConnectionFile, readProfileConfig, recordedProcesses,
-  removeClusterState, removeConnectionFiles, runningCluster, writeClusterState,
+  DEFAULT_PROFILE,
+  checkName,
+  connectionFilePath,
+  ensureProfile,
+  readClusterState,
+  readConnectionFile,
+  readProfileConfig,
+  recordedProcesses,
+  removeClusterState,
+  removeConnectionFiles,
+  runningCluster,
+  writeClusterState,
 } from '../profiles/index.js';
 import type { ClusterState, LaunchRecord } from '../profiles/index.js';
 import { signalPid } from '../util/proc.js';
@@ -93,7 +103,10 @@ export class Cluster {
     const clusterId = o.clusterId ?? '';
     checkName('profile', profile);
     checkName('cluster id', clusterId);
-    const s = resolveSettings('start', { options: { n: o.n, scheme: o.scheme, hwm: o.hwm, ip: o.ip, curve: o.curve }, profile: readProfileConfig(profile) });
+    const s = resolveSettings('start', {
+      options: { n: o.n, scheme: o.scheme, hwm: o.hwm, ip: o.ip, curve: o.curve },
+      profile: readProfileConfig(profile),
+    });
     const n = s.n ?? cpus().length;
     ensureProfile(profile);
     checkNotRunning(profile, clusterId);
@@ -102,7 +115,13 @@ export class Cluster {
     const where = ['--profile', profile, '--cluster-id', clusterId];
     // a cluster that stops with this process also stops if this process dies without a word (SIGKILL)
     const owner = (o.shutdownAtExit ?? true) ? ['--owner-pid', String(process.pid)] : [];
-    const controller = await localLauncher.start({ profile, clusterId, part: 'controller', args: [...where, ...toFlags(s, 'controller'), ...owner], n: 1 });
+    const controller = await localLauncher.start({
+      profile,
+      clusterId,
+      part: 'controller',
+      args: [...where, ...toFlags(s, 'controller'), ...owner],
+      n: 1,
+    });
     const state: ClusterState = { version: 2, profile, cluster_id: clusterId, started: new Date().toISOString(), controller, engines: [] };
     const cluster = new Cluster(state, o.shutdownAtExit ?? true);
     try {
@@ -138,7 +157,13 @@ export class Cluster {
     if (this.#stopped) throw new Error('the cluster is stopped');
     const rc = await this.connect();
     const before = rc.ids.length;
-    const rec = await localLauncher.start({ profile: this.profile, clusterId: this.clusterId, part: 'engines', args: ['--profile', this.profile, '--cluster-id', this.clusterId], n });
+    const rec = await localLauncher.start({
+      profile: this.profile,
+      clusterId: this.clusterId,
+      part: 'engines',
+      args: ['--profile', this.profile, '--cluster-id', this.clusterId],
+      n,
+    });
     this.#state.engines.push(rec);
     writeClusterState(this.#state);
     await this.#waitForEngines([rec], before + n, timeoutMs);
@@ -176,7 +201,9 @@ export class Cluster {
       await sleep(5);
     }
     const st = await launcherOf(rec).poll(rec);
-    throw new Error(`the controller (pid ${pid}) wrote no connection file (${this.connectionFile}) within ${timeoutMs} ms. ${st.ended[0]?.detail ?? ''}`);
+    throw new Error(
+      `the controller (pid ${pid}) wrote no connection file (${this.connectionFile}) within ${timeoutMs} ms. ${st.ended[0]?.detail ?? ''}`,
+    );
   }
 
   async #waitForEngines(recs: LaunchRecord[], total: number, timeoutMs: number, onEngine?: ClusterOptions['onEngine']): Promise<void> {
@@ -227,7 +254,7 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
       },
       (e: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       },
     );
   });

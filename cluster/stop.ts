@@ -46,7 +46,10 @@ export async function stopCluster(profile: string, clusterId: string, client?: C
     // the controller stops its registered engines before it exits; an engine not yet registered
     // (still starting) hears nothing, so after the controller, engines get a short grace only
     await waitEnded(state.controller.processes, 5000);
-    await waitEnded(state.engines.flatMap((r) => r.processes), 1000);
+    await waitEnded(
+      state.engines.flatMap((r) => r.processes),
+      1000,
+    );
     for (const rec of [state.controller, ...state.engines]) await launcherOf(rec).stop(rec);
   }
   removeConnectionFiles(profile, clusterId);

@@ -41,7 +41,8 @@ function inner(key: SettingKey): AnySchema {
 export function expected(key: SettingKey): string {
   const s = inner(key);
   if (s instanceof z.ZodNumber) {
-    const { minValue: min, maxValue: max, isInt } = s;
+    const { minValue: min, maxValue: max } = s;
+    const isInt = s.format === 'safeint' || s.format === 'int32';
     const what = isInt ? 'a whole number' : 'a number';
     if (min !== null && max !== null && max < Number.MAX_SAFE_INTEGER) return `${what} from ${min} to ${max}`;
     return min !== null ? `${what} >= ${min}` : what;
@@ -89,7 +90,10 @@ export function resolveSettings(scope: Scope, src: SettingSources = {}): Setting
   }
   const s = SettingsSchema.parse(out);
   if (keysOf(scope).includes('deadAfterMs') && s.deadAfterMs <= s.heartbeatMs) {
-    throw new SettingError(`deadAfterMs (${s.deadAfterMs}) must be longer than heartbeatMs (${s.heartbeatMs}): engines would be declared dead between heartbeats`, 'deadAfterMs');
+    throw new SettingError(
+      `deadAfterMs (${s.deadAfterMs}) must be longer than heartbeatMs (${s.heartbeatMs}): engines would be declared dead between heartbeats`,
+      'deadAfterMs',
+    );
   }
   return s;
 }

@@ -66,9 +66,21 @@ export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
   deadAfterMs: { flag: 'dead-after-ms', arg: 'N', help: 'declare a silent engine dead after this long, ms', scopes: ['controller'] },
   curve: { flag: 'curve', help: 'encrypt all traffic with CurveZMQ (use it whenever --ip leaves this machine)', scopes: ['start', 'controller'] },
   maxRecords: { flag: 'max-records', arg: 'N', help: 'finished task records the controller keeps', scopes: ['controller'] },
-  maxRecordBytes: { flag: 'max-record-bytes', arg: 'N', help: 'bytes of finished task records the controller keeps', shownDefault: '1 GiB', scopes: ['controller'] },
+  maxRecordBytes: {
+    flag: 'max-record-bytes',
+    arg: 'N',
+    help: 'bytes of finished task records the controller keeps',
+    shownDefault: '1 GiB',
+    scopes: ['controller'],
+  },
   timeoutS: { flag: 'timeout', arg: 'S', help: 'seconds to wait for the connection file and registration', scopes: ['engine'], profile: false },
-  maxMemoryMb: { flag: 'max-memory-mb', arg: 'N', help: "heap limit of the engine's execution worker, MB", shownDefault: "the engine's own", scopes: ['engine'] },
+  maxMemoryMb: {
+    flag: 'max-memory-mb',
+    arg: 'N',
+    help: "heap limit of the engine's execution worker, MB",
+    shownDefault: "the engine's own",
+    scopes: ['engine'],
+  },
 };
 
 /** The keys a scope takes, in table order. */

@@ -81,7 +81,12 @@ export class Controller {
     const session = new Session(o.key);
     // the callbacks below run once the parts exist (after start)
     const clients = new Endpoint({
-      peer: 'client', socket: this.#clientSock, router: true, key: o.key, session, log,
+      peer: 'client',
+      socket: this.#clientSock,
+      router: true,
+      key: o.key,
+      session,
+      log,
       onMessage: (m) => dispatch(clients, this.#handlers.client, 'a client', m),
       onSendError: (err, msgs) => this.#clientSendFailed(err, msgs),
       onDrop: (err, frames) => {
@@ -91,7 +96,12 @@ export class Controller {
     });
     const authErrors = new AuthErrors(clients.session);
     const engines = new Endpoint({
-      peer: 'engine', socket: this.#engineSock, router: true, key: o.key, session, log,
+      peer: 'engine',
+      socket: this.#engineSock,
+      router: true,
+      key: o.key,
+      session,
+      log,
       onMessage: (m) => dispatch(engines, this.#handlers.engine, 'an engine', m),
       onSendError: (err, msgs) => {
         if (!this.#p.registry.sendFailed(msgs[0]?.[0], gone(err)) && !this.#stopping) log.warn(`send to engine failed: ${String(err)}`);
@@ -100,7 +110,10 @@ export class Controller {
     const store = o.store ?? new MemoryTaskStore();
     const scheduler = new Scheduler<Task, EngineState>(schemes[o.scheme], o.hwm);
     const registry = new EngineRegistry({
-      endpoint: engines, heartbeatMs: o.heartbeatMs, deadAfterMs: o.deadAfterMs, log,
+      endpoint: engines,
+      heartbeatMs: o.heartbeatMs,
+      deadAfterMs: o.deadAfterMs,
+      log,
       onJoin: (e) => {
         this.#notify({ event: 'registered', engine: registry.info(e) });
         scheduler.addEngine(e);

@@ -32,7 +32,10 @@ export function evaluate(dep: DepSpec, outcome: (id: string) => Outcome | 'pendi
       const engines = new Set(good.map((o) => o.engineId));
       if (engines.has(null)) return { kind: 'impossible', why: 'a dependency to follow never ran on an engine' };
       if (engines.size > 1) {
-        return { kind: 'impossible', why: `follow-all over results that ran on engines ${[...engines].sort().join(' and ')}: no one engine has them all` };
+        return {
+          kind: 'impossible',
+          why: `follow-all over results that ran on engines ${[...engines].sort().join(' and ')}: no one engine has them all`,
+        };
       }
       if (pending > 0) return { kind: 'wait' };
       return { kind: 'met', engines: [...engines] as number[] };

@@ -46,9 +46,13 @@ export function clientHandlers(p: HubParts): Handlers {
       const meta = TaskMetadataSchema.safeParse(msg.metadata);
       if (!meta.success) {
         const issue = meta.error.issues[0];
-        return ep.drop(new ProtocolError(`invalid apply_request metadata: ${issue?.path.join('.')} ${issue?.message}`, 'schema'), m.frames);
+        ep.drop(new ProtocolError(`invalid apply_request metadata: ${issue?.path.join('.')} ${issue?.message}`, 'schema'), m.frames);
+        return;
       }
-      if (p.tasks.known(m.header.msg_id)) return ep.drop(new ProtocolError(`duplicate msg_id ${m.header.msg_id}`, 'replay'), m.frames);
+      if (p.tasks.known(m.header.msg_id)) {
+        ep.drop(new ProtocolError(`duplicate msg_id ${m.header.msg_id}`, 'replay'), m.frames);
+        return;
+      }
       p.tasks.submit(m, m.identity!, meta.data);
     },
     connect_request: (m) => {
@@ -67,7 +71,8 @@ export function clientHandlers(p: HubParts): Handlers {
     },
     abort_request: (m) => {
       const msg = ep.parse(m);
-      if (msg?.type === 'abort_request') ep.send(m.identity, 'abort_reply', { aborted: p.tasks.abort(m.identity!, msg.content.msg_ids) }, { parent: m.header });
+      if (msg?.type === 'abort_request')
+        ep.send(m.identity, 'abort_reply', { aborted: p.tasks.abort(m.identity!, msg.content.msg_ids) }, { parent: m.header });
     },
     shutdown_request: (m) => {
       const msg = ep.parse(m);
@@ -88,7 +93,10 @@ export function engineHandlers(p: HubParts): Handlers {
   return {
     apply_reply: (m) => {
       const e = registered(m);
-      if (!e) return ep.drop(new ProtocolError('apply_reply from an unregistered engine', 'schema'), m.frames);
+      if (!e) {
+        ep.drop(new ProtocolError('apply_reply from an unregistered engine', 'schema'), m.frames);
+        return;
+      }
       p.tasks.onReply(e, m);
     },
     stream: (m) => {

@@ -10,9 +10,18 @@ import { parseArgs } from 'node:util';
 import { curveKeyPair } from 'zeromq';
 import { argOptions, resolveSettings } from '../config/resolve.js';
 import {
-  DEFAULT_PROFILE, checkName, clusterStatePath, ensureProfile, newKey, readProfileConfig, removeConnectionFiles, runningCluster, writeConnectionFile,
+  DEFAULT_PROFILE,
+  checkName,
+  clusterStatePath,
+  ensureProfile,
+  newKey,
+  readProfileConfig,
+  removeConnectionFiles,
+  runningCluster,
+  writeConnectionFile,
 } from '../profiles/index.js';
 import { createLogger } from '../util/log.js';
+import type { Logger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
 import { isLoopback } from '../util/net.js';
 import { pidAlive } from '../util/proc.js';
@@ -29,8 +38,8 @@ export const CONTROLLER_OPTIONS = {
 
 export async function runController(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: CONTROLLER_OPTIONS, strict: true, allowPositionals: false });
-  const profile = String(values.profile ?? DEFAULT_PROFILE);
-  const clusterId = String(values['cluster-id'] ?? '');
+  const profile = values.profile ?? DEFAULT_PROFILE;
+  const clusterId = values['cluster-id'] ?? '';
   checkName('profile', profile);
   checkName('cluster id', clusterId);
   const s = resolveSettings('controller', { flags: values, profile: readProfileConfig(profile) });
@@ -38,56 +47,74 @@ export async function runController(argv: string[]): Promise<void> {
   ensureProfile(profile);
   const other = runningCluster(profile, clusterId);
   if (other && other.info.controller_pid !== process.pid) {
-    throw new Error(`a cluster is already running for profile '${profile}'${clusterId ? ` and cluster id '${clusterId}'` : ''} (controller pid ${other.info.controller_pid}, ${other.path})`);
+    throw new Error(
+      `a cluster is already running for profile '${profile}'${clusterId ? ` and cluster id '${clusterId}'` : ''} (controller pid ${other.info.controller_pid}, ${other.path})`,
+    );
   }
   const key = newKey();
   const curve = s.curve ? curveKeyPair() : undefined;
   if (!curve && !isLoopback(s.ip)) {
     log.warn(`listening on ${s.ip} without --curve: traffic is signed but not encrypted; use --curve on networks you do not trust`);
   }
+  const finish = (code: number): never => {
+    removeConnectionFiles(profile, clusterId);
+    // the cluster is over, however it ended: its state goes too (else `tscluster list` shows it dead)
+    rmSync(clusterStatePath(profile, clusterId), { force: true });
+    process.exit(code);
+  };
   const controller = await Controller.start({
     ...(curve ? { curveSecretKey: curve.secretKey } : {}),
+    ...pick(s, ['ip', 'clientPort', 'enginePort', 'scheme', 'hwm', 'heartbeatMs', 'deadAfterMs']),
     key,
-    ip: s.ip,
-    clientPort: s.clientPort,
-    enginePort: s.enginePort,
-    scheme: s.scheme,
-    hwm: s.hwm,
-    heartbeatMs: s.heartbeatMs,
-    deadAfterMs: s.deadAfterMs,
     profile,
     clusterId,
     log,
     onShutdown: () => finish(0),
   });
+  writeFiles({ profile, clusterId, ip: s.ip, key, curveServerKey: curve?.publicKey ?? null, controller, log });
+  stopOn(controller, values['owner-pid'] === undefined ? undefined : Number(values['owner-pid']), log, finish);
+}
+
+function pick<T, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) out[k] = o[k];
+  return out;
+}
+
+/** The connection files: the engine file first, since a client that sees the client file may start engines at once. */
+function writeFiles(o: {
+  profile: string;
+  clusterId: string;
+  ip: string;
+  key: string;
+  curveServerKey: string | null;
+  controller: Controller;
+  log: Logger;
+}): void {
   const common = {
     tscluster: 1 as const,
-    profile,
-    cluster_id: clusterId,
+    profile: o.profile,
+    cluster_id: o.clusterId,
     transport: 'tcp' as const,
-    ip: s.ip,
-    key,
+    ip: o.ip,
+    key: o.key,
     signature_scheme: 'hmac-sha256' as const,
-    curve_serverkey: curve?.publicKey ?? null,
+    curve_serverkey: o.curveServerKey,
     controller_pid: process.pid,
     created: new Date().toISOString(),
   };
-  // the engine file first: a client that sees the client file may start engines at once
-  writeConnectionFile({ ...common, kind: 'engine', port: controller.enginePort });
-  const clientFile = writeConnectionFile({ ...common, kind: 'client', port: controller.clientPort });
-  log.info(`ready on ${hostname()}: client connection file ${clientFile}`);
+  writeConnectionFile({ ...common, kind: 'engine', port: o.controller.enginePort });
+  const clientFile = writeConnectionFile({ ...common, kind: 'client', port: o.controller.clientPort });
+  o.log.info(`ready on ${hostname()}: client connection file ${clientFile}`);
+}
 
-  let finishing = false;
-  function finish(code: number): void {
-    if (finishing) return;
-    finishing = true;
-    removeConnectionFiles(profile, clusterId);
-    // the cluster is over, however it ended: its pid record goes too (else `tscluster list` shows it dead)
-    rmSync(clusterStatePath(profile, clusterId), { force: true });
-    process.exit(code);
-  }
-  const stopAll = (): void => void controller.stop({ engines: true }).then(() => finish(0), () => finish(1));
-  const owner = values['owner-pid'] === undefined ? undefined : Number(values['owner-pid']);
+/** Stop engines and controller on SIGINT/SIGTERM, or when the process that started the cluster is gone. */
+function stopOn(controller: Controller, owner: number | undefined, log: Logger, finish: (code: number) => never): void {
+  const stopAll = (): void =>
+    void controller.stop({ engines: true }).then(
+      () => finish(0),
+      () => finish(1),
+    );
   if (owner !== undefined) {
     // the process that started this cluster may die without stopping it (a kernel killed by Jupyter, SIGKILL)
     setInterval(() => {

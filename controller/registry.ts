@@ -94,7 +94,12 @@ export class EngineRegistry {
     };
     this.#engines.set(e.id, e);
     this.#byIdentity.set(key, e);
-    ep.send(identity, 'registration_reply', { status: 'ok', id: e.id, heartbeat_ms: this.#o.heartbeatMs, dead_after_ms: this.#o.deadAfterMs }, { parent });
+    ep.send(
+      identity,
+      'registration_reply',
+      { status: 'ok', id: e.id, heartbeat_ms: this.#o.heartbeatMs, dead_after_ms: this.#o.deadAfterMs },
+      { parent },
+    );
     this.#o.log.info(`engine ${e.id} registered (pid ${e.pid} on ${e.hostname}, uuid ${e.uuid})`);
     this.#o.onJoin(e);
   }

@@ -71,12 +71,19 @@ export class TaskManager {
       const ms = meta.timeout_ms;
       task.timer = setLongTimeout(() => this.stop(task, 'TaskTimeout', `the task did not finish within its timeout of ${ms} ms`), ms);
     }
-    if (meta.route === 'direct') return this.#submitDirect(task);
+    if (meta.route === 'direct') {
+      this.#submitDirect(task);
+      return;
+    }
     for (const dep of [task.record.after, task.record.follow]) {
       const unknown = dep?.ids.find((id) => id === task.msgId || this.#o.store.outcome(id) === undefined);
       if (unknown !== undefined) {
-        const why = unknown === task.msgId ? 'a task cannot depend on itself' : `dependency ${unknown} is not a task this controller knows (never submitted, or its record was culled)`;
-        return this.fail(task, 'InvalidDependency', why, null);
+        const why =
+          unknown === task.msgId
+            ? 'a task cannot depend on itself'
+            : `dependency ${unknown} is not a task this controller knows (never submitted, or its record was culled)`;
+        this.fail(task, 'InvalidDependency', why, null);
+        return;
       }
     }
     this.#release(task);
@@ -86,7 +93,8 @@ export class TaskManager {
     const id = task.targets?.[0];
     const engine = id === undefined ? undefined : this.#o.registry.get(id);
     if (engine === undefined) {
-      return this.fail(task, 'EngineError', `engine ${id ?? '(none given)'} is not registered (registered: ${this.#o.registry.idList()})`, null);
+      this.fail(task, 'EngineError', `engine ${id ?? '(none given)'} is not registered (registered: ${this.#o.registry.idList()})`, null);
+      return;
     }
     this.#start(task, engine);
   }
@@ -96,10 +104,16 @@ export class TaskManager {
     const r = task.record;
     let engines: number[] | undefined;
     let waiting = false;
-    for (const [dep, location] of [[r.after, false], [r.follow, true]] as const) {
+    for (const [dep, location] of [
+      [r.after, false],
+      [r.follow, true],
+    ] as const) {
       if (!dep) continue;
       const st = evaluate(dep, (id) => this.#o.store.outcome(id), location);
-      if (st.kind === 'impossible') return this.fail(task, 'ImpossibleDependency', st.why, null);
+      if (st.kind === 'impossible') {
+        this.fail(task, 'ImpossibleDependency', st.why, null);
+        return;
+      }
       if (st.kind === 'wait') waiting = true;
       else if (st.engines) engines = st.engines;
     }
@@ -112,7 +126,13 @@ export class TaskManager {
     if (engines) {
       const allowed = r.targets ? engines.filter((e) => r.targets!.includes(e)) : engines;
       if (allowed.length === 0) {
-        return this.fail(task, 'ImpossibleDependency', `the engines to follow (${engines.join(', ')}) are not among the targets [${r.targets!.join(', ')}]`, null);
+        this.fail(
+          task,
+          'ImpossibleDependency',
+          `the engines to follow (${engines.join(', ')}) are not among the targets [${r.targets!.join(', ')}]`,
+          null,
+        );
+        return;
       }
       r.targets = allowed;
     }
@@ -131,10 +151,20 @@ export class TaskManager {
     if (task.record.follow) {
       this.fail(task, 'ImpossibleDependency', `no registered engine can run it: the engines to follow (${task.targets?.join(', ')}) are gone`, null);
     } else if (task.targets !== undefined && !task.targets.some((t) => reg.get(t) !== undefined && !task.blacklist?.has(t))) {
-      this.fail(task, 'NoEnginesRegistered', `none of the target engines [${task.targets.join(', ')}] is registered and untried (registered: ${reg.idList()})`, null);
+      this.fail(
+        task,
+        'NoEnginesRegistered',
+        `none of the target engines [${task.targets.join(', ')}] is registered and untried (registered: ${reg.idList()})`,
+        null,
+      );
     } else {
       const last = task.record.attempts.at(-1);
-      this.fail(task, (last?.ename as SystemErrorName | undefined) ?? 'EngineError', `the task failed on every registered engine it could run on (${task.record.attempts.length} attempts)`, null);
+      this.fail(
+        task,
+        (last?.ename as SystemErrorName | undefined) ?? 'EngineError',
+        `the task failed on every registered engine it could run on (${task.record.attempts.length} attempts)`,
+        null,
+      );
     }
     return false;
   }
@@ -162,14 +192,17 @@ export class TaskManager {
     let meta: Record<string, unknown>;
     try {
       parentId = parentIdOf(m);
-      meta = parseFrame(m.raw.metadata, 'metadata') as Record<string, unknown>;
-      if (meta === null || typeof meta !== 'object') throw new ProtocolError('apply_reply metadata is not an object', 'schema');
+      const json = parseFrame(m.raw.metadata, 'metadata');
+      if (json === null || typeof json !== 'object') throw new ProtocolError('apply_reply metadata is not an object', 'schema');
+      meta = json as Record<string, unknown>;
     } catch (e) {
-      return this.#o.engines.drop(e, m.frames);
+      this.#o.engines.drop(e, m.frames);
+      return;
     }
     const task = this.#pending.get(parentId);
     if (task === undefined || task.record.status !== 'running' || task.record.engineId !== engine.id) {
-      return this.#o.engines.drop(new ProtocolError(`apply_reply for unknown or finished task ${parentId}`, 'schema'), m.frames);
+      this.#o.engines.drop(new ProtocolError(`apply_reply for unknown or finished task ${parentId}`, 'schema'), m.frames);
+      return;
     }
     engine.inFlight.delete(task);
     engine.load--;
@@ -194,7 +227,8 @@ export class TaskManager {
     try {
       parentId = parentIdOf(m);
     } catch (e) {
-      return this.#o.engines.drop(e, m.frames);
+      this.#o.engines.drop(e, m.frames);
+      return;
     }
     const task = this.#pending.get(parentId);
     if (task === undefined) return;
@@ -257,7 +291,8 @@ export class TaskManager {
 
   /** Abort tasks by msg_id, or all unfinished tasks of the client with this identity. Returns how many were stopped. */
   abort(client: Buffer, ids: readonly string[] | undefined): number {
-    const tasks = ids === undefined ? [...this.#pending.values()].filter((t) => t.clientIdentity.equals(client)) : ids.map((id) => this.#pending.get(id));
+    const tasks =
+      ids === undefined ? [...this.#pending.values()].filter((t) => t.clientIdentity.equals(client)) : ids.map((id) => this.#pending.get(id));
     let n = 0;
     for (const t of tasks) if (t && this.stop(t, 'TaskAborted', 'the task was aborted by a client')) n++;
     return n;
@@ -333,7 +368,8 @@ function parentIdOf(m: Incoming): string {
 
 function enameOf(m: Incoming): string {
   try {
-    return String((parseFrame(m.raw.content, 'content') as { ename?: unknown }).ename ?? 'Error');
+    const ename = (parseFrame(m.raw.content, 'content') as { ename?: unknown } | null)?.ename;
+    return typeof ename === 'string' ? ename : 'Error';
   } catch {
     return 'Error'; // an unreadable error is still an error
   }

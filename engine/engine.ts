@@ -49,7 +49,13 @@ export class Engine {
 
   constructor(o: EngineOptions) {
     this.#o = o;
-    this.#sock = new Dealer({ routingId: this.uuid, linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClient(o.info.curve_serverkey) });
+    this.#sock = new Dealer({
+      routingId: this.uuid,
+      linger: 1000,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+      ...curveClient(o.info.curve_serverkey),
+    });
     this.#ep = new Endpoint({
       peer: 'controller',
       socket: this.#sock,
@@ -63,7 +69,9 @@ export class Engine {
         if (!this.#stopped) o.log.warn(`send failed: ${String(err)}`);
       },
     });
-    this.#output = new OutputBuffer((name, text, parent) => this.#ep.send(undefined, 'stream', { name, text }, { parent, metadata: { engine_id: this.id } }));
+    this.#output = new OutputBuffer((name, text, parent) =>
+      this.#ep.send(undefined, 'stream', { name, text }, { parent, metadata: { engine_id: this.id } }),
+    );
     this.#runner = new TaskRunner({
       log: o.log,
       ...(o.maxMemoryMb === undefined ? {} : { maxMemoryMb: o.maxMemoryMb }),
@@ -129,25 +137,42 @@ export class Engine {
     const msg = this.#ep.parse(m, (err) => m.header.msg_type === 'apply_request' && this.#refuse(m, err));
     if (!msg) return;
     switch (msg.type) {
-      case 'apply_request':
-        return this.#runner.add({ msgId: msg.header.msg_id, parent: msg.raw.header, content: msg.content, buffers: msg.buffers });
+      case 'apply_request': {
+        this.#runner.add({ msgId: msg.header.msg_id, parent: msg.raw.header, content: msg.content, buffers: msg.buffers });
+        return;
+      }
       case 'heartbeat':
         return;
       case 'abort_request': {
         const c = msg.content;
-        return this.#runner.abort(c.msg_ids ?? [], { ename: c.ename ?? 'TaskAborted', evalue: c.evalue ?? 'the task was aborted', traceback: [] });
+        this.#runner.abort(c.msg_ids ?? [], { ename: c.ename ?? 'TaskAborted', evalue: c.evalue ?? 'the task was aborted', traceback: [] });
+        return;
       }
       case 'shutdown_request':
         this.#o.log.info('shutdown requested by the controller');
-        return this.stop(0);
+        {
+          this.stop(0);
+          return;
+        }
       default:
         this.#o.log.warn(`ignored an unexpected ${msg.type}`);
     }
   }
 
   #refuse(m: Incoming, err: Error): void {
-    const metadata: ApplyReplyMetadata = { engine_id: this.id, engine_uuid: this.uuid, status: 'error', started: null, completed: new Date().toISOString() };
-    const content: ErrorContent = { status: 'error', ename: 'ProtocolError', evalue: `the engine could not read the request: ${err.message}`, traceback: [] };
+    const metadata: ApplyReplyMetadata = {
+      engine_id: this.id,
+      engine_uuid: this.uuid,
+      status: 'error',
+      started: null,
+      completed: new Date().toISOString(),
+    };
+    const content: ErrorContent = {
+      status: 'error',
+      ename: 'ProtocolError',
+      evalue: `the engine could not read the request: ${err.message}`,
+      traceback: [],
+    };
     this.#ep.send(undefined, 'apply_reply', content, { parent: m.raw.header, metadata });
   }
 

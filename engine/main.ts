@@ -23,8 +23,8 @@ export const ENGINE_OPTIONS = {
 
 export async function runEngine(argv: string[]): Promise<Engine> {
   const { values } = parseArgs({ args: argv, options: ENGINE_OPTIONS, strict: true, allowPositionals: false });
-  const profile = String(values.profile ?? DEFAULT_PROFILE);
-  const clusterId = String(values['cluster-id'] ?? '');
+  const profile = values.profile ?? DEFAULT_PROFILE;
+  const clusterId = values['cluster-id'] ?? '';
   checkName('profile', profile);
   checkName('cluster id', clusterId);
   const s = resolveSettings('engine', { flags: values, profile: readProfileConfig(profile) });

@@ -156,7 +156,10 @@ export class TaskRunner {
     this.#queue = [...this.#posted.slice(1), ...this.#queue];
     this.#posted = task ? [task] : [];
     this.#startWorker();
-    if (task?.abort) return this.#finish(task, { ok: false, started: new Date().toISOString(), error: task.abort });
+    if (task?.abort) {
+      this.#finish(task, { ok: false, started: new Date().toISOString(), error: task.abort });
+      return;
+    }
     const why = describeEnd(end);
     this.#o.log.warn(`the execution worker ${why}; started a fresh one`);
     if (!task) return;

@@ -30,9 +30,6 @@ export function isSystemErrorName(name: string): name is SystemErrorName {
 /** The base class of every error tscluster raises. */
 export class TsclusterError extends Error {
   override name = 'TsclusterError';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
 
   /** The condition, stable across releases: the class name. */
   get code(): string {

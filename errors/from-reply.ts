@@ -2,7 +2,15 @@
 import { NoEnginesRegistered } from './client.js';
 import { ProtocolError, SerializationError } from './protocol.js';
 import {
-  EngineError, ImpossibleDependency, InvalidDependency, InvalidRequest, RemoteError, TaskAborted, TaskError, TaskTimeout, WorkerExited,
+  EngineError,
+  ImpossibleDependency,
+  InvalidDependency,
+  InvalidRequest,
+  RemoteError,
+  TaskAborted,
+  TaskError,
+  TaskTimeout,
+  WorkerExited,
 } from './task.js';
 import type { TsclusterError } from './base.js';
 
@@ -19,7 +27,13 @@ type TaskErrorClass = new (...a: ConstructorParameters<typeof TaskError>) => Tas
 
 /** System errors that end one task, by the name they travel under. */
 const TASK_ERRORS: Record<string, TaskErrorClass> = {
-  EngineError, WorkerExited, TaskTimeout, TaskAborted, InvalidDependency, ImpossibleDependency, InvalidRequest,
+  EngineError,
+  WorkerExited,
+  TaskTimeout,
+  TaskAborted,
+  InvalidDependency,
+  ImpossibleDependency,
+  InvalidRequest,
 };
 
 /**
@@ -35,10 +49,14 @@ export function errorFromReply(c: ErrorReply, engineId: number | null, msgId: st
     case 'NoEnginesRegistered':
       return new NoEnginesRegistered(c.evalue);
     case 'SerializationError':
-      return new SerializationError(`${c.evalue}${where}`, String(c.detail?.typeName ?? 'unknown'), String(c.detail?.path ?? 'value'));
+      return new SerializationError(`${c.evalue}${where}`, text(c.detail?.typeName, 'unknown'), text(c.detail?.path, 'value'));
     case 'ProtocolError':
       return new ProtocolError(`${c.evalue}${where}`, 'schema');
     default:
       return new RemoteError(c.ename, c.evalue, c.traceback, engineId, msgId);
   }
+}
+
+function text(v: unknown, dflt: string): string {
+  return typeof v === 'string' ? v : dflt;
 }

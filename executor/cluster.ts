@@ -22,13 +22,13 @@ export class ClusterExecutor extends BaseExecutor {
 
   submit<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, ...args: A): Future<Awaited<R>> {
     if (this.isShut) throw new Error('the executor is shut down: create a new one to submit more work');
-    const ar = this.view.apply(fn as (...a: never[]) => unknown, ...(args as unknown as never[])) as AsyncResult<Awaited<R>, boolean>;
+    const ar = this.view.apply(fn, ...(args as unknown as never[])) as AsyncResult<Awaited<R>, boolean>;
     return this.track(new BasicFuture(ar, async () => (await ar.abort()) > 0));
   }
 
   map<T, R>(fn: (item: T) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>, opts: { chunksize?: number } = {}): Promise<Awaited<R>[]> {
     if (this.isShut) throw new Error('the executor is shut down: create a new one to submit more work');
-    const ar = this.view.map(fn as (item: never) => unknown, items as never, opts) as AsyncResult<Awaited<R>[], false>;
+    const ar = this.view.map(fn, items as never, opts) as AsyncResult<Awaited<R>[], false>;
     const f = this.track(new BasicFuture(ar, async () => (await ar.abort()) > 0));
     return Promise.resolve(f);
   }

@@ -14,11 +14,7 @@ const THREAD_URL = new URL('./thread.js', import.meta.url);
 const LARGE = 65536;
 
 /** How a worker ended without being closed. */
-export type WorkerEnd =
-  | { kind: 'interrupted' }
-  | { kind: 'exit'; code: number }
-  | { kind: 'oom' }
-  | { kind: 'crash'; message: string };
+export type WorkerEnd = { kind: 'interrupted' } | { kind: 'exit'; code: number } | { kind: 'oom' } | { kind: 'crash'; message: string };
 
 /** The end in words: "ran out of memory", "was ended by process.exit(3)"... */
 export function describeEnd(end: WorkerEnd): string {
@@ -80,11 +76,18 @@ export class ExecutionWorker {
       switch (m.type) {
         case 'ready':
           this.#ready = true;
-          return events.onReady();
-        case 'stream':
-          return events.onStream(m.msgId, m.name, m.text);
-        case 'done':
-          return events.onDone(m);
+          {
+            events.onReady();
+            return;
+          }
+        case 'stream': {
+          events.onStream(m.msgId, m.name, m.text);
+          return;
+        }
+        case 'done': {
+          events.onDone(m);
+          return;
+        }
       }
     });
     let failure: (Error & { code?: string }) | undefined;
@@ -155,7 +158,13 @@ function transferable(frames: Buffer[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   const seen = new Set<ArrayBufferLike>();
   for (const f of frames) {
-    if (f.byteLength >= LARGE && f.byteOffset === 0 && f.buffer.byteLength === f.byteLength && !seen.has(f.buffer) && f.buffer instanceof ArrayBuffer) {
+    if (
+      f.byteLength >= LARGE &&
+      f.byteOffset === 0 &&
+      f.buffer.byteLength === f.byteLength &&
+      !seen.has(f.buffer) &&
+      f.buffer instanceof ArrayBuffer
+    ) {
       seen.add(f.buffer);
       out.push(f.buffer);
     }

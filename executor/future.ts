@@ -55,7 +55,10 @@ export class BasicFuture<R> implements Future<R> {
     this.#promise.catch(() => undefined);
   }
 
-  then<A = R, B = never>(onfulfilled?: ((value: R) => A | PromiseLike<A>) | null, onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = R, B = never>(
+    onfulfilled?: ((value: R) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return this.#promise.then(onfulfilled, onrejected);
   }
 
@@ -80,9 +83,9 @@ export abstract class BaseExecutor implements Executor {
 
   protected track<R>(f: Future<R>): Future<R> {
     if (this.#shut) throw new Error('the executor is shut down: create a new one to submit more work');
-    this.pending.add(f as Future<unknown>);
+    this.pending.add(f);
     const forget = (): void => {
-      this.pending.delete(f as Future<unknown>);
+      this.pending.delete(f);
     };
     f.then(forget, forget);
     return f;

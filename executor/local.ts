@@ -64,7 +64,7 @@ export class LocalExecutor extends BaseExecutor {
     });
     this.#queue.push(job!);
     this.#dispatch();
-    return this.track(new BasicFuture(work, async () => this.#cancel(job!)));
+    return this.track(new BasicFuture(work, () => Promise.resolve(this.#cancel(job!))));
   }
 
   protected override async release(): Promise<void> {
@@ -129,7 +129,10 @@ export class LocalExecutor extends BaseExecutor {
           if (this.#closed || i < 0) return;
           const job = t.job;
           t.job = undefined;
-          if (job) job.reject(new WorkerExited('WorkerExited', `the call's worker thread ${describeEnd(end)}; a fresh thread replaces it`, [], null, job.id));
+          if (job)
+            job.reject(
+              new WorkerExited('WorkerExited', `the call's worker thread ${describeEnd(end)}; a fresh thread replaces it`, [], null, job.id),
+            );
           this.#threads[i] = this.#spawn();
           this.#dispatch();
         },

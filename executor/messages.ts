@@ -26,7 +26,4 @@ export type DoneFromWorker =
   | { type: 'done'; msgId: string; ok: true; frames: Uint8Array[]; started: string; completed: string }
   | { type: 'done'; msgId: string; ok: false; error: TaskError; started: string; completed: string };
 
-export type FromWorker =
-  | { type: 'ready' }
-  | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string }
-  | DoneFromWorker;
+export type FromWorker = { type: 'ready' } | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string } | DoneFromWorker;

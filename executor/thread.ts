@@ -33,7 +33,8 @@ g.require = createRequire(join(cwd, 'noop.js'));
 
 let current: string | null = null;
 function emit(name: 'stdout' | 'stderr', chunk: unknown): void {
-  const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : String(chunk);
+  const text =
+    typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : String(chunk);
   if (text.length > 0) post({ type: 'stream', msgId: current, name, text });
 }
 type WriteCb = (err?: Error | null) => void;
@@ -47,12 +48,12 @@ function captureWrite(name: 'stdout' | 'stderr') {
 }
 
 function installCapture(): void {
-  process.stdout.write = captureWrite('stdout') as typeof process.stdout.write;
-  process.stderr.write = captureWrite('stderr') as typeof process.stderr.write;
+  process.stdout.write = captureWrite('stdout');
+  process.stderr.write = captureWrite('stderr');
   g.console = new Console({ stdout: process.stdout, stderr: process.stderr });
   // a stray error in a timer after a task returned must not end the namespace
-  process.on('uncaughtException', (e) => emit('stderr', `Uncaught ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`));
-  process.on('unhandledRejection', (e) => emit('stderr', `Unhandled rejection: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`));
+  process.on('uncaughtException', (e) => emit('stderr', `Uncaught ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
+  process.on('unhandledRejection', (e) => emit('stderr', `Unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
 }
 
 // ------------------------------------------------------------------ compiling shipped functions
@@ -74,7 +75,10 @@ function compile(src: string): (...a: unknown[]) => unknown {
     let fn: unknown = script.runInThisContext();
     if (c.method) {
       const d = Object.values(Object.getOwnPropertyDescriptors(fn as object))[0];
-      fn = d?.value ?? d?.get;
+      // a shipped getter (`get name() {...}`) is called as a plain function, like every shipped function
+      // eslint-disable-next-line @typescript-eslint/unbound-method
+      const getter: unknown = d?.get;
+      fn = (d?.value as unknown) ?? getter;
     }
     if (typeof fn !== 'function') throw new TypeError(`shipped source is not a function: ${src.slice(0, 80)}`);
     if (cache.size > 1000) cache.clear();
@@ -143,7 +147,7 @@ async function execute(t: TaskToWorker): Promise<unknown> {
     }
     case 'execute': {
       const script = await compileScript(c.code, c.filename ?? EXECUTE_FILE, c.typescript ?? false);
-      const r = script.runInThisContext();
+      const r: unknown = script.runInThisContext();
       if (isThenable(r)) await r;
       return undefined;
     }

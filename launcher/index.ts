@@ -17,5 +17,5 @@ export function launcherNamed<K extends LauncherName>(name: K): Launcher<Extract
 
 /** The launcher that made a record. */
 export function launcherOf(rec: LaunchRecord): Launcher {
-  return launchers[rec.launcher] as Launcher;
+  return launchers[rec.launcher];
 }

@@ -7,29 +7,29 @@ import type { RunLog } from './processes.js';
 
 type LocalRecord = Extract<LaunchRecord, { launcher: 'local' }>;
 
-export class LocalLauncher implements Launcher<LocalRecord> {
+export class LocalLauncher implements Launcher {
   readonly name = 'local' as const;
   /** the log of each process this launcher started in this process, marked at its run */
   readonly #logs = new Map<number, RunLog>();
 
-  async start(spec: PartSpec): Promise<LocalRecord> {
+  start(spec: PartSpec): Promise<LocalRecord> {
     const script = spec.part === 'controller' ? CONTROLLER_SCRIPT : ENGINE_SCRIPT;
-    const log = markRun(logPath(spec.profile, spec.clusterId, spec.part), `${spec.part === 'controller' ? 'controller' : `${spec.n} engine(s)`}`);
+    const log = markRun(logPath(spec.profile, spec.clusterId, spec.part), spec.part === 'controller' ? 'controller' : `${spec.n} engine(s)`);
     const processes = Array.from({ length: spec.n }, () => spawnDetached(script, spec.args, log.path));
     for (const p of processes) this.#logs.set(p.pid, log);
-    return { launcher: 'local', processes };
+    return Promise.resolve({ launcher: 'local', processes });
   }
 
-  async poll(rec: LocalRecord): Promise<LaunchStatus> {
+  poll(rec: LocalRecord): Promise<LaunchStatus> {
     const ended = rec.processes.filter((p) => !running(p));
-    return {
+    return Promise.resolve({
       running: rec.processes.length - ended.length,
       total: rec.processes.length,
       ended: ended.map((p) => {
         const log = this.#logs.get(p.pid);
         return { what: `pid ${p.pid}`, detail: log ? `Its log (${log.path}):\n${runLogTail(log)}` : '' };
       }),
-    };
+    });
   }
 
   async stop(rec: LocalRecord, graceMs = 2000): Promise<void> {

@@ -109,7 +109,8 @@ class CellOutputs {
   finish(reply: KernelMessage.IExecuteReplyMsg): CellResult {
     this.timing['shell.execute_reply'] = new Date().toISOString();
     const { outputs, timing } = this;
-    const count = this.count ?? (reply.content.status === 'abort' ? null : (reply.content as { execution_count?: number | null }).execution_count ?? null);
+    const count =
+      this.count ?? (reply.content.status === 'abort' ? null : ((reply.content as { execution_count?: number | null }).execution_count ?? null));
     let error = outputs.find((o): o is ErrorOutput => o.output_type === 'error');
     if (reply.content.status === 'error' && !error) {
       error = errorFromReply(reply.content as unknown as Record<string, unknown>, this.#stderr);

@@ -37,7 +37,8 @@ function jsonProtocolWebSocket(): ServerConnection.ISettings['WebSocket'] {
   const req = createRequire(createRequire(import.meta.url).resolve('@jupyterlab/services'));
   const WS = req('ws') as new (url: string, protocols?: string | string[]) => object;
   class JsonProtocolWebSocket extends WS {
-    constructor(url: string) {
+    // the protocols Jupyter asks for are dropped (see above)
+    constructor(url: string, _protocols?: string | string[]) {
       super(url);
     }
   }
@@ -46,7 +47,13 @@ function jsonProtocolWebSocket(): ServerConnection.ISettings['WebSocket'] {
 
 /** The settings for the server at `baseUrl` and a kernel manager on them (to be disposed). */
 export function connect(baseUrl: string, token: string): { settings: ServerConnection.ISettings; kernels: KernelManager } {
-  const settings = ServerConnection.makeSettings({ baseUrl, wsUrl: baseUrl.replace(/^http/, 'ws'), token, appendToken: true, WebSocket: jsonProtocolWebSocket() });
+  const settings = ServerConnection.makeSettings({
+    baseUrl,
+    wsUrl: baseUrl.replace(/^http/, 'ws'),
+    token,
+    appendToken: true,
+    WebSocket: jsonProtocolWebSocket(),
+  });
   const kernels = new KernelManager({ serverSettings: settings, standby: 'never' });
   // the manager polls the running kernels from the start; its `ready` (which nbrun never awaits)
   // rejects with "Poll ... is disposed" when nbrun disposes it before that first poll ends, as when a
@@ -72,10 +79,14 @@ export function parseUrl(url: string): { baseUrl: string; token: string | undefi
 
 /** Fail up front when a running server cannot be reached or refuses the token. */
 export async function checkServer(baseUrl: string, token: string): Promise<void> {
-  const r = await fetch(`${baseUrl}api/status`, { headers: token ? { Authorization: `token ${token}` } : {}, signal: AbortSignal.timeout(10_000) }).catch((e: unknown) => {
+  const r = await fetch(`${baseUrl}api/status`, {
+    headers: token ? { Authorization: `token ${token}` } : {},
+    signal: AbortSignal.timeout(10_000),
+  }).catch((e: unknown) => {
     throw new Error(`cannot reach the Jupyter server at ${baseUrl}: ${(e as Error).message}`);
   });
-  if (r.status === 403 || r.status === 401) throw new Error(`the Jupyter server at ${baseUrl} refused the token (HTTP ${r.status}): pass --token, or a --url with ?token=`);
+  if (r.status === 403 || r.status === 401)
+    throw new Error(`the Jupyter server at ${baseUrl} refused the token (HTTP ${r.status}): pass --token, or a --url with ?token=`);
   if (!r.ok) throw new Error(`the Jupyter server at ${baseUrl} answered HTTP ${r.status} to /api/status`);
 }
 

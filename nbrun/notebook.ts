@@ -9,9 +9,23 @@ import { writeFileAtomic } from '../util/atomic.js';
 export type MultilineString = string | string[];
 export type MimeBundle = Record<string, unknown>;
 
-export interface StreamOutput { output_type: 'stream'; name: string; text: MultilineString }
-export interface DataOutput { output_type: 'display_data' | 'execute_result'; data: MimeBundle; metadata: Record<string, unknown>; execution_count?: number | null }
-export interface ErrorOutput { output_type: 'error'; ename: string; evalue: string; traceback: string[] }
+export interface StreamOutput {
+  output_type: 'stream';
+  name: string;
+  text: MultilineString;
+}
+export interface DataOutput {
+  output_type: 'display_data' | 'execute_result';
+  data: MimeBundle;
+  metadata: Record<string, unknown>;
+  execution_count?: number | null;
+}
+export interface ErrorOutput {
+  output_type: 'error';
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
 export type Output = StreamOutput | DataOutput | ErrorOutput;
 
 export interface Cell {
@@ -123,7 +137,6 @@ export function readNotebook(path: string): Notebook {
   }
   const problem = notebookProblem(json);
   if (problem) throw new Error(`${path}: not a Jupyter notebook in format 4 (nbformat 4 with a cells array): ${problem}`);
-  const nb = json as unknown as Notebook;
-  nb.metadata ??= {};
-  return nb;
+  const nb = json as Omit<Notebook, 'metadata'> & { metadata?: Notebook['metadata'] };
+  return { ...nb, metadata: nb.metadata ?? {} };
 }

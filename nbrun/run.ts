@@ -157,7 +157,16 @@ export async function nbrun(paths: string[], o: NbrunOptions = {}): Promise<Nbru
     server = target.server;
     const connection = connect(target.baseUrl, target.token);
     kernels = connection.kernels;
-    const ctx: Ctx = { settings: connection.settings, kernels, signal: interrupt.signal, timeoutMs, log, serverPath: target.serverPath, tracked, ...(server ? { serverPid: server.pid } : {}) };
+    const ctx: Ctx = {
+      settings: connection.settings,
+      kernels,
+      signal: interrupt.signal,
+      timeoutMs,
+      log,
+      serverPath: target.serverPath,
+      tracked,
+      ...(server ? { serverPid: server.pid } : {}),
+    };
     return await runAll(files, outDir, o, ctx, errorLog);
   } catch (e) {
     if (e instanceof Interrupted || interrupt.signal.aborted) {

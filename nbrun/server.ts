@@ -107,8 +107,14 @@ function spawnServer(jupyter: string, root: string, port: number, env: NodeJS.Pr
   writeFileSync(tokenFile, token, { mode: 0o600 });
   const logPath = join(dir, 'server.log');
   const args = [
-    'notebook', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0',
-    "--NotebookApp.password=", '--NotebookApp.base_url=/', `--notebook-dir=${root}`,
+    'notebook',
+    '--no-browser',
+    '--ip=127.0.0.1',
+    `--port=${port}`,
+    '--port-retries=0',
+    '--NotebookApp.password=',
+    '--NotebookApp.base_url=/',
+    `--notebook-dir=${root}`,
   ];
   if (process.getuid?.() === 0) args.push('--allow-root');
   const fd = openSync(logPath, 'a', 0o600);
@@ -151,13 +157,20 @@ async function waitReady(server: LocalServer, retry: boolean, signal: AbortSigna
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`the Jupyter server did not answer within ${timeoutMs / 1000} s. Its log:\n${tailFile(server.log, 25)}`);
+    if (Date.now() > deadline)
+      throw new Error(`the Jupyter server did not answer within ${timeoutMs / 1000} s. Its log:\n${tailFile(server.log, 25)}`);
     await sleep(100);
   }
 }
 
 /** Start a server serving `root`; ended by stopLocalServer (or, at the latest, when this process exits). */
-export async function startLocalServer(root: string, env: NodeJS.ProcessEnv, log: (l: string) => void, signal: AbortSignal, timeoutMs = 120_000): Promise<LocalServer> {
+export async function startLocalServer(
+  root: string,
+  env: NodeJS.ProcessEnv,
+  log: (l: string) => void,
+  signal: AbortSignal,
+  timeoutMs = 120_000,
+): Promise<LocalServer> {
   const jupyter = which('jupyter', env.PATH);
   if (!jupyter) throw new Error(`'jupyter' was not found on PATH: ${JUPYTER_INSTALL_HINT}, or pass --url and --token of a running server`);
   installExitHook();

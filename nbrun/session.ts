@@ -129,7 +129,17 @@ async function runCells(nb: Notebook, kernel: Kernel.IKernelConnection, ctx: Ctx
     cell.metadata = { ...cell.metadata, execution: r.timing };
     const took = ((Date.now() - tc) / 1000).toFixed(2);
     ctx.log(`  [${n}/${codeCells}] ${r.error ? 'FAILED' : 'ok'} ${took} s  ${firstLine}`);
-    if (r.error) return { index: i, codeIndex: n, codeCells, id: cell.id, firstLine, ename: r.error.ename, evalue: r.error.evalue, traceback: r.error.traceback };
+    if (r.error)
+      return {
+        index: i,
+        codeIndex: n,
+        codeCells,
+        id: cell.id,
+        firstLine,
+        ename: r.error.ename,
+        evalue: r.error.evalue,
+        traceback: r.error.traceback,
+      };
   }
   return undefined;
 }

@@ -32,7 +32,9 @@ export function newKey(): string {
 }
 
 /** Socket options of a CurveZMQ client of `serverKey` (a fresh key pair of its own), or none. */
-export function curveClient(serverKey: string | null): { curveServerKey: string; curvePublicKey: string; curveSecretKey: string } | Record<string, never> {
+export function curveClient(
+  serverKey: string | null,
+): { curveServerKey: string; curvePublicKey: string; curveSecretKey: string } | Record<string, never> {
   if (!serverKey) return {};
   const own = curveKeyPair();
   return { curveServerKey: serverKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey };

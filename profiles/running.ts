@@ -42,14 +42,16 @@ export function listClusters(): ClusterEntry[] {
       if (stem.startsWith('tscluster-')) return stem.slice('tscluster-'.length);
       return undefined;
     };
-    if (existsSync(p.security)) for (const f of readdirSync(p.security)) {
-      const id = stemId(f, '-client.json');
-      if (id !== undefined) ids.add(id);
-    }
-    if (existsSync(p.pid)) for (const f of readdirSync(p.pid)) {
-      const id = stemId(f, '.json');
-      if (id !== undefined) ids.add(id);
-    }
+    if (existsSync(p.security))
+      for (const f of readdirSync(p.security)) {
+        const id = stemId(f, '-client.json');
+        if (id !== undefined) ids.add(id);
+      }
+    if (existsSync(p.pid))
+      for (const f of readdirSync(p.pid)) {
+        const id = stemId(f, '.json');
+        if (id !== undefined) ids.add(id);
+      }
     for (const clusterId of [...ids].sort()) {
       const state = readClusterState(profile, clusterId);
       let controllerPid: number | null = typeof state === 'object' ? (state.controller.processes[0]?.pid ?? null) : null;

@@ -43,7 +43,7 @@ function connectRequestOf(frames: Buffer[]): { identity: Buffer; msgId: string }
     const raw = splitFrames(frames);
     const identity = raw.identities[0];
     if (!identity || raw.header.length > 4096) return undefined;
-    const h = JSON.parse(raw.header.toString('utf8')) as { msg_type?: unknown; msg_id?: unknown };
+    const h = JSON.parse(raw.header.toString('utf8')) as { msg_type?: unknown; msg_id?: unknown } | null;
     if (h?.msg_type !== 'connect_request' || typeof h.msg_id !== 'string') return undefined;
     return { identity, msgId: h.msg_id };
   } catch {
@@ -56,8 +56,8 @@ export function readAuthError(frames: Buffer[]): string | undefined {
   try {
     const raw = splitFrames(frames);
     if (raw.signature.length !== 0) return undefined;
-    const h = JSON.parse(raw.header.toString('utf8')) as { msg_type?: unknown };
-    const p = JSON.parse(raw.parent.toString('utf8')) as { msg_id?: unknown };
+    const h = JSON.parse(raw.header.toString('utf8')) as { msg_type?: unknown } | null;
+    const p = JSON.parse(raw.parent.toString('utf8')) as { msg_id?: unknown } | null;
     return h?.msg_type === AUTH_ERROR && typeof p?.msg_id === 'string' ? p.msg_id : undefined;
   } catch {
     return undefined;

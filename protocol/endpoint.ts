@@ -84,7 +84,12 @@ export class Endpoint {
     if (this.#started) return;
     this.#started = true;
     const { socket, router, log } = this.#o;
-    void receiveLoop(socket, (f) => this.#receive(f), (e) => log?.error(`receive: ${String(e)}`), { router, onBad: (e, f) => this.drop(e, f) });
+    void receiveLoop(
+      socket,
+      (f) => this.#receive(f),
+      (e) => log?.error(`receive: ${String(e)}`),
+      { router, onBad: (e, f) => this.drop(e, f) },
+    );
   }
 
   /** Dropped messages so far, by `<peer>.<reason>`. */

@@ -13,8 +13,16 @@ import { EmptyContentSchema } from './schemas/header.js';
 import type { Header } from './schemas/header.js';
 import { RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';
 import {
-  AbortRequestSchema, ConnectReplySchema, EngineEventSchema, ErrorReplySchema, PurgeRequestSchema, QueueReplySchema, ResultReplySchema, ResultRequestSchema,
-  ShutdownRequestSchema, StatsReplySchema,
+  AbortRequestSchema,
+  ConnectReplySchema,
+  EngineEventSchema,
+  ErrorReplySchema,
+  PurgeRequestSchema,
+  QueueReplySchema,
+  ResultReplySchema,
+  ResultRequestSchema,
+  ShutdownRequestSchema,
+  StatsReplySchema,
 } from './schemas/hub.js';
 import { ApplyContentSchema, ApplyReplyContentSchema, StreamContentSchema } from './schemas/tasks.js';
 import type { RawMessage } from './wire.js';

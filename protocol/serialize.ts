@@ -11,13 +11,30 @@ import { SerializationError } from '../errors/protocol.js';
 export const OUT_OF_BAND_THRESHOLD = 64 * 1024;
 
 type ViewCtor =
-  | Int8ArrayConstructor | Uint8ArrayConstructor | Uint8ClampedArrayConstructor
-  | Int16ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor
-  | Float32ArrayConstructor | Float64ArrayConstructor | BigInt64ArrayConstructor | BigUint64ArrayConstructor;
+  | Int8ArrayConstructor
+  | Uint8ArrayConstructor
+  | Uint8ClampedArrayConstructor
+  | Int16ArrayConstructor
+  | Uint16ArrayConstructor
+  | Int32ArrayConstructor
+  | Uint32ArrayConstructor
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
+  | BigInt64ArrayConstructor
+  | BigUint64ArrayConstructor;
 
 const VIEW_TYPES: readonly ViewCtor[] = [
-  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
 ];
 const TAG_BUFFER = 100;
 const TAG_DATAVIEW = 101;
@@ -36,7 +53,8 @@ class OutOfBandSerializer extends v8.Serializer {
 
   _writeHostObject(obj: object): void {
     if (!ArrayBuffer.isView(obj)) {
-      throw new SerializationError(`a ${obj.constructor?.name ?? 'host object'} cannot be serialized`, obj.constructor?.name ?? 'host object', '');
+      const name = ctorName(obj) ?? 'host object';
+      throw new SerializationError(`a ${name} cannot be serialized`, name, '');
     }
     let tag: number;
     if (Buffer.isBuffer(obj)) tag = TAG_BUFFER;
@@ -77,7 +95,7 @@ class OutOfBandDeserializer extends v8.Deserializer {
       bytes = this.readRawBytes(len);
     }
     if (tag === TAG_BUFFER) return aliased ? bytes : Buffer.from(bytes);
-    const ab = aligned(bytes, tag === TAG_DATAVIEW ? 1 : VIEW_TYPES[tag]?.BYTES_PER_ELEMENT ?? 1, !aliased);
+    const ab = aligned(bytes, tag === TAG_DATAVIEW ? 1 : (VIEW_TYPES[tag]?.BYTES_PER_ELEMENT ?? 1), !aliased);
     if (tag === TAG_DATAVIEW) return new DataView(ab.buffer, ab.byteOffset, ab.byteLength);
     const Ctor = VIEW_TYPES[tag];
     if (!Ctor) throw new Error(`unknown typed array tag ${tag}`);
@@ -161,9 +179,9 @@ export function deserializeWithHead(frames: Buffer[]): { head: string | undefine
     d.transferArrayBuffer(i, ab as ArrayBuffer);
   }
   const hasHead = d.readUint32() === 1;
-  const head = hasHead ? d.readValue() : undefined;
+  const head: unknown = hasHead ? d.readValue() : undefined;
   if (hasHead && typeof head !== 'string') throw new Error('serialized head is not a string');
-  return { head: head as string | undefined, value: d.readValue() };
+  return { head: head as string | undefined, value: d.readValue() as unknown };
 }
 
 /** Inverse of serialize. */
@@ -171,10 +189,16 @@ export function deserialize(frames: Buffer[]): unknown {
   return deserializeWithHead(frames).value;
 }
 
+/** The name of an object's class; undefined for objects without one (Object.create(null)). */
+function ctorName(o: object): string | undefined {
+  const ctor = (o as { constructor?: { name?: string } }).constructor;
+  return ctor?.name;
+}
+
 function typeName(v: unknown): string {
   if (typeof v === 'function') return 'function';
   if (typeof v === 'symbol') return 'symbol';
-  if (v !== null && typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  if (v !== null && typeof v === 'object') return ctorName(v) ?? 'object';
   return typeof v;
 }
 
@@ -205,14 +229,16 @@ export function describeUnserializable(value: unknown, where: string, cause?: un
     const children: [string, unknown][] = [];
     if (v instanceof Map) {
       let i = 0;
-      for (const [k, x] of v) children.push([`${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `#${i}`})`, x], [`${path}.keys()[${i++}]`, k]);
+      for (const [k, x] of v)
+        children.push([`${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `#${i}`})`, x], [`${path}.keys()[${i++}]`, k]);
     } else if (v instanceof Set) {
       let i = 0;
       for (const x of v) children.push([`${path}.values()[${i++}]`, x]);
     } else if (Array.isArray(v)) {
       v.forEach((x, i) => children.push([`${path}[${i}]`, x]));
     } else {
-      for (const k of Object.keys(v)) children.push([/^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`, (v as Record<string, unknown>)[k]]);
+      for (const k of Object.keys(v))
+        children.push([/^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`, (v as Record<string, unknown>)[k]]);
     }
     // a class instance that cannot travel is reported as itself (a Socket, not its _handle)
     if (!isPlainContainer(v)) return { path, type: typeName(v) };

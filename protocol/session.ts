@@ -127,7 +127,7 @@ export function parseVerified(raw: RawMessage, header: Header): AnyMessage {
     type: header.msg_type,
     identities: raw.identities,
     header,
-    parent: parent.data as Header | Record<string, never>,
+    parent: parent.data,
     metadata: metadata as Record<string, unknown>,
     content: content.data,
     buffers: raw.buffers,

@@ -55,6 +55,10 @@ export class SendQueue {
     while ((this.#busy || this.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
+  isClosed(): boolean {
+    return this.#closed;
+  }
+
   close(): void {
     this.#closed = true;
     this.#items.clear();
@@ -95,7 +99,8 @@ export class SendQueue {
             } catch (err) {
               this.onError(err, identity ? batch.map((m) => [identity, ...m]) : batch);
             }
-            if (this.#closed) return;
+            // close() may have run while the send was awaited
+            if (this.isClosed()) return;
           }
         }
       }
@@ -107,6 +112,10 @@ export class SendQueue {
       }
     }
   }
+}
+
+function isClosed(s: Receivable): boolean {
+  return s.closed;
 }
 
 /**
@@ -127,7 +136,8 @@ export async function receiveLoop(
     try {
       frames = await socket.receive();
     } catch (err) {
-      if (socket.closed) return;
+      // the socket may have been closed while the receive was awaited
+      if (isClosed(socket)) return;
       const code = (err as { code?: string }).code;
       if (code === 'EAGAIN' || code === 'ETERM' || code === 'ENOTSOCK') return;
       onError(err);

@@ -95,7 +95,11 @@ describe('data movement and code on a 3-engine cluster', () => {
         const remote = await dv.apply(() => ({ type: typed.constructor.name, length: typed.length }));
         const n = original.length;
         const sizes = [Math.ceil(n / 3), Math.ceil((n - 1) / 3), Math.floor(n / 3)];
-        assert.deepEqual(remote, sizes.map((length) => ({ type: name, length })), `${name}: blocks on the engines`);
+        assert.deepEqual(
+          remote,
+          sizes.map((length) => ({ type: name, length })),
+          `${name}: blocks on the engines`,
+        );
         const back = await dv.gather('typed');
         assert.equal((back as object).constructor, original.constructor, `${name}: gathered type`);
         assert.deepEqual(back, original, `${name}: gathered values`);
@@ -156,7 +160,10 @@ describe('data movement and code on a 3-engine cluster', () => {
       assert.ok(back instanceof Float64Array, 'pulled back as a Float64Array');
       assert.equal(back.length, want.length);
       assert.equal(checksum(back), want.sum);
-      assert.deepEqual([0, 1, 12345, n >> 1, n - 2, n - 1].map((i) => (back as Float64Array)[i]), want.samples);
+      assert.deepEqual(
+        [0, 1, 12345, n >> 1, n - 2, n - 1].map((i) => (back as Float64Array)[i]),
+        want.samples,
+      );
       back = undefined;
       // free the engine's copy
       await one.execute('big = undefined');
@@ -187,7 +194,10 @@ describe('data movement and code on a 3-engine cluster', () => {
       assert.equal(b, 'two');
       assert.equal(a, 1);
       const pidsPulled = await dv.pull<number>('perEngine');
-      assert.deepEqual(pidsPulled, rc.engines.map((e) => e.pid));
+      assert.deepEqual(
+        pidsPulled,
+        rc.engines.map((e) => e.pid),
+      );
       assert.deepEqual(await dv.pull(['delta.nested.length', 'alpha']), [
         [1, 1],
         [1, 1],
@@ -241,13 +251,16 @@ describe('data movement and code on a 3-engine cluster', () => {
 
     test('an execute that throws names its filename in the remote stack', async () => {
       const one = rc.directView(rc.ids[0]!);
-      await assert.rejects(one.execute('const n: number = 1;\nthrow new RangeError("bad setup " + n);', { typescript: true, filename: 'setup-step.ts' }), (e: unknown) => {
-        assert.ok(e instanceof RemoteError, `RemoteError expected, got ${String(e)}`);
-        assert.equal(e.ename, 'RangeError');
-        assert.equal(e.evalue, 'bad setup 1');
-        assert.match(e.remoteStack, /setup-step\.ts/);
-        return true;
-      });
+      await assert.rejects(
+        one.execute('const n: number = 1;\nthrow new RangeError("bad setup " + n);', { typescript: true, filename: 'setup-step.ts' }),
+        (e: unknown) => {
+          assert.ok(e instanceof RemoteError, `RemoteError expected, got ${String(e)}`);
+          assert.equal(e.ename, 'RangeError');
+          assert.equal(e.evalue, 'bad setup 1');
+          assert.match(e.remoteStack, /setup-step\.ts/);
+          return true;
+        },
+      );
       // a syntax error is a remote error too
       await assert.rejects(one.execute('var = ;'), (e: unknown) => e instanceof RemoteError && e.ename === 'SyntaxError');
     });

@@ -75,20 +75,37 @@ describe('engine death and busy engines (3 engines)', () => {
     );
     assert.equal(gone.engine.pid, victim.pid);
     assert.ok(!rc.ids.includes(victim.id), 'rc.ids drops the dead engine');
-    assert.deepEqual(rc.ids, survivors.map((e) => e.id));
+    assert.deepEqual(
+      rc.ids,
+      survivors.map((e) => e.id),
+    );
     await waitFor(`pid ${victim.pid} reaped`, () => pidGone(victim.pid));
 
     // the others keep serving, and only they take work
     const items = range(200);
-    assert.deepEqual(await rc.loadBalancedView().map((x: number) => x * 2 + 1, items), items.map((x) => x * 2 + 1));
+    assert.deepEqual(
+      await rc.loadBalancedView().map((x: number) => x * 2 + 1, items),
+      items.map((x) => x * 2 + 1),
+    );
     const pids = await rc.loadBalancedView().map(() => process.pid, range(30));
     const survivorPids = new Set(survivors.map((e) => e.pid));
-    assert.ok(pids.every((p) => survivorPids.has(p)), `work went only to the surviving engines: ${[...new Set(pids)].join(', ')}`);
+    assert.ok(
+      pids.every((p) => survivorPids.has(p)),
+      `work went only to the surviving engines: ${[...new Set(pids)].join(', ')}`,
+    );
     assert.deepEqual(await rc.directView().apply(() => 'alive'), ['alive', 'alive']);
     const q = await rc.queueStatus();
-    assert.deepEqual(Object.keys(q.engines).map(Number).sort((a, b) => a - b), survivors.map((e) => e.id));
+    assert.deepEqual(
+      Object.keys(q.engines)
+        .map(Number)
+        .sort((a, b) => a - b),
+      survivors.map((e) => e.id),
+    );
     assert.equal((await rc.stats()).engines, 2);
     // a direct task for the dead engine fails at once, naming it
-    await assert.rejects(rc.directView(victim.id).apply(() => 1), (e: unknown) => e instanceof EngineError && new RegExp(`engine ${victim.id}\\b`).test(e.message));
+    await assert.rejects(
+      rc.directView(victim.id).apply(() => 1),
+      (e: unknown) => e instanceof EngineError && new RegExp(`engine ${victim.id}\\b`).test(e.message),
+    );
   });
 });

@@ -45,10 +45,23 @@ function otherKey(key: string): string {
 const DELIMITER = Buffer.from('<IDS|MSG>');
 
 /** The frames a DEALER sends for one message, signed with `key` as the wire protocol says. */
-function message(key: string, msgType: string, content: unknown, metadata: unknown = {}, buffers: Buffer[] = []): { msgId: string; frames: Buffer[] } {
+function message(
+  key: string,
+  msgType: string,
+  content: unknown,
+  metadata: unknown = {},
+  buffers: Buffer[] = [],
+): { msgId: string; frames: Buffer[] } {
   const msgId = randomUUID();
   const header = Buffer.from(
-    JSON.stringify({ msg_id: msgId, msg_type: msgType, session: 'raw-socket-test', username: 'test', date: new Date().toISOString(), version: '1.0' }),
+    JSON.stringify({
+      msg_id: msgId,
+      msg_type: msgType,
+      session: 'raw-socket-test',
+      username: 'test',
+      date: new Date().toISOString(),
+      version: '1.0',
+    }),
   );
   const parent = Buffer.from('{}');
   const meta = Buffer.from(JSON.stringify(metadata));
@@ -141,7 +154,10 @@ describe('error paths', () => {
       return true;
     });
     const explicit = join(root, 'does-not-exist.json');
-    await assert.rejects(Client.connect({ connectionFile: explicit }), (e: unknown) => e instanceof ConnectionFileError && e.path === explicit && e.message.includes(explicit));
+    await assert.rejects(
+      Client.connect({ connectionFile: explicit }),
+      (e: unknown) => e instanceof ConnectionFileError && e.path === explicit && e.message.includes(explicit),
+    );
   });
 
   test('the profile root is read from TSCLUSTER_DIR at call time', async () => {
@@ -150,7 +166,10 @@ describe('error paths', () => {
     process.env.TSCLUSTER_DIR = elsewhere;
     try {
       const expected = join(elsewhere, `profile_${PROFILE}`, 'security', `tscluster-${CLUSTER_ID}-client.json`);
-      await assert.rejects(Client.connect({ profile: PROFILE, clusterId: CLUSTER_ID }), (e: unknown) => e instanceof ConnectionFileError && e.path === expected);
+      await assert.rejects(
+        Client.connect({ profile: PROFILE, clusterId: CLUSTER_ID }),
+        (e: unknown) => e instanceof ConnectionFileError && e.path === expected,
+      );
     } finally {
       process.env.TSCLUSTER_DIR = saved;
     }
@@ -170,7 +189,10 @@ describe('error paths', () => {
     });
     const empty = join(root, 'empty-client.json');
     writeFileSync(empty, '', { mode: 0o600 });
-    await assert.rejects(Client.connect({ connectionFile: empty }), (e: unknown) => e instanceof ConnectionFileError && e.path === empty && e.message.includes(empty));
+    await assert.rejects(
+      Client.connect({ connectionFile: empty }),
+      (e: unknown) => e instanceof ConnectionFileError && e.path === empty && e.message.includes(empty),
+    );
   });
 
   test('a connection file with a bad field rejects with ConnectionFileError naming the file and the field', async () => {
@@ -184,12 +206,18 @@ describe('error paths', () => {
       return true;
     });
     const badKey = writeVariant('bad-key-client.json', (f) => ({ ...f, key: 'not hex at all' }));
-    await assert.rejects(Client.connect({ connectionFile: badKey }), (e: unknown) => e instanceof ConnectionFileError && e.field === 'key' && e.message.includes(badKey));
+    await assert.rejects(
+      Client.connect({ connectionFile: badKey }),
+      (e: unknown) => e instanceof ConnectionFileError && e.field === 'key' && e.message.includes(badKey),
+    );
     const noIp = writeVariant('no-ip-client.json', (f) => {
       const { ip: _ip, ...rest } = f;
       return rest;
     });
-    await assert.rejects(Client.connect({ connectionFile: noIp }), (e: unknown) => e instanceof ConnectionFileError && e.field === 'ip' && e.message.includes(noIp));
+    await assert.rejects(
+      Client.connect({ connectionFile: noIp }),
+      (e: unknown) => e instanceof ConnectionFileError && e.field === 'ip' && e.message.includes(noIp),
+    );
   });
 
   test('starting a second cluster with the same profile and cluster id rejects with ClusterAlreadyRunning naming the controller pid', async () => {
@@ -221,16 +249,19 @@ describe('error paths', () => {
       const forged = writeMarkerRequest(wrongKey, forgedMarker, 'forged');
       // correctly signed, then its function swapped for another: the signature no longer matches
       const tampered = message(info.key, 'apply_request', { kind: 'apply' }, { route: 'lb' }, []);
-      const tamperedBody = Buffer.from(JSON.stringify({ kind: 'execute', code: `require('node:fs').writeFileSync(${JSON.stringify(tamperedMarker)}, 'x')` }));
+      const tamperedBody = Buffer.from(
+        JSON.stringify({ kind: 'execute', code: `require('node:fs').writeFileSync(${JSON.stringify(tamperedMarker)}, 'x')` }),
+      );
       tampered.frames[5] = tamperedBody;
-      const unsigned = message(info.key, 'apply_request', { kind: 'execute', code: `require('node:fs').writeFileSync(${JSON.stringify(forgedMarker)}, 'x')` }, { route: 'lb' });
+      const unsigned = message(
+        info.key,
+        'apply_request',
+        { kind: 'execute', code: `require('node:fs').writeFileSync(${JSON.stringify(forgedMarker)}, 'x')` },
+        { route: 'lb' },
+      );
       unsigned.frames[1] = Buffer.alloc(0);
 
-      const framing = [
-        [Buffer.from('garbage')],
-        [randomBytes(32), randomBytes(1000), randomBytes(3)],
-        [DELIMITER, Buffer.from('too few frames')],
-      ];
+      const framing = [[Buffer.from('garbage')], [randomBytes(32), randomBytes(1000), randomBytes(3)], [DELIMITER, Buffer.from('too few frames')]];
       const badSignature = [
         [DELIMITER, Buffer.from('not-a-signature'), Buffer.from('{'), Buffer.from('}'), Buffer.from('[]'), Buffer.from('null')],
         unsigned.frames,
@@ -263,7 +294,10 @@ describe('error paths', () => {
     }
 
     // the cluster still serves, and the forged code never ran anywhere
-    assert.deepEqual(await rc.loadBalancedView().map((x: number) => x * 2, range(20)), range(20).map((x) => x * 2));
+    assert.deepEqual(
+      await rc.loadBalancedView().map((x: number) => x * 2, range(20)),
+      range(20).map((x) => x * 2),
+    );
     const stats = await rc.stats();
     assert.equal(stats.engines, 2);
     assert.equal(existsSync(forgedMarker), false, 'the wrongly signed request must never run');

@@ -32,7 +32,7 @@ const open = (gate: string): void => writeFileSync(gate, '');
 const spin = (marker: string): number => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   (require('node:fs') as typeof import('node:fs')).writeFileSync(marker, 'started');
-  while (true) {
+  for (;;) {
     // busy: only replacing the thread ends this
   }
 };
@@ -81,12 +81,17 @@ describe('Executor.auto() with no cluster running: the local pool', () => {
     });
     assert.deepEqual(where, { pid: process.pid, main: false });
     assert.deepEqual(await ex.map((x: number) => x * x, [1, 2, 3]), [1, 4, 9]);
-    assert.deepEqual(await ex.map((x: number) => x + 1, range(50), { chunksize: 7 }), range(50).map((x) => x + 1));
+    assert.deepEqual(
+      await ex.map((x: number) => x + 1, range(50), { chunksize: 7 }),
+      range(50).map((x) => x + 1),
+    );
     assert.deepEqual(await ex.map((x: number) => x, []), []);
     // errors come back as RemoteError
-    const e = await rejection(ex.submit(() => {
-      throw new TypeError('local failure');
-    }));
+    const e = await rejection(
+      ex.submit(() => {
+        throw new TypeError('local failure');
+      }),
+    );
     assert.ok(e instanceof RemoteError, `RemoteError expected, got ${String(e)}`);
     assert.equal(e.ename, 'TypeError');
     assert.equal(e.evalue, 'local failure');
@@ -178,7 +183,10 @@ describe('Executor.auto() with no cluster running: the local pool', () => {
       await ex.shutdown();
       console.log(ex.kind + ' result ' + r);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TSCLUSTER_DIR: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, TSCLUSTER_DIR: root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out = new OutputWatcher(child.stdout);
     const err = new OutputWatcher(child.stderr);
     try {
@@ -237,10 +245,14 @@ describe('with a running cluster', () => {
   });
 
   const idle = (): Promise<unknown> =>
-    waitFor('the cluster idle', async () => {
-      const s = await rc.queueStatus();
-      return s.unassigned === 0 && Object.values(s.engines).every((e) => e.running === 0 && e.queued === 0);
-    }, { timeoutMs: 30000 });
+    waitFor(
+      'the cluster idle',
+      async () => {
+        const s = await rc.queueStatus();
+        return s.unassigned === 0 && Object.values(s.engines).every((e) => e.running === 0 && e.queued === 0);
+      },
+      { timeoutMs: 30000 },
+    );
 
   test("Executor.auto() in the same TSCLUSTER_DIR and profile gives kind 'cluster', running on engine pids", async () => {
     const ex = await Executor.auto();
@@ -274,12 +286,17 @@ describe('with a running cluster', () => {
     assert.equal(f.done(), true);
     assert.equal(await f.result({ timeoutMs: 1000 }), 3);
     assert.deepEqual(await ex.map((x: number) => x * x, [1, 2, 3]), [1, 4, 9]);
-    assert.deepEqual(await ex.map((x: number) => x - 1, range(20), { chunksize: 6 }), range(20).map((x) => x - 1));
+    assert.deepEqual(
+      await ex.map((x: number) => x - 1, range(20), { chunksize: 6 }),
+      range(20).map((x) => x - 1),
+    );
     const pid = await ex.submit(() => process.pid);
     assert.ok(pids.includes(pid));
-    const e = await rejection(ex.submit(() => {
-      throw new EvalError('cluster failure');
-    }));
+    const e = await rejection(
+      ex.submit(() => {
+        throw new EvalError('cluster failure');
+      }),
+    );
     assert.ok(e instanceof RemoteError && e.ename === 'EvalError' && e.evalue === 'cluster failure', String(e));
     await ex.shutdown({ wait: true, cancelFutures: false });
     assert.throws(() => ex.submit(() => 1), /shut down/);

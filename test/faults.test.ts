@@ -15,7 +15,24 @@ import { after, before, describe, test } from 'node:test';
 import { Client, Cluster, CompositeError, ConnectionLost, EngineError, RemoteError, SerializationError, WorkerExited } from '../index.js';
 import type { AsyncResult, EngineEvent, EngineInfo } from '../index.js';
 import {
-  CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, killAll, listJson, pidGone, range, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitExit, waitFor, waitGone,
+  CLI,
+  OutputWatcher,
+  ROOT,
+  assertAllGone,
+  connectionFile,
+  killAll,
+  listJson,
+  pidGone,
+  range,
+  readState,
+  removeTempRoot,
+  runCli,
+  stateFilePath,
+  stopCluster,
+  useTempRoot,
+  waitExit,
+  waitFor,
+  waitGone,
 } from './helpers.js';
 import type { CliResult } from './helpers.js';
 import { Rng, seedFromEnv } from './rel-helpers.js';
@@ -42,7 +59,9 @@ function statePids(profile: string): number[] {
 const counts = { tasks: 0, kills: 0, retried: 0, lost: 0 };
 
 after(() => {
-  console.log(`# faults: ${counts.tasks}-task map, ${counts.kills} engines SIGKILLed mid-map and replaced, ${counts.retried} tasks retried, ${counts.lost} tasks lost`);
+  console.log(
+    `# faults: ${counts.tasks}-task map, ${counts.kills} engines SIGKILLed mid-map and replaced, ${counts.retried} tasks retried, ${counts.lost} tasks lost`,
+  );
   removeTempRoot(root);
 });
 
@@ -72,7 +91,9 @@ describe('engines killed during work (3 engines)', () => {
   });
 
   async function waitUnregistered(e: EngineInfo): Promise<void> {
-    await waitFor(`engine ${e.id} (pid ${e.pid}) unregistered`, () => events.some((ev) => ev.type === 'unregistered' && ev.engine.id === e.id), { timeoutMs: 15000 });
+    await waitFor(`engine ${e.id} (pid ${e.pid}) unregistered`, () => events.some((ev) => ev.type === 'unregistered' && ev.engine.id === e.id), {
+      timeoutMs: 15000,
+    });
   }
 
   test('a 20,000-task map (chunksize 1, retries 2) survives three engine SIGKILLs, each replaced by `tscluster engines -n 1`: every result exactly once and correct', async (t) => {
@@ -105,7 +126,11 @@ describe('engines killed during work (3 engines)', () => {
     for (const threshold of thresholds) {
       await waitFor(`${threshold} results`, () => ar.progress.done >= threshold || ar.ready(), { timeoutMs: 120000, intervalMs: 10 });
       await new Promise((r) => setTimeout(r, rng.int(200)));
-      assert.equal(ar.ready(), false, `the map ended before kill ${killed.length + 1} (at ${threshold} results): the kills must land during the work`);
+      assert.equal(
+        ar.ready(),
+        false,
+        `the map ended before kill ${killed.length + 1} (at ${threshold} results): the kills must land during the work`,
+      );
       const victim = rng.pick(rc.engines);
       killed.push({ id: victim.id, pid: victim.pid, at: ar.progress.done });
       process.kill(victim.pid, 'SIGKILL');
@@ -134,14 +159,25 @@ describe('engines killed during work (3 engines)', () => {
     assert.equal(failure, undefined, `the map failed: ${failure instanceof CompositeError ? failure.message.slice(0, 2000) : String(failure)}`);
     assert.ok(values);
     assert.equal(values.length, N, 'one result per item');
-    assert.deepEqual(values, items.map((x) => x * 2), 'every result correct, in order');
+    assert.deepEqual(
+      values,
+      items.map((x) => x * 2),
+      'every result correct, in order',
+    );
     assert.equal(counts.lost, 0, 'no task lost');
 
     // retried only because of the kills, on the killed engines
     const killedIds = new Set(killed.map((k) => k.id));
     const bad = retried.filter((m) => m.attempts.some((a) => a.engineId === null || !killedIds.has(a.engineId) || a.ename !== 'EngineError'));
-    assert.deepEqual(bad.map((m) => m.attempts), [], 'every earlier attempt was an EngineError on a killed engine');
-    assert.ok(retried.length >= 1 && retried.length <= killed.length, `${retried.length} tasks retried: at most one in flight per killed engine (hwm 1)`);
+    assert.deepEqual(
+      bad.map((m) => m.attempts),
+      [],
+      'every earlier attempt was an EngineError on a killed engine',
+    );
+    assert.ok(
+      retried.length >= 1 && retried.length <= killed.length,
+      `${retried.length} tasks retried: at most one in flight per killed engine (hwm 1)`,
+    );
 
     const after = (await rc.stats()).tasks;
     assert.equal(after.submitted - before.submitted, N, 'the controller took each task once');
@@ -157,7 +193,7 @@ describe('engines killed during work (3 engines)', () => {
     assert.equal(engines.length, 3);
     const victim = rng.pick(engines);
     const PER = 25;
-    const tasks: { engine: EngineInfo; i: number; ar: AsyncResult<number, true> }[] = [];
+    const tasks: { engine: EngineInfo; i: number; ar: AsyncResult<number> }[] = [];
     for (const e of engines) {
       for (let i = 0; i < PER; i++) {
         const ar = rc.directView(e.id).apply((k: number) => {
@@ -172,7 +208,10 @@ describe('engines killed during work (3 engines)', () => {
     }
     const onVictim = tasks.filter((t) => t.engine.id === victim.id);
     const killAfter = rng.between(3, 8);
-    await waitFor(`${killAfter} tasks done on engine ${victim.id}`, () => onVictim.filter((t) => t.ar.ready()).length >= killAfter, { timeoutMs: 60000, intervalMs: 5 });
+    await waitFor(`${killAfter} tasks done on engine ${victim.id}`, () => onVictim.filter((t) => t.ar.ready()).length >= killAfter, {
+      timeoutMs: 60000,
+      intervalMs: 5,
+    });
     const doneBefore = new Set(onVictim.filter((t) => t.ar.ready()).map((t) => t.i));
     process.kill(victim.pid, 'SIGKILL');
     await Promise.all(tasks.map((t) => t.ar.wait(60000)));
@@ -201,16 +240,25 @@ describe('engines killed during work (3 engines)', () => {
       }
     }
     assert.deepEqual(problems, [], 'the tasks on the other engines all succeed; those on the killed one fail with EngineError');
-    assert.ok([...doneBefore].every((i) => victimOk.includes(i)), 'tasks finished before the kill keep their results');
+    assert.ok(
+      [...doneBefore].every((i) => victimOk.includes(i)),
+      'tasks finished before the kill keep their results',
+    );
     assert.ok(victimFailed.length > 0, 'the killed engine had tasks left, and they failed');
-    assert.ok(Math.max(...victimOk) < Math.min(...victimFailed), `the killed engine's successes are those it finished first (ok ${victimOk.join(',')}; failed ${victimFailed.join(',')})`);
+    assert.ok(
+      Math.max(...victimOk) < Math.min(...victimFailed),
+      `the killed engine's successes are those it finished first (ok ${victimOk.join(',')}; failed ${victimFailed.join(',')})`,
+    );
     assert.equal(victimOk.length + victimFailed.length, PER);
 
     // replace it for whatever runs next
     await waitUnregistered(victim);
     for (const p of await cluster.addEngines(1)) pids.add(p);
     assert.equal(rc.ids.length, 3);
-    assert.deepEqual(await rc.loadBalancedView().map((x: number) => x + 1, range(30)), range(30).map((x) => x + 1));
+    assert.deepEqual(
+      await rc.loadBalancedView().map((x: number) => x + 1, range(30)),
+      range(30).map((x) => x + 1),
+    );
   });
 });
 
@@ -241,9 +289,20 @@ describe('tasks that misbehave (engines with a 256 MB heap)', () => {
 
   /** The engine is still registered (same id, same pid) and serves the next task. */
   async function assertEngineServes(what: string): Promise<void> {
-    assert.deepEqual(rc.engines.map((e) => [e.id, e.pid]), [[engine.id, engine.pid]], `${what}: the same engine stays registered`);
+    assert.deepEqual(
+      rc.engines.map((e) => [e.id, e.pid]),
+      [[engine.id, engine.pid]],
+      `${what}: the same engine stays registered`,
+    );
     assert.deepEqual(events, [], `${what}: no engine event`);
-    assert.equal(await rc.directView(engine.id).apply(() => process.pid).get({ timeoutMs: 30000 }), engine.pid, `${what}: it serves the next task`);
+    assert.equal(
+      await rc
+        .directView(engine.id)
+        .apply(() => process.pid)
+        .get({ timeoutMs: 30000 }),
+      engine.pid,
+      `${what}: it serves the next task`,
+    );
     assert.deepEqual(await rc.loadBalancedView().map((x: number) => x * 2, [1, 2, 3]), [2, 4, 6]);
     assert.equal((await rc.stats()).engines, 1);
   }
@@ -258,10 +317,13 @@ describe('tasks that misbehave (engines with a 256 MB heap)', () => {
   });
 
   test('a task that calls process.exit() fails with a clear error; the engine stays', async () => {
-    const err = await rc.directView(engine.id).apply(() => process.exit(3)).then(
-      () => assert.fail('must fail'),
-      (e: unknown) => e,
-    );
+    const err = await rc
+      .directView(engine.id)
+      .apply(() => process.exit(3))
+      .then(
+        () => assert.fail('must fail'),
+        (e: unknown) => e,
+      );
     assert.ok(err instanceof WorkerExited, String(err));
     assert.equal(err.ename, 'WorkerExited');
     assert.match(err.message, /process\.exit\(3\)/);
@@ -288,12 +350,15 @@ describe('tasks that misbehave (engines with a 256 MB heap)', () => {
   });
 
   test('a task that throws a non-Error value fails with an error showing the value; the engine stays', async () => {
-    const err = await rc.directView(engine.id).apply(() => {
-      throw { code: 42 };
-    }).then(
-      () => assert.fail('must fail'),
-      (e: unknown) => e,
-    );
+    const err = await rc
+      .directView(engine.id)
+      .apply(() => {
+        throw { code: 42 };
+      })
+      .then(
+        () => assert.fail('must fail'),
+        (e: unknown) => e,
+      );
     assert.ok(err instanceof RemoteError, String(err));
     assert.match(err.message, /code: 42/);
     assert.match(err.message, /non-Error/);
@@ -301,17 +366,23 @@ describe('tasks that misbehave (engines with a 256 MB heap)', () => {
   });
 
   test('a task that returns a value that cannot travel fails with SerializationError naming where it sits; the engine stays', async () => {
-    const fn = await rc.directView(engine.id).apply(() => ({ ok: 1, callback: () => 1 })).then(
-      () => assert.fail('must fail'),
-      (e: unknown) => e,
-    );
+    const fn = await rc
+      .directView(engine.id)
+      .apply(() => ({ ok: 1, callback: () => 1 }))
+      .then(
+        () => assert.fail('must fail'),
+        (e: unknown) => e,
+      );
     assert.ok(fn instanceof SerializationError, String(fn));
     assert.equal(fn.path, 'result.callback');
     assert.equal(fn.typeName, 'function');
-    const weak = await rc.directView(engine.id).apply(() => [1, new WeakMap<object, number>()]).then(
-      () => assert.fail('must fail'),
-      (e: unknown) => e,
-    );
+    const weak = await rc
+      .directView(engine.id)
+      .apply(() => [1, new WeakMap<object, number>()])
+      .then(
+        () => assert.fail('must fail'),
+        (e: unknown) => e,
+      );
     assert.ok(weak instanceof SerializationError, String(weak));
     assert.equal(weak.path, 'result[1]');
     assert.equal(weak.typeName, 'WeakMap');
@@ -362,7 +433,11 @@ describe('controller loss', () => {
       assert.equal(stopped.code, 0, show(stopped));
       assertNoConnectionFiles(profile);
       assert.equal(existsSync(stateFilePath(root, profile)), false, 'the state file is removed');
-      assert.equal((await listJson()).find((x) => x.profile === profile), undefined, 'no longer listed');
+      assert.equal(
+        (await listJson()).find((x) => x.profile === profile),
+        undefined,
+        'no longer listed',
+      );
     } finally {
       for (const p of statePids(profile)) known.add(p);
       await killAll([...known]);
@@ -425,7 +500,11 @@ describe('clean shutdown', () => {
       cluster = await Cluster.start({ n: 2, profile, shutdownAtExit: false });
       const rc = await cluster.connect();
       const engines = rc.engines.map((e) => [e.id, e.pid]);
-      const child = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'client-exit.mjs'), profile], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'client-exit.mjs'), profile], {
+        cwd: ROOT,
+        env: process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const out = new OutputWatcher(child.stdout);
       const err = new OutputWatcher(child.stderr);
       try {
@@ -438,12 +517,22 @@ describe('clean shutdown', () => {
 
       // nothing changed: same engines, the controller serves, the gone client is forgotten, its task finished
       assert.equal(pidGone(cluster.controllerPid), false);
-      assert.deepEqual(rc.engines.map((e) => [e.id, e.pid]), engines);
-      assert.deepEqual(await rc.loadBalancedView().map((x: number) => x * 5, range(20)), range(20).map((x) => x * 5));
-      await waitFor('the controller to forget the gone client and finish its task', async () => {
-        const s = await rc.stats();
-        return s.clients === 1 && s.tasks.pending === 0 && s.engines === 2;
-      }, { timeoutMs: 15000, intervalMs: 200 });
+      assert.deepEqual(
+        rc.engines.map((e) => [e.id, e.pid]),
+        engines,
+      );
+      assert.deepEqual(
+        await rc.loadBalancedView().map((x: number) => x * 5, range(20)),
+        range(20).map((x) => x * 5),
+      );
+      await waitFor(
+        'the controller to forget the gone client and finish its task',
+        async () => {
+          const s = await rc.stats();
+          return s.clients === 1 && s.tasks.pending === 0 && s.engines === 2;
+        },
+        { timeoutMs: 15000, intervalMs: 200 },
+      );
 
       const c = cluster;
       cluster = undefined;
@@ -458,7 +547,11 @@ describe('clean shutdown', () => {
   test('a cluster started by a script that is SIGKILLed stops by itself within a few seconds (its controller watches the starting process)', async () => {
     const profile = 'owner-killed';
     const known = new Set<number>();
-    const child = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'start-cluster.mjs'), profile, 'wait'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'start-cluster.mjs'), profile, 'wait'], {
+      cwd: ROOT,
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out = new OutputWatcher(child.stdout);
     const err = new OutputWatcher(child.stderr);
     known.add(child.pid!);

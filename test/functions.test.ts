@@ -83,9 +83,15 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
     test('README: @lb.parallel() and @lb.remote() on static methods run on engines', async () => {
       const lb = rc.loadBalancedView();
       class Jobs {
-        @lb.parallel() static square(xs: number[]) { return xs.map((x) => x * x); }
-        @lb.remote() static host() { return process.pid; }
-        @lb.parallel() static where(xs: number[]) { return xs.map(() => process.pid); }
+        @lb.parallel() static square(xs: number[]) {
+          return xs.map((x) => x * x);
+        }
+        @lb.remote() static host() {
+          return process.pid;
+        }
+        @lb.parallel() static where(xs: number[]) {
+          return xs.map(() => process.pid);
+        }
       }
       assert.deepEqual(await Jobs.square([1, 2, 3, 4]), [1, 4, 9, 16]);
       const host = await Jobs.host();
@@ -107,9 +113,15 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
     test('decorators on a DirectView: remote runs on every engine, parallel makes one chunk per engine', async () => {
       const dv = rc.directView();
       class Everywhere {
-        @dv.remote() static pid() { return process.pid; }
-        @dv.remote() static add(a: number, b: number) { return a + b; }
-        @dv.parallel() static chunks(xs: number[]) { return [{ pid: process.pid, size: xs.length, first: xs[0] ?? -1 }]; }
+        @dv.remote() static pid() {
+          return process.pid;
+        }
+        @dv.remote() static add(a: number, b: number) {
+          return a + b;
+        }
+        @dv.parallel() static chunks(xs: number[]) {
+          return [{ pid: process.pid, size: xs.length, first: xs[0] ?? -1 }];
+        }
       }
       const got = (await Everywhere.pid()) as unknown as number[];
       assert.deepEqual(sorted(got), pids, 'one result per engine');
@@ -117,13 +129,21 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       const chunks = (await Everywhere.chunks(range(10))) as unknown as ChunkInfo[];
       assert.equal(chunks.length, 3, 'one chunk per engine');
       assert.deepEqual(sorted(chunks.map((c) => c.pid)), pids, 'every engine got one chunk');
-      assert.deepEqual(chunks.map((c) => c.size), [4, 3, 3]);
-      assert.deepEqual(chunks.map((c) => c.first), [0, 4, 7]);
+      assert.deepEqual(
+        chunks.map((c) => c.size),
+        [4, 3, 3],
+      );
+      assert.deepEqual(
+        chunks.map((c) => c.first),
+        [0, 4, 7],
+      );
 
       // a single-target direct view gives single values
       const one = rc.directView(rc.ids[1]!);
       class Single {
-        @one.remote() static pid() { return process.pid; }
+        @one.remote() static pid() {
+          return process.pid;
+        }
       }
       assert.equal(await Single.pid(), rc.engines[1]!.pid);
     });
@@ -144,17 +164,28 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       const r = await Slow.later(41);
       assert.equal(r.x, 42);
       assert.ok(pids.includes(r.pid));
-      assert.deepEqual(await Slow.doubled(range(7)), range(7).map((x) => x * 2));
+      assert.deepEqual(
+        await Slow.doubled(range(7)),
+        range(7).map((x) => x * 2),
+      );
     });
 
     test('instance (non-static) methods, decorated, sync and async', async () => {
       const lb = rc.loadBalancedView();
       const dv = rc.directView();
       class Model {
-        @lb.remote() add(a: number, b: number) { return a + b; }
-        @lb.remote() async where() { return process.pid; }
-        @lb.parallel() scale(xs: number[]) { return xs.map((x) => x * 10); }
-        @dv.remote() everywhere() { return process.pid; }
+        @lb.remote() add(a: number, b: number) {
+          return a + b;
+        }
+        @lb.remote() async where() {
+          return process.pid;
+        }
+        @lb.parallel() scale(xs: number[]) {
+          return xs.map((x) => x * 10);
+        }
+        @dv.remote() everywhere() {
+          return process.pid;
+        }
       }
       const m = new Model();
       assert.equal(await m.add(2, 40), 42);
@@ -169,7 +200,9 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
     test('decorator options: @lb.parallel({ chunksize }) splits by it', async () => {
       const lb = rc.loadBalancedView();
       class Sized {
-        @lb.parallel({ chunksize: 2 }) static sizes(xs: number[]) { return xs.map(() => xs.length); }
+        @lb.parallel({ chunksize: 2 }) static sizes(xs: number[]) {
+          return xs.map(() => xs.length);
+        }
       }
       const ar = (Sized.sizes as unknown as ParallelFunction<number, number>)(range(5));
       assert.equal(ar.msgIds.length, 3, 'chunks of 2, 2 and 1');
@@ -186,7 +219,10 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       assert.equal(await lb.apply((x: number, y: number) => Math.max(x, y), 1, 2), 2);
       const items = range(1000);
       const unordered = await lb.map((x: number) => x * x, items, { chunksize: 100, ordered: false });
-      assert.deepEqual(sorted(unordered), items.map((x) => x * x));
+      assert.deepEqual(
+        sorted(unordered),
+        items.map((x) => x * x),
+      );
       const ar = dv.map((x: number) => x + 1, [1, 2, 3, 4]);
       assert.equal(ar.msgIds.length, 3, 'one task per engine');
       assert.deepEqual(await ar, [2, 3, 4, 5]);
@@ -220,15 +256,27 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       const info = await ar;
       assert.equal(info.length, 11);
       // contiguous blocks 4, 4, 3 in input order
-      assert.deepEqual(info.map((c) => c.size), [4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3]);
-      assert.deepEqual(info.map((c) => c.first), [0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8]);
+      assert.deepEqual(
+        info.map((c) => c.size),
+        [4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3],
+      );
+      assert.deepEqual(
+        info.map((c) => c.first),
+        [0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8],
+      );
       const chunkPids = [info[0]!.pid, info[4]!.pid, info[8]!.pid];
       assert.deepEqual(sorted(chunkPids), pids, 'every engine got exactly one chunk');
       // in target order: the first chunk went to the first engine of the view
-      assert.deepEqual(chunkPids, dv.targets.map((id) => rc.engines.find((e) => e.id === id)!.pid));
+      assert.deepEqual(
+        chunkPids,
+        dv.targets.map((id) => rc.engines.find((e) => e.id === id)!.pid),
+      );
 
       const sq = dv.parallel((xs: number[]) => xs.map((x) => x * x));
-      assert.deepEqual(await sq(range(20)), range(20).map((x) => x * x));
+      assert.deepEqual(
+        await sq(range(20)),
+        range(20).map((x) => x * x),
+      );
       // fewer items than engines: empty chunks give nothing
       assert.deepEqual(await sq([3]), [9]);
       assert.deepEqual(await sq([]), []);
@@ -241,16 +289,28 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       const ar = pf(range(10));
       assert.equal(ar.msgIds.length, 3, 'ceil(10 / 3) = 4 per chunk: 4, 4, 2');
       const info = await ar;
-      assert.deepEqual(info.map((c) => c.size), [4, 4, 4, 4, 4, 4, 4, 4, 2, 2]);
-      assert.deepEqual(info.map((c) => c.first), [0, 0, 0, 0, 4, 4, 4, 4, 8, 8]);
+      assert.deepEqual(
+        info.map((c) => c.size),
+        [4, 4, 4, 4, 4, 4, 4, 4, 2, 2],
+      );
+      assert.deepEqual(
+        info.map((c) => c.first),
+        [0, 0, 0, 0, 4, 4, 4, 4, 8, 8],
+      );
       for (const c of info) assert.ok(pids.includes(c.pid));
 
       // tasks that finish in reverse order still concatenate in input order
-      const reversed = lb.parallel(async (xs: number[]) => {
-        await new Promise((r) => setTimeout(r, 300 - xs[0]! * 20));
-        return xs.map((x) => `v${x}`);
-      }, { chunksize: 1 });
-      assert.deepEqual(await reversed(range(6)), range(6).map((x) => `v${x}`));
+      const reversed = lb.parallel(
+        async (xs: number[]) => {
+          await new Promise((r) => setTimeout(r, 300 - xs[0]! * 20));
+          return xs.map((x) => `v${x}`);
+        },
+        { chunksize: 1 },
+      );
+      assert.deepEqual(
+        await reversed(range(6)),
+        range(6).map((x) => `v${x}`),
+      );
     });
 
     test('on a LoadBalancedView: an explicit chunksize sets the chunks', async () => {
@@ -259,12 +319,21 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       const ar = pf(range(10));
       assert.equal(ar.msgIds.length, 4, 'chunks of 3, 3, 3, 1');
       const info = await ar;
-      assert.deepEqual(info.map((c) => c.size), [3, 3, 3, 3, 3, 3, 3, 3, 3, 1]);
-      assert.deepEqual(info.map((c) => c.first), [0, 0, 0, 3, 3, 3, 6, 6, 6, 9]);
+      assert.deepEqual(
+        info.map((c) => c.size),
+        [3, 3, 3, 3, 3, 3, 3, 3, 3, 1],
+      );
+      assert.deepEqual(
+        info.map((c) => c.first),
+        [0, 0, 0, 3, 3, 3, 6, 6, 6, 9],
+      );
       const big = lb.parallel((xs: number[]) => xs.map((x) => x + 1), { chunksize: 250 });
       const bar = big(range(1000));
       assert.equal(bar.msgIds.length, 4);
-      assert.deepEqual(await bar, range(1000).map((x) => x + 1));
+      assert.deepEqual(
+        await bar,
+        range(1000).map((x) => x + 1),
+      );
       assert.throws(() => lb.parallel(chunkInfo, { chunksize: 0 })(range(3)), RangeError);
     });
 
@@ -286,8 +355,11 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       const pidOf = lb.parallel((xs: number[]) => [process.pid, ...([] as number[]).concat(xs)]);
       const ar = pidOf.map([[7], [8], [9]]);
       assert.equal(ar.msgIds.length, 3);
-      const got = (await ar) as unknown as number[][];
-      assert.deepEqual(got.map((p) => p.slice(1)), [[7], [8], [9]]);
+      const got = await ar;
+      assert.deepEqual(
+        got.map((p) => p.slice(1)),
+        [[7], [8], [9]],
+      );
       for (const [p] of got) assert.ok(pids.includes(p!));
     });
 
@@ -344,22 +416,85 @@ describe('remote and parallel functions on a 3-engine cluster', () => {
       const lb = rc.loadBalancedView();
       const cases: [string, () => PromiseLike<unknown>, unknown][] = [
         ['arrow, expression body', () => lb.remote((x: number) => x + 1)(1), 2],
-        ['arrow, block body', () => lb.remote((x: number) => { const y = x * 2; return y; })(4), 8],
+        [
+          'arrow, block body',
+          () =>
+            lb.remote((x: number) => {
+              const y = x * 2;
+              return y;
+            })(4),
+          8,
+        ],
         ['arrow, no parameters', () => lb.remote(() => 'no params')(), 'no params'],
         ['arrow, default and rest parameters', () => lb.remote((a: number, b: number = 10, ...rest: number[]) => a + b + rest.length)(1), 11],
         ['arrow, destructured parameter', () => lb.remote(({ a, b }: { a: number; b: number }) => a - b)({ a: 9, b: 4 }), 5],
-        ['async arrow', () => lb.remote(async (x: number) => { await new Promise((r) => setTimeout(r, 5)); return x * 5; })(3), 15],
-        ['anonymous function expression', () => lb.remote(function (x: number) { return x * 7; })(2), 14],
-        ['named function expression', () => lb.remote(function seven(x: number) { return x + 7; })(2), 9],
+        [
+          'async arrow',
+          () =>
+            lb.remote(async (x: number) => {
+              await new Promise((r) => setTimeout(r, 5));
+              return x * 5;
+            })(3),
+          15,
+        ],
+        [
+          'anonymous function expression',
+          () =>
+            lb.remote(function (x: number) {
+              return x * 7;
+            })(2),
+          14,
+        ],
+        [
+          'named function expression',
+          () =>
+            lb.remote(function seven(x: number) {
+              return x + 7;
+            })(2),
+          9,
+        ],
         ['function declaration', () => lb.remote(tripleDecl)(5), 15],
-        ['async function expression', () => lb.remote(async function (x: number) { return `async ${x}`; })(1), 'async 1'],
+        [
+          'async function expression',
+          () =>
+            lb.remote(async function (x: number) {
+              return `async ${x}`;
+            })(1),
+          'async 1',
+        ],
         ['async function declaration', () => lb.remote(asyncDecl)(2), 'async decl 2'],
         ['static class method', () => lb.remote(Syntaxes.half)(9), 4.5],
         ['async static class method', () => lb.remote(Syntaxes.later)(1), 101],
         ['instance class method', () => lb.remote(new Syntaxes().negate)(3), -3],
-        ['computed-name class method', () => lb.remote((new Syntaxes() as unknown as Record<string, (x: number) => string>).computedName!)(8), 'computed 8'],
-        ['object-literal method', () => lb.remote({ twice(x: number) { return x * 2; } }.twice)(21), 42],
-        ['async object-literal method', () => lb.remote({ async once(x: number) { return [x]; } }.once)(1), [1]],
+        [
+          'computed-name class method',
+          () => lb.remote((new Syntaxes() as unknown as Record<string, (x: number) => string>).computedName!)(8),
+          'computed 8',
+        ],
+        [
+          'object-literal method',
+          () =>
+            lb.remote(
+              {
+                twice(x: number) {
+                  return x * 2;
+                },
+              }.twice,
+            )(21),
+          42,
+        ],
+        [
+          'async object-literal method',
+          () =>
+            lb.remote(
+              {
+                async once(x: number) {
+                  return [x];
+                },
+              }.once,
+            )(1),
+          [1],
+        ],
       ];
       for (const [what, call, want] of cases) {
         assert.deepEqual(await call(), want, what);

@@ -20,9 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { Dealer, Router } from 'zeromq';
 import { Cluster } from '../index.js';
 import type { Client } from '../index.js';
-import {
-  DELIMITER, MAX_JSON_FRAME, PACK_MAGIC, Session, Signer, deserialize, pack, receiveLoop, serialize,
-} from '../protocol/index.js';
+import { DELIMITER, MAX_JSON_FRAME, PACK_MAGIC, Session, Signer, deserialize, pack, receiveLoop, serialize } from '../protocol/index.js';
 import type { Message } from '../protocol/index.js';
 import { DIST, assertAllGone, connectionFile, pidGone, range, removeTempRoot, stopCluster, useTempRoot, waitFor } from './helpers.js';
 import { Inbox, Rng, delta, framesOf, parts, rawHeader, seedFromEnv, signedFrames, sortedCounts } from './rel-helpers.js';
@@ -65,14 +63,36 @@ interface FuzzCase {
 }
 
 const KINDS = [
-  'random-frames', 'no-delimiter', 'truncated-frames', 'truncated-json', 'bit-flip', 'invalid-json', 'schema',
-  'wrong-signature', 'replay', 'oversized', 'packed-garbage', 'packed-batch', 'garbage-payload',
+  'random-frames',
+  'no-delimiter',
+  'truncated-frames',
+  'truncated-json',
+  'bit-flip',
+  'invalid-json',
+  'schema',
+  'wrong-signature',
+  'replay',
+  'oversized',
+  'packed-garbage',
+  'packed-batch',
+  'garbage-payload',
 ] as const;
 type Kind = (typeof KINDS)[number];
 /** relative frequency of each kind */
 const WEIGHTS: Record<Kind, number> = {
-  'random-frames': 8, 'no-delimiter': 8, 'truncated-frames': 8, 'truncated-json': 8, 'bit-flip': 8, 'invalid-json': 10, schema: 12,
-  'wrong-signature': 10, replay: 8, oversized: 4, 'packed-garbage': 10, 'packed-batch': 5, 'garbage-payload': 1,
+  'random-frames': 8,
+  'no-delimiter': 8,
+  'truncated-frames': 8,
+  'truncated-json': 8,
+  'bit-flip': 8,
+  'invalid-json': 10,
+  schema: 12,
+  'wrong-signature': 10,
+  replay: 8,
+  oversized: 4,
+  'packed-garbage': 10,
+  'packed-batch': 5,
+  'garbage-payload': 1,
 };
 /** kinds whose logical message is dropped by the handler, not by unpack: these may go in a packed batch */
 const BATCHABLE = ['no-delimiter', 'truncated-frames', 'truncated-json', 'bit-flip', 'invalid-json', 'schema', 'wrong-signature'] as const;
@@ -139,7 +159,11 @@ class Fuzzer {
   template(): Parts & { msgId: string; type: string } {
     const r = this.rng;
     const msgId = this.id();
-    const at = <T extends string>(type: T, content: unknown, o: { metadata?: unknown; parent?: unknown; buffers?: Buffer[] } = {}): Parts & { msgId: string; type: T } => ({
+    const at = <T extends string>(
+      type: T,
+      content: unknown,
+      o: { metadata?: unknown; parent?: unknown; buffers?: Buffer[] } = {},
+    ): Parts & { msgId: string; type: T } => ({
       ...parts(type, content, { ...o, msgId }),
       type,
     });
@@ -158,7 +182,15 @@ class Fuzzer {
       case 'engine':
         return r.pick([
           () => at('registration_request', { uuid: this.id(), pid: r.between(2, 99999), hostname: 'fuzz', cwd: '/' }),
-          () => at('apply_reply', { status: 'ok' }, { parent: rawHeader('apply_request', this.id()), metadata: { engine_id: 0, engine_uuid: null, status: 'ok', started: null, completed: null } }),
+          () =>
+            at(
+              'apply_reply',
+              { status: 'ok' },
+              {
+                parent: rawHeader('apply_request', this.id()),
+                metadata: { engine_id: 0, engine_uuid: null, status: 'ok', started: null, completed: null },
+              },
+            ),
           () => at('heartbeat', {}),
           () => at('stream', { name: 'stdout', text: 'fuzz' }, { parent: rawHeader('apply_request', this.id()) }),
         ])();
@@ -189,13 +221,23 @@ class Fuzzer {
       if (r.chance(0.3)) {
         const x = r.int(100000);
         this.applies.push(msgId);
-        return { frames: this.signed(parts('apply_request', { kind: 'apply' }, { msgId, metadata: { route: 'lb' }, buffers: serialize([x], 'args', '(x) => x') })), expect: { msgId, value: x } };
+        return {
+          frames: this.signed(
+            parts('apply_request', { kind: 'apply' }, { msgId, metadata: { route: 'lb' }, buffers: serialize([x], 'args', '(x) => x') }),
+          ),
+          expect: { msgId, value: x },
+        };
       }
       return { frames: this.signed(parts(r.pick(['stats_request', 'queue_request']), {}, { msgId })), expect: { msgId } };
     }
     if (this.side === 'engine-direct' && r.chance(0.5)) {
       const x = r.int(100000);
-      return { frames: this.signed(parts('apply_request', { kind: 'apply' }, { msgId, metadata: { route: 'lb' }, buffers: serialize([x], 'args', '(x) => x * 3 + 1') })), expect: { msgId, value: x * 3 + 1 } };
+      return {
+        frames: this.signed(
+          parts('apply_request', { kind: 'apply' }, { msgId, metadata: { route: 'lb' }, buffers: serialize([x], 'args', '(x) => x * 3 + 1') }),
+        ),
+        expect: { msgId, value: x * 3 + 1 },
+      };
     }
     // from an unregistered peer on the controller's engine port, a heartbeat is accepted and ignored
     return { frames: this.signed(parts('heartbeat', {}, { msgId })) };
@@ -300,7 +342,11 @@ class Fuzzer {
       }
       case 'invalid-json': {
         const t = this.template();
-        const bad = r.chance(0.2) ? Buffer.from(`{"${r.unterminated(r.between(0, 60))}`) : r.chance(0.1) ? Buffer.from([0xff, 0xfe, 0xfd]) : Buffer.from(r.pick(INVALID_JSON));
+        const bad = r.chance(0.2)
+          ? Buffer.from(`{"${r.unterminated(r.between(0, 60))}`)
+          : r.chance(0.1)
+            ? Buffer.from([0xff, 0xfe, 0xfd])
+            : Buffer.from(r.pick(INVALID_JSON));
         const which = r.pick(['header', ...parsedFrames(this.side, t.type)] as const);
         const frames = this.signed({ ...t, [which]: bad });
         return { frames, drops: this.#verified(frames, { json: 1 }) };
@@ -323,7 +369,13 @@ class Fuzzer {
           () => Buffer.concat([right, Buffer.from('0')]),
           () => right.subarray(0, r.int(right.length)),
           () => r.bytes(32),
-          () => Buffer.from(right.toString('latin1').toUpperCase().replace(/^[0-9]/, 'X')),
+          () =>
+            Buffer.from(
+              right
+                .toString('latin1')
+                .toUpperCase()
+                .replace(/^[0-9]/, 'X'),
+            ),
         ];
         return { frames: framesOf(t, r.pick(variants)()), drops: { signature: 1 } };
       }
@@ -332,7 +384,11 @@ class Fuzzer {
         if (this.side === 'client' && this.applies.length > 0 && r.chance(0.2)) {
           // a new, correctly signed request reusing the msg_id of an accepted one
           const msgId = r.pick(this.applies);
-          const p = parts('apply_request', { kind: 'apply' }, { msgId, metadata: { route: 'lb', label: 'same msg_id' }, buffers: serialize([1], 'args', '(x) => x') });
+          const p = parts(
+            'apply_request',
+            { kind: 'apply' },
+            { msgId, metadata: { route: 'lb', label: 'same msg_id' }, buffers: serialize([1], 'args', '(x) => x') },
+          );
           const frames = this.signed(p);
           this.seen.add(frames[1]!.toString('latin1'));
           return { frames, drops: { replay: 1 } };
@@ -430,9 +486,34 @@ class Fuzzer {
       // a msg_type this receiver does not take (engine-direct: one it ignores)
       const types =
         this.side === 'client'
-          ? ['heartbeat', 'apply_reply', 'registration_request', 'registration_reply', 'stream', 'engine_event', 'stats_reply', 'auth_error', 'bogus', '__proto__', 'constructor', 'hasOwnProperty', 'toString']
+          ? [
+              'heartbeat',
+              'apply_reply',
+              'registration_request',
+              'registration_reply',
+              'stream',
+              'engine_event',
+              'stats_reply',
+              'auth_error',
+              'bogus',
+              '__proto__',
+              'constructor',
+              'hasOwnProperty',
+              'toString',
+            ]
           : this.side === 'engine'
-            ? ['apply_request', 'connect_request', 'stats_request', 'shutdown_request', 'registration_reply', 'apply_reply', 'bogus', '__proto__', 'constructor', 'toString']
+            ? [
+                'apply_request',
+                'connect_request',
+                'stats_request',
+                'shutdown_request',
+                'registration_reply',
+                'apply_reply',
+                'bogus',
+                '__proto__',
+                'constructor',
+                'toString',
+              ]
             : ['bogus', '__proto__', 'constructor', 'toString', 'connect_request', 'stats_reply', 'engine_event'];
       const header = Buffer.from(JSON.stringify(rawHeader(r.pick(types), t.msgId)));
       const frames = this.signed({ ...t, header });
@@ -443,15 +524,33 @@ class Fuzzer {
     const badParent: unknown[] = [{ x: 1 }, [], 5, 'p', null, { msg_id: 'x' }];
     const badMetadata: unknown[] = [[], 5, null, 'm', true];
     const badTaskMetadata: unknown[] = [
-      {}, { route: 'x' }, { route: 'lb', retries: -1 }, { route: 'lb', retries: 1.5 }, { route: 'lb', targets: 'all' }, { route: 'lb', targets: [-1] },
-      { route: 'direct', priority: 'high' }, { route: 'lb', timeout_ms: 0 }, { route: 'lb', after: { ids: 'x' } }, [], null, 5, 'lb',
+      {},
+      { route: 'x' },
+      { route: 'lb', retries: -1 },
+      { route: 'lb', retries: 1.5 },
+      { route: 'lb', targets: 'all' },
+      { route: 'lb', targets: [-1] },
+      { route: 'direct', priority: 'high' },
+      { route: 'lb', timeout_ms: 0 },
+      { route: 'lb', after: { ids: 'x' } },
+      [],
+      null,
+      5,
+      'lb',
     ];
     const badContent: Record<string, unknown[]> = {
       result_request: [{}, { msg_ids: [] }, { msg_ids: 'x' }, { msg_ids: [1] }, { msg_ids: ['x'.repeat(201)] }, null, [], 'x'],
       abort_request: [{ msg_ids: 'x' }, { msg_ids: [1] }, { ename: 'Nope' }, { evalue: 5 }, null, [], 7],
       purge_request: [{ msg_ids: 5 }, { all: 'yes' }, null, [], 3],
       shutdown_request: [{}, { hub: 'yes' }, { hub: true, targets: 'all' }, { hub: 1 }, null, [], 'stop'],
-      registration_request: [{}, { uuid: 5, pid: 1, hostname: 'h', cwd: '/' }, { uuid: '', pid: 1, hostname: 'h', cwd: '/' }, { uuid: 'u', pid: '1', hostname: 'h', cwd: '/' }, null, []],
+      registration_request: [
+        {},
+        { uuid: 5, pid: 1, hostname: 'h', cwd: '/' },
+        { uuid: '', pid: 1, hostname: 'h', cwd: '/' },
+        { uuid: 'u', pid: '1', hostname: 'h', cwd: '/' },
+        null,
+        [],
+      ],
       apply_request: [{ kind: 'bogus' }, {}, { kind: 'execute' }, { kind: 'pull', names: 'x' }, null, [], 5],
       heartbeat: [null, [], 5, 'beat'],
     };
@@ -544,7 +643,11 @@ function checkAnswers(inbox: Inbox, expects: readonly Expect[], replyType: strin
       if (v !== e.value) problems.push(`${e.msgId}: result ${String(v)}, expected ${e.value}`);
     }
   }
-  assert.deepEqual(problems.slice(0, 20), [], `${what}: ${problems.length} of ${expects.length} well-formed requests not answered exactly once and correctly`);
+  assert.deepEqual(
+    problems.slice(0, 20),
+    [],
+    `${what}: ${problems.length} of ${expects.length} well-formed requests not answered exactly once and correctly`,
+  );
 }
 
 interface SocketReport {
@@ -581,7 +684,9 @@ describe(`fuzzing (seed ${SEED})`, () => {
 
   after(async () => {
     for (const r of reports) {
-      console.log(`# fuzz ${r.socket}: ${r.messages} malformed ZeroMQ messages (+${r.wellFormed} well-formed) in ${r.ms} ms; kinds ${JSON.stringify(r.kinds)}; drops ${show(r.drops)}`);
+      console.log(
+        `# fuzz ${r.socket}: ${r.messages} malformed ZeroMQ messages (+${r.wellFormed} well-formed) in ${r.ms} ms; kinds ${JSON.stringify(r.kinds)}; drops ${show(r.drops)}`,
+      );
     }
     try {
       await stopCluster(cluster, pids);
@@ -598,8 +703,15 @@ describe(`fuzzing (seed ${SEED})`, () => {
     assert.equal(stats.engines, 2, `${what}: both engines still registered`);
     assert.deepEqual(new Set(rc.engines.map((e) => e.pid)), new Set(pids.slice(1)), `${what}: the same engines`);
     const items = range(200);
-    const r = await rc.loadBalancedView().map((x: number) => x * 7 - 1, items).get({ timeoutMs: 30000 });
-    assert.deepEqual(r, items.map((x) => x * 7 - 1), `${what}: a map runs correctly`);
+    const r = await rc
+      .loadBalancedView()
+      .map((x: number) => x * 7 - 1, items)
+      .get({ timeoutMs: 30000 });
+    assert.deepEqual(
+      r,
+      items.map((x) => x * 7 - 1),
+      `${what}: a map runs correctly`,
+    );
   }
 
   /** Fuzz one of the controller's ports from a raw DEALER. */
@@ -656,9 +768,16 @@ describe(`fuzzing (seed ${SEED})`, () => {
       assert.deepEqual(sortedCounts(got), sortedCounts(expected), `drops counted by reason (expected ${show(expected)}, got ${show(got)})`);
       if (side === 'client') {
         // well-formed requests in between (stats, queue, apply) and garbage-payload tasks are each answered exactly once
-        await waitFor('answers to every well-formed request', () => expects.every((e) => inbox.repliesTo(e.msgId).some((m) => m.msgType !== 'stream')), { timeoutMs: 60000 }).catch(() => undefined);
+        await waitFor(
+          'answers to every well-formed request',
+          () => expects.every((e) => inbox.repliesTo(e.msgId).some((m) => m.msgType !== 'stream')),
+          { timeoutMs: 60000 },
+        ).catch(() => undefined);
         checkAnswers(inbox, expects, 'apply_reply', `controller ${side} port`);
-        assert.ok(expects.some((e) => e.value !== undefined), 'some well-formed tasks ran in between');
+        assert.ok(
+          expects.some((e) => e.value !== undefined),
+          'some well-formed tasks ran in between',
+        );
       }
       await assertClusterHealthy(`after fuzzing the controller's ${side} port`);
       const stats = await rc.stats();
@@ -688,8 +807,18 @@ describe(`fuzzing (seed ${SEED})`, () => {
     writeFileSync(
       file,
       JSON.stringify({
-        tscluster: 1, kind: 'engine', profile: 'fake', cluster_id: '', transport: 'tcp', ip: '127.0.0.1', port, key: fakeKey,
-        signature_scheme: 'hmac-sha256', curve_serverkey: null, controller_pid: process.pid, created: new Date().toISOString(),
+        tscluster: 1,
+        kind: 'engine',
+        profile: 'fake',
+        cluster_id: '',
+        transport: 'tcp',
+        ip: '127.0.0.1',
+        port,
+        key: fakeKey,
+        signature_scheme: 'hmac-sha256',
+        curve_serverkey: null,
+        controller_pid: process.pid,
+        created: new Date().toISOString(),
       }),
       { mode: 0o600 },
     );
@@ -710,7 +839,10 @@ describe(`fuzzing (seed ${SEED})`, () => {
           case 'registration_request': {
             identity = m.identities[0];
             registeredId = (m.content as { uuid: string }).uuid;
-            void send(session.build([identity!], 'registration_reply', { status: 'ok', id: 0, heartbeat_ms: 1000, dead_after_ms: 5000 }, { parent: m.header }).frames);
+            void send(
+              session.build([identity!], 'registration_reply', { status: 'ok', id: 0, heartbeat_ms: 1000, dead_after_ms: 5000 }, { parent: m.header })
+                .frames,
+            );
             return;
           }
           case 'heartbeat':
@@ -733,14 +865,22 @@ describe(`fuzzing (seed ${SEED})`, () => {
     );
     const logPath = join(root, 'fuzzed-engine.log');
     const fd = openSync(logPath, 'a', 0o600);
-    const engine = spawn(process.execPath, [join(DIST, 'engine', 'main.js'), '--file', file, '--timeout', '30'], { stdio: ['ignore', fd, fd], env: process.env });
+    const engine = spawn(process.execPath, [join(DIST, 'engine', 'main.js'), '--file', file, '--timeout', '30'], {
+      stdio: ['ignore', fd, fd],
+      env: process.env,
+    });
     closeSync(fd);
     const enginePid = engine.pid!;
     const beat = setInterval(() => {
       if (identity) void send(session.build([identity], 'heartbeat', {}).frames).catch(() => undefined);
     }, 1000);
     const apply = (x: number): { frames: Buffer[]; expect: Expect } => {
-      const { frames, header } = session.build([identity!], 'apply_request', { kind: 'apply' }, { metadata: { route: 'lb' }, buffers: serialize([x], 'args', '(x) => x * 3 + 1') });
+      const { frames, header } = session.build(
+        [identity!],
+        'apply_request',
+        { kind: 'apply' },
+        { metadata: { route: 'lb' }, buffers: serialize([x], 'args', '(x) => x * 3 + 1') },
+      );
       return { frames, expect: { msgId: header.msg_id, value: x * 3 + 1 } };
     };
     const answered = (e: Expect): boolean => (replies.get(e.msgId)?.length ?? 0) > 0;
@@ -778,7 +918,14 @@ describe(`fuzzing (seed ${SEED})`, () => {
       expects.push(last.expect);
       await waitFor('the last task sent after the fuzz', () => answered(last.expect), { timeoutMs: 60000 });
       await waitFor('answers to every well-formed request', () => expects.every(answered), { timeoutMs: 30000 }).catch(() => undefined);
-      reports.push({ socket: 'engine (through a fake controller)', messages: PER_SOCKET, kinds: fz.counts, drops: {}, wellFormed, ms: Date.now() - t0 });
+      reports.push({
+        socket: 'engine (through a fake controller)',
+        messages: PER_SOCKET,
+        kinds: fz.counts,
+        drops: {},
+        wellFormed,
+        ms: Date.now() - t0,
+      });
 
       assert.equal(pidGone(enginePid), false, 'the engine process is alive');
       assert.equal(engine.exitCode, null, 'the engine has not exited');
@@ -799,7 +946,11 @@ describe(`fuzzing (seed ${SEED})`, () => {
           problems.push(`${e.msgId}: result ${String(deserialize(rs[0]!.buffers))}, expected ${e.value}`);
         }
       }
-      assert.deepEqual(problems.slice(0, 20), [], `${problems.length} of ${expects.length} well-formed requests not answered exactly once and correctly`);
+      assert.deepEqual(
+        problems.slice(0, 20),
+        [],
+        `${problems.length} of ${expects.length} well-formed requests not answered exactly once and correctly`,
+      );
       // a signed request the engine cannot read is answered with an error (so its task does not wait forever); it never runs
       const unknown = [...replies.keys()].filter((id) => !expects.some((e) => e.msgId === id) && id !== first.expect.msgId);
       const ran = unknown.filter((id) => replies.get(id)!.some((r) => (r.content as { status?: string }).status !== 'error'));
@@ -807,7 +958,9 @@ describe(`fuzzing (seed ${SEED})`, () => {
 
       // it still heartbeats and works
       const beatsBefore = heartbeats;
-      await waitFor('a heartbeat from the engine after the fuzz', () => heartbeats > beatsBefore && Date.now() - lastHeartbeat < 3000, { timeoutMs: 10000 });
+      await waitFor('a heartbeat from the engine after the fuzz', () => heartbeats > beatsBefore && Date.now() - lastHeartbeat < 3000, {
+        timeoutMs: 10000,
+      });
       const check = apply(1000);
       await send(check.frames);
       await waitFor('a task after the fuzz', () => answered(check.expect), { timeoutMs: 30000 });
@@ -840,7 +993,18 @@ describe(`fuzzing (seed ${SEED})`, () => {
         return (await inbox.waitFor(header.msg_id, 'stats_reply', 30000)).content as { dropped: Record<string, number>; tasks: { pending: number } };
       };
       const before = await statsReq();
-      const badContent: unknown[] = [{ kind: 'bogus' }, {}, { kind: 'execute' }, { kind: 'execute', code: 5 }, { kind: 'pull', names: 'x' }, { kind: 'pull' }, null, [], 5, 'apply'];
+      const badContent: unknown[] = [
+        { kind: 'bogus' },
+        {},
+        { kind: 'execute' },
+        { kind: 'execute', code: 5 },
+        { kind: 'pull', names: 'x' },
+        { kind: 'pull' },
+        null,
+        [],
+        5,
+        'apply',
+      ];
       const badParent: unknown[] = [{ x: 1 }, [], 5, null, { msg_id: 'x' }];
       const ids: string[] = [];
       const N = 200;
@@ -858,9 +1022,17 @@ describe(`fuzzing (seed ${SEED})`, () => {
       const afterSend = await statsReq();
       const d = delta(afterSend.dropped, before.dropped);
       const droppedN = (d['client.schema'] ?? 0) + (d['client.json'] ?? 0);
-      assert.deepEqual(Object.keys(d).filter((k) => k !== 'client.schema' && k !== 'client.json'), [], `only schema/json drops: ${show(d)}`);
+      assert.deepEqual(
+        Object.keys(d).filter((k) => k !== 'client.schema' && k !== 'client.json'),
+        [],
+        `only schema/json drops: ${show(d)}`,
+      );
       // each is either dropped (and counted) or answered with an error
-      await waitFor('an error reply to every invalid apply_request not dropped', () => ids.filter((id) => inbox.repliesTo(id, 'apply_reply').length > 0).length + droppedN >= N, { timeoutMs: 15000 }).catch(() => undefined);
+      await waitFor(
+        'an error reply to every invalid apply_request not dropped',
+        () => ids.filter((id) => inbox.repliesTo(id, 'apply_reply').length > 0).length + droppedN >= N,
+        { timeoutMs: 15000 },
+      ).catch(() => undefined);
       const answered = ids.filter((id) => inbox.repliesTo(id, 'apply_reply').length > 0);
       const okAnswers = answered.filter((id) => (inbox.repliesTo(id, 'apply_reply')[0]!.content as { status?: string }).status !== 'error');
       assert.deepEqual(okAnswers, [], 'an invalid apply_request never runs: any answer is an error');

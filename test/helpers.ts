@@ -210,7 +210,10 @@ export async function listJson(): Promise<ListRow[]> {
   return JSON.parse(r.stdout) as ListRow[];
 }
 
-export function runCli(args: readonly string[], { timeoutMs = 60000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  { timeoutMs = 60000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -247,7 +250,9 @@ export class OutputWatcher {
         const line = this.text.split('\n').find((l) => re.test(l));
         if (line !== undefined) return line;
         if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`the process exited (${child.exitCode ?? child.signalCode}) before printing ${re}\nstdout:\n${this.text}\nstderr:\n${stderr?.text ?? ''}`);
+          throw new Error(
+            `the process exited (${child.exitCode ?? child.signalCode}) before printing ${re}\nstdout:\n${this.text}\nstderr:\n${stderr?.text ?? ''}`,
+          );
         }
         return undefined;
       },

@@ -10,7 +10,23 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Cluster, NoEnginesRegistered } from '../index.js';
 import {
-  CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, killAll, listJson, waitExit, pidGone, readState, removeTempRoot, runCli, stateFilePath, stopCluster, useTempRoot, waitFor, waitGone,
+  CLI,
+  OutputWatcher,
+  ROOT,
+  assertAllGone,
+  connectionFile,
+  killAll,
+  listJson,
+  waitExit,
+  pidGone,
+  readState,
+  removeTempRoot,
+  runCli,
+  stateFilePath,
+  stopCluster,
+  useTempRoot,
+  waitFor,
+  waitGone,
 } from './helpers.js';
 import type { CliResult, StateFile } from './helpers.js';
 
@@ -65,7 +81,13 @@ describe('the tscluster command line', () => {
       const rows = await listJson();
       assert.equal(rows.length, 1, JSON.stringify(rows));
       assert.deepEqual(
-        { profile: rows[0]!.profile, clusterId: rows[0]!.clusterId, controllerPid: rows[0]!.controllerPid, engines: rows[0]!.engines, state: rows[0]!.state },
+        {
+          profile: rows[0]!.profile,
+          clusterId: rows[0]!.clusterId,
+          controllerPid: rows[0]!.controllerPid,
+          engines: rows[0]!.engines,
+          state: rows[0]!.state,
+        },
         { profile: 'default', clusterId: '', controllerPid: state.controller_pid, engines: 2, state: 'running' },
       );
       assert.ok(rows[0]!.dropped !== null && typeof rows[0]!.dropped === 'object', 'list --json carries the dropped counts of a running cluster');
@@ -167,17 +189,24 @@ describe('the tscluster command line', () => {
         const rc = await Client.connect({ profile, clusterId: id, timeoutMs: 10000 });
         try {
           assert.equal(rc.cluster.controllerPid, st.controller_pid);
-          assert.deepEqual(rc.engines.map((e) => e.pid), st.engine_pids, `the client of cluster '${id}' sees only its own engine`);
+          assert.deepEqual(
+            rc.engines.map((e) => e.pid),
+            st.engine_pids,
+            `the client of cluster '${id}' sees only its own engine`,
+          );
           assert.deepEqual(await rc.loadBalancedView().apply(() => process.pid), st.engine_pids[0]);
         } finally {
           await rc.close();
         }
       }
       const rows = (await listJson()).filter((r) => r.profile === profile);
-      assert.deepEqual(rows.map((r) => [r.clusterId, r.state, r.engines]), [
-        ['one', 'running', 1],
-        ['two', 'running', 1],
-      ]);
+      assert.deepEqual(
+        rows.map((r) => [r.clusterId, r.state, r.engines]),
+        [
+          ['one', 'running', 1],
+          ['two', 'running', 1],
+        ],
+      );
 
       const stopped = await runCli(['stop', '--all'], { timeoutMs: 60000 });
       assert.equal(stopped.code, 0, show(stopped));
@@ -307,7 +336,11 @@ describe('from code', () => {
     test(`with shutdownAtExit (the default), a script that started a cluster and ends by ${how} leaves no process`, async () => {
       const profile = how === 'SIGINT' ? 'atexit-signal' : 'atexit-exit';
       const script = join(ROOT, 'test', 'fixtures', 'start-cluster.mjs');
-      const child = spawn(process.execPath, [script, profile, how === 'SIGINT' ? 'wait' : 'exit'], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [script, profile, how === 'SIGINT' ? 'wait' : 'exit'], {
+        cwd: ROOT,
+        env: process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const out = new OutputWatcher(child.stdout);
       const err = new OutputWatcher(child.stderr);
       const pids: number[] = [];

@@ -44,7 +44,10 @@ function findJupyter(): { jupyter: string } | { missing: string } {
   const jupyter = which('jupyter');
   if (!jupyter) return { missing: `jupyter is not installed (no 'jupyter' on PATH): install the classic notebook server with \`${INSTALL}\`` };
   const r = spawnSync(jupyter, ['notebook', '--version'], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) return { missing: `'jupyter notebook --version' failed (${r.stderr.trim() || r.error?.message || `exit ${r.status}`}): install it with \`${INSTALL}\`` };
+  if (r.status !== 0)
+    return {
+      missing: `'jupyter notebook --version' failed (${r.stderr.trim() || r.error?.message || `exit ${r.status}`}): install it with \`${INSTALL}\``,
+    };
   return { jupyter };
 }
 
@@ -55,9 +58,25 @@ const skip = 'missing' in found && !CI ? `skipped: ${found.missing}` : false;
 
 // ------------------------------------------------------------------ notebooks
 
-interface Output { output_type: string; name?: string; text?: string | string[]; ename?: string; evalue?: string; traceback?: string[] }
-interface Cell { cell_type: string; id?: string; source: string | string[]; outputs?: Output[]; execution_count?: number | null }
-interface Notebook { cells: Cell[]; metadata: { kernelspec?: { name?: string } } }
+interface Output {
+  output_type: string;
+  name?: string;
+  text?: string | string[];
+  ename?: string;
+  evalue?: string;
+  traceback?: string[];
+}
+interface Cell {
+  cell_type: string;
+  id?: string;
+  source: string | string[];
+  outputs?: Output[];
+  execution_count?: number | null;
+}
+interface Notebook {
+  cells: Cell[];
+  metadata: { kernelspec?: { name?: string } };
+}
 
 const joined = (s: string | string[] | undefined): string => (Array.isArray(s) ? s.join('') : (s ?? ''));
 
@@ -73,7 +92,10 @@ function cell(nb: Notebook, id: string): Cell {
 
 /** A cell's stdout as one string. */
 function stdout(nb: Notebook, id: string): string {
-  return (cell(nb, id).outputs ?? []).filter((o) => o.output_type === 'stream' && o.name === 'stdout').map((o) => joined(o.text)).join('');
+  return (cell(nb, id).outputs ?? [])
+    .filter((o) => o.output_type === 'stream' && o.name === 'stdout')
+    .map((o) => joined(o.text))
+    .join('');
 }
 
 const squeeze = (s: string): string => s.replace(/\s+/g, '');
@@ -84,7 +106,10 @@ function errorOutputs(nb: Notebook): string[] {
 
 const NOTEBOOKS = join(ROOT, 'notebooks');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
-const notebookFiles = (): string[] => readdirSync(NOTEBOOKS).filter((f) => f.endsWith('.ipynb')).sort();
+const notebookFiles = (): string[] =>
+  readdirSync(NOTEBOOKS)
+    .filter((f) => f.endsWith('.ipynb'))
+    .sort();
 
 // ------------------------------------------------------------------ processes
 
@@ -115,8 +140,15 @@ async function assertNoProcesses(dir: string, context: string, ms = 15_000): Pro
     await sleep(100);
     left = processesOf(dir);
   }
-  await ensureGone(left.map((p) => p.pid), 0);
-  assert.deepEqual(left.map((p) => `pid ${p.pid}: ${p.cmd}`), [], `${context}: processes left ${ms / 1000} s later (now SIGKILLed)`);
+  await ensureGone(
+    left.map((p) => p.pid),
+    0,
+  );
+  assert.deepEqual(
+    left.map((p) => `pid ${p.pid}: ${p.cmd}`),
+    [],
+    `${context}: processes left ${ms / 1000} s later (now SIGKILLed)`,
+  );
 }
 
 interface Run {
@@ -128,7 +160,10 @@ interface Run {
 }
 
 /** `tscluster nbrun ...` as a child process, from the project root. `onStart` gets the child (to signal it). */
-function nbrun(args: string[], { timeoutMs = 400_000, onStart }: { timeoutMs?: number; onStart?: (c: ChildProcess, out: () => string) => void } = {}): Promise<Run> {
+function nbrun(
+  args: string[],
+  { timeoutMs = 400_000, onStart }: { timeoutMs?: number; onStart?: (c: ChildProcess, out: () => string) => void } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, [CLI, 'nbrun', ...args], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -201,14 +236,20 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     // its command is `tslab`, which nbrun finds in node_modules/.bin (as after `npm i tslab && npx tslab install`)
     const shebang = readFileSync(JUPYTER, 'utf8').split('\n')[0] ?? '';
     const python = /^#!\s*\/usr\/bin\/env\s+(\S+)/.exec(shebang)?.[1] ?? /^#!\s*(\S+)/.exec(shebang)?.[1] ?? 'python3';
-    const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tslab'), ['install', '--python', python, '--prefix', join(tmp, 'prefix')], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tslab'), ['install', '--python', python, '--prefix', join(tmp, 'prefix')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, `tslab install failed:\n${r.stdout}\n${r.stderr}`);
     assert.ok(existsSync(join(tmp, 'prefix', 'share', 'jupyter', 'kernels', 'tslab', 'kernel.json')), 'the tslab kernelspec is in the temp prefix');
   });
 
   after(async () => {
     const left = processesOf(tsclusterDir);
-    await ensureGone(left.map((p) => p.pid), 0);
+    await ensureGone(
+      left.map((p) => p.pid),
+      0,
+    );
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
@@ -232,7 +273,10 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
       assert.deepEqual(errorOutputs(nb), [], `${f}: error outputs`);
       for (const c of nb.cells.filter((x) => x.cell_type === 'code')) {
         assert.equal(typeof c.execution_count, 'number', `${f}: cell ${c.id} ran`);
-        const stderr = (c.outputs ?? []).filter((o) => o.name === 'stderr').map((o) => joined(o.text)).join('');
+        const stderr = (c.outputs ?? [])
+          .filter((o) => o.name === 'stderr')
+          .map((o) => joined(o.text))
+          .join('');
         assert.equal(stderr, '', `${f}: cell ${c.id} wrote to stderr`);
       }
     }
@@ -259,7 +303,8 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
   test('02-load-balancing: a timing per scheme; hwm 1 beats lru with hwm 0 on uneven tasks', () => {
     const nb = readNotebook(join(out, '02-load-balancing.ipynb'));
     const table = stdout(nb, 'schemes');
-    for (const s of ['lru', 'leastload', 'weighted', 'plainrandom', 'twobin']) assert.match(table, new RegExp(`'${s}'\\s*│ 0\\s*│ \\d+`), `${s} has a row`);
+    for (const s of ['lru', 'leastload', 'weighted', 'plainrandom', 'twobin'])
+      assert.match(table, new RegExp(`'${s}'\\s*│ 0\\s*│ \\d+`), `${s} has a row`);
     // lru rotates: every third task (all the long ones) on one engine
     assert.match(table, /'lru'.*'(?:1600 \/ 160 \/ 160|160 \/ 1600 \/ 160|160 \/ 160 \/ 1600)'/);
     const m = /lru, hwm 0: (\d+) ms; leastload, hwm 1: (\d+) ms/.exec(stdout(nb, 'hwm'));
@@ -270,7 +315,10 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
   test('03-parallel-functions: lb.parallel, dv.parallel, lb.remote, the function form of the decorators', () => {
     const nb = readNotebook(join(out, '03-parallel-functions.ipynb'));
     assert.equal(squeeze(stdout(nb, 'parallel')), '[1,4,9,16,25,36,49,64,81,100]');
-    assert.deepEqual([...stdout(nb, 'chunks').matchAll(/size: (\d+)/g)].map((x) => Number(x[1])), [3, 3, 3, 1]);
+    assert.deepEqual(
+      [...stdout(nb, 'chunks').matchAll(/size: (\d+)/g)].map((x) => Number(x[1])),
+      [3, 3, 3, 1],
+    );
     assert.match(stdout(nb, 'direct'), /partial sums 1275 \+ 3775 = 5050/);
     assert.equal(stdout(nb, 'remote').trim(), '5');
     assert.match(stdout(nb, 'decorators'), /^\[ 1, 4, 9, 16 \]\nhost pid \d+$/m);
@@ -290,46 +338,64 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     for (const f of notebookFiles()) {
       const nb = readNotebook(join(NOTEBOOKS, f));
       assert.deepEqual(errorOutputs(nb), [], f);
-      for (const c of nb.cells.filter((x) => x.cell_type === 'code')) assert.equal(typeof c.execution_count, 'number', `${f}: cell ${c.id} saved unexecuted`);
-      assert.ok(nb.cells.some((c) => (c.outputs ?? []).length > 0), `${f} has outputs`);
+      for (const c of nb.cells.filter((x) => x.cell_type === 'code'))
+        assert.equal(typeof c.execution_count, 'number', `${f}: cell ${c.id} saved unexecuted`);
+      assert.ok(
+        nb.cells.some((c) => (c.outputs ?? []).length > 0),
+        `${f} has outputs`,
+      );
     }
   });
 
-  test('a cell that throws on an engine: exit 1, the cell named, the remote stack printed, the cluster ends with the kernel', { timeout: 300_000 }, async (t) => {
-    const r = await nbrun([join('test', 'fixtures', 'remote-error.ipynb'), '--out', join(out, 'failing')]);
-    t.diagnostic(`nbrun: ${(r.ms / 1000).toFixed(1)} s`);
-    assert.equal(r.code, 1, show(r));
-    assert.match(r.stderr, /remote-error\.ipynb: cell index 3 \(code cell 3 of 4, id remote-throw\) failed: function checkedDivide\(a: number, b: number\): number \{/);
-    assert.match(r.stderr, /^RemoteError: RangeError: division by zero \[engine 0\]$/m);
-    assert.match(r.stderr, /remote stack \(engine 0\):\n\s+RangeError: division by zero\n\s+at checkedDivide \(/);
-    assert.match(r.stdout, /\[3\/4\] FAILED/);
-    // the notebook is written up to the failing cell, with the error as an error output
-    const nb = readNotebook(join(out, 'failing', 'remote-error.ipynb'));
-    const errors = (cell(nb, 'remote-throw').outputs ?? []).filter((o) => o.output_type === 'error');
-    assert.equal(errors.length, 1);
-    assert.equal(errors[0]!.ename, 'RemoteError');
-    assert.match(errors[0]!.evalue ?? '', /RangeError: division by zero/);
-    assert.ok(errors[0]!.traceback?.some((l) => l.includes('at checkedDivide')), 'the remote stack is in the traceback');
-    assert.equal(cell(nb, 'not-reached').execution_count, null);
-    assert.deepEqual(cell(nb, 'not-reached').outputs, []);
-    // the source fixture is untouched
-    assert.equal(cell(readNotebook(join(FIXTURES, 'remote-error.ipynb')), 'remote-throw').execution_count, null);
-    assert.doesNotMatch(r.stdout, /leftover process/, 'the cluster ended with its kernel, not by nbrun');
-    assertServerGone(r);
-    await assertNoProcesses(tsclusterDir, 'after a failed notebook (its cluster was never stopped by the notebook)');
-  });
+  test(
+    'a cell that throws on an engine: exit 1, the cell named, the remote stack printed, the cluster ends with the kernel',
+    { timeout: 300_000 },
+    async (t) => {
+      const r = await nbrun([join('test', 'fixtures', 'remote-error.ipynb'), '--out', join(out, 'failing')]);
+      t.diagnostic(`nbrun: ${(r.ms / 1000).toFixed(1)} s`);
+      assert.equal(r.code, 1, show(r));
+      assert.match(
+        r.stderr,
+        /remote-error\.ipynb: cell index 3 \(code cell 3 of 4, id remote-throw\) failed: function checkedDivide\(a: number, b: number\): number \{/,
+      );
+      assert.match(r.stderr, /^RemoteError: RangeError: division by zero \[engine 0\]$/m);
+      assert.match(r.stderr, /remote stack \(engine 0\):\n\s+RangeError: division by zero\n\s+at checkedDivide \(/);
+      assert.match(r.stdout, /\[3\/4\] FAILED/);
+      // the notebook is written up to the failing cell, with the error as an error output
+      const nb = readNotebook(join(out, 'failing', 'remote-error.ipynb'));
+      const errors = (cell(nb, 'remote-throw').outputs ?? []).filter((o) => o.output_type === 'error');
+      assert.equal(errors.length, 1);
+      assert.equal(errors[0]!.ename, 'RemoteError');
+      assert.match(errors[0]!.evalue ?? '', /RangeError: division by zero/);
+      assert.ok(
+        errors[0]!.traceback?.some((l) => l.includes('at checkedDivide')),
+        'the remote stack is in the traceback',
+      );
+      assert.equal(cell(nb, 'not-reached').execution_count, null);
+      assert.deepEqual(cell(nb, 'not-reached').outputs, []);
+      // the source fixture is untouched
+      assert.equal(cell(readNotebook(join(FIXTURES, 'remote-error.ipynb')), 'remote-throw').execution_count, null);
+      assert.doesNotMatch(r.stdout, /leftover process/, 'the cluster ended with its kernel, not by nbrun');
+      assertServerGone(r);
+      await assertNoProcesses(tsclusterDir, 'after a failed notebook (its cluster was never stopped by the notebook)');
+    },
+  );
 
-  test('a kernel killed during a cell: exit 1, KernelDied, the cell named; its cluster and the restarted kernel end', { timeout: 300_000 }, async () => {
-    const r = await nbrun([join('test', 'fixtures', 'kernel-dies.ipynb'), '--out', join(out, 'kernel-dies')]);
-    assert.equal(r.code, 1, show(r));
-    assert.match(r.stderr, /kernel-dies\.ipynb: cell index 2 \(code cell 2 of 3, id die\) failed: process\.kill\(process\.pid, 'SIGKILL'\);/);
-    assert.match(r.stderr, /^KernelDied: the kernel died while the cell ran/m);
-    assert.doesNotMatch(r.stdout, /could not shut the kernel down/);
-    // the cluster's controller watches the kernel that started it: nbrun had nothing left to end
-    assert.doesNotMatch(r.stdout, /leftover process/);
-    assertServerGone(r);
-    await assertNoProcesses(tsclusterDir, 'after the kernel died');
-  });
+  test(
+    'a kernel killed during a cell: exit 1, KernelDied, the cell named; its cluster and the restarted kernel end',
+    { timeout: 300_000 },
+    async () => {
+      const r = await nbrun([join('test', 'fixtures', 'kernel-dies.ipynb'), '--out', join(out, 'kernel-dies')]);
+      assert.equal(r.code, 1, show(r));
+      assert.match(r.stderr, /kernel-dies\.ipynb: cell index 2 \(code cell 2 of 3, id die\) failed: process\.kill\(process\.pid, 'SIGKILL'\);/);
+      assert.match(r.stderr, /^KernelDied: the kernel died while the cell ran/m);
+      assert.doesNotMatch(r.stdout, /could not shut the kernel down/);
+      // the cluster's controller watches the kernel that started it: nbrun had nothing left to end
+      assert.doesNotMatch(r.stdout, /leftover process/);
+      assertServerGone(r);
+      await assertNoProcesses(tsclusterDir, 'after the kernel died');
+    },
+  );
 
   test('--timeout: a cell running too long fails the run, named, and everything under the server ends', { timeout: 300_000 }, async () => {
     const r = await nbrun([join('test', 'fixtures', 'slow-cell.ipynb'), '--out', join(out, 'timeout'), '--timeout', '3']);
@@ -379,14 +445,29 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     await assertRefused('not-a-notebook.ipynb', /^tscluster: \S*not-a-notebook\.ipynb: not a Jupyter notebook .*: missing 'cells' and 'nbformat'$/m);
   });
 
-  test('a kernelspec naming a kernel that is not installed: exit 1, the installed kernels listed, no server or kernel left', { timeout: 180_000 }, async () => {
-    await assertRefused('no-such-kernel.ipynb', /^tscluster: \S*no-such-kernel\.ipynb: the server has no kernel 'no-such-kernel' \(it has: [^)]*\btslab\b[^)]*\)$/m);
-  });
+  test(
+    'a kernelspec naming a kernel that is not installed: exit 1, the installed kernels listed, no server or kernel left',
+    { timeout: 180_000 },
+    async () => {
+      await assertRefused(
+        'no-such-kernel.ipynb',
+        /^tscluster: \S*no-such-kernel\.ipynb: the server has no kernel 'no-such-kernel' \(it has: [^)]*\btslab\b[^)]*\)$/m,
+      );
+    },
+  );
 
   test('--url/--token: a server that is already running; nbrun leaves it running with no kernel of its own', { timeout: 300_000 }, async (t) => {
     const port = await freePort();
     const token = randomBytes(16).toString('hex');
-    const args = ['notebook', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0', '--NotebookApp.password=', `--notebook-dir=${ROOT}`];
+    const args = [
+      'notebook',
+      '--no-browser',
+      '--ip=127.0.0.1',
+      `--port=${port}`,
+      '--port-retries=0',
+      '--NotebookApp.password=',
+      `--notebook-dir=${ROOT}`,
+    ];
     if (process.getuid?.() === 0) args.push('--allow-root');
     const path = [join(ROOT, 'node_modules', '.bin'), process.env.PATH ?? ''].join(delimiter);
     const server = spawn(JUPYTER, args, { cwd: ROOT, env: { ...process.env, PATH: path, JUPYTER_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -396,10 +477,14 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     const url = `http://127.0.0.1:${port}/`;
     const api = async (p: string, tok = token): Promise<Response> => fetch(`${url}api/${p}`, { headers: { Authorization: `token ${tok}` } });
     try {
-      await waitFor('the Jupyter server to answer', async () => {
-        if (server.exitCode !== null) throw new Error(`the Jupyter server exited (${server.exitCode}):\n${log}`);
-        return (await api('status').catch(() => undefined))?.ok;
-      }, { timeoutMs: 60_000, intervalMs: 100 });
+      await waitFor(
+        'the Jupyter server to answer',
+        async () => {
+          if (server.exitCode !== null) throw new Error(`the Jupyter server exited (${server.exitCode}):\n${log}`);
+          return (await api('status').catch(() => undefined))?.ok;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
 
       const r = await nbrun([join('test', 'fixtures', 'url-check.ipynb'), '--url', url, '--token', token, '--out', join(out, 'url')]);
       t.diagnostic(`nbrun --url: ${(r.ms / 1000).toFixed(1)} s`);
@@ -415,7 +500,9 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
       assert.deepEqual(await (await api('kernels')).json(), []);
 
       // a wrong token is refused up front
-      const bad = await nbrun([join('test', 'fixtures', 'url-check.ipynb'), '--url', url, '--token', 'wrong', '--out', join(out, 'url')], { timeoutMs: 60_000 });
+      const bad = await nbrun([join('test', 'fixtures', 'url-check.ipynb'), '--url', url, '--token', 'wrong', '--out', join(out, 'url')], {
+        timeoutMs: 60_000,
+      });
       assert.equal(bad.code, 1, show(bad));
       assert.match(bad.stderr, /refused the token/);
       // a token in the URL is used; an unknown kernel is named with the kernels the server has
@@ -426,7 +513,9 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
       assert.match(unknown.stderr, /the server has no kernel 'no-such-kernel' \(it has: .*tslab/);
     } finally {
       server.kill('SIGTERM');
-      await waitFor('the Jupyter server to exit', () => server.exitCode !== null || server.signalCode !== null, { timeoutMs: 20_000 }).catch(() => server.kill('SIGKILL'));
+      await waitFor('the Jupyter server to exit', () => server.exitCode !== null || server.signalCode !== null, { timeoutMs: 20_000 }).catch(() =>
+        server.kill('SIGKILL'),
+      );
     }
     assert.ok(server.pid !== undefined && (await ensureGone([server.pid])).length === 0, 'the server is gone');
     await assertNoProcesses(tsclusterDir, 'after the server the test started stopped');

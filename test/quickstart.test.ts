@@ -8,9 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, ensureGone, readState, removeTempRoot, useTempRoot, waitExit,
-} from './helpers.js';
+import { CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, ensureGone, readState, removeTempRoot, useTempRoot, waitExit } from './helpers.js';
 import type { StateFile } from './helpers.js';
 
 const root = useTempRoot('quickstart');
@@ -80,5 +78,11 @@ test("the package entry loads with require('tscluster') (createRequire) in a Com
   ].join('\n');
   const r = spawnSync(process.execPath, ['-e', code], { cwd: ROOT, env: process.env, encoding: 'utf8', timeout: 30000 });
   assert.equal(r.status, 0, `require('tscluster') failed:\n${r.stderr}`);
-  assert.deepEqual(JSON.parse(r.stdout.trim()), { client: 'function', connect: 'function', cluster: 'function', start: 'function', remoteError: 'function' });
+  assert.deepEqual(JSON.parse(r.stdout.trim()), {
+    client: 'function',
+    connect: 'function',
+    cluster: 'function',
+    start: 'function',
+    remoteError: 'function',
+  });
 });

@@ -267,4 +267,3 @@ export function sortedCounts(r: Record<string, number>): Record<string, number> 
 }
 
 // ------------------------------------------------------------------ the CLI
-

@@ -34,7 +34,9 @@ async function waitForOutput(r: Repl, text: string, timeoutMs = 30000): Promise<
     () => {
       if (r.out.text.includes(text)) return true;
       if (r.child.exitCode !== null || r.child.signalCode !== null) {
-        throw new Error(`the REPL exited (${r.child.exitCode ?? r.child.signalCode}) before printing ${JSON.stringify(text)}\nstdout:\n${r.out.text}\nstderr:\n${r.err.text}`);
+        throw new Error(
+          `the REPL exited (${r.child.exitCode ?? r.child.signalCode}) before printing ${JSON.stringify(text)}\nstdout:\n${r.out.text}\nstderr:\n${r.err.text}`,
+        );
       }
       return false;
     },
@@ -56,7 +58,10 @@ describe('tscluster repl', () => {
   after(async () => {
     try {
       for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      await assertAllGone(started.flatMap((c) => (c.pid ? [c.pid] : [])), 'REPL processes');
+      await assertAllGone(
+        started.flatMap((c) => (c.pid ? [c.pid] : [])),
+        'REPL processes',
+      );
       await stopCluster(cluster);
     } finally {
       removeTempRoot(root);

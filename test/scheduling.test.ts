@@ -45,7 +45,10 @@ async function serialIds(lb: LoadBalancedView, n: number): Promise<number[]> {
 async function burstIds(lb: LoadBalancedView, n: number): Promise<number[]> {
   const items = range(n);
   const ar = lb.map((x: number) => x * 2, items);
-  assert.deepEqual(await ar, items.map((x) => x * 2));
+  assert.deepEqual(
+    await ar,
+    items.map((x) => x * 2),
+  );
   return ar.metadata.map((m) => {
     assert.ok(m.engineId !== null);
     return m.engineId;
@@ -84,7 +87,9 @@ async function spread(t: TestContext, scheme: string, rc: Client, serialN: numbe
   const serial = await serialIds(lb, serialN);
   const burst = await burstIds(lb, burstN);
   const hwm = rc.cluster.hwm;
-  t.diagnostic(`spread ${scheme} (${rc.ids.length} engines, hwm ${hwm}): ${serialN} serial tasks -> ${show(countsOf(serial, rc.ids))}; repeats of the previous engine: ${repeats(serial)}`);
+  t.diagnostic(
+    `spread ${scheme} (${rc.ids.length} engines, hwm ${hwm}): ${serialN} serial tasks -> ${show(countsOf(serial, rc.ids))}; repeats of the previous engine: ${repeats(serial)}`,
+  );
   t.diagnostic(`spread ${scheme} (${rc.ids.length} engines, hwm ${hwm}): burst of ${burstN} -> ${show(countsOf(burst, rc.ids))}`);
   t.diagnostic(`spread ${scheme}: first 30 serial engines: ${serial.slice(0, 30).join(' ')}`);
   return { serial, burst };
@@ -132,7 +137,9 @@ describe('leastload (3 engines, hwm 0)', () => {
     try {
       await waitFor('the long task to start', () => long.stdout.includes('gated task started'), { timeoutMs: 30000 });
       const q = await rc.queueStatus();
-      const busy = Object.entries(q.engines).filter(([, s]) => s.running === 1).map(([id]) => Number(id));
+      const busy = Object.entries(q.engines)
+        .filter(([, s]) => s.running === 1)
+        .map(([id]) => Number(id));
       assert.equal(busy.length, 1, JSON.stringify(q));
       const busyId = busy[0]!;
       const ids = await serialIds(lb, 20);
@@ -253,17 +260,25 @@ describe('hwm 1 (2 engines, the default leastload)', () => {
       const submitted = Date.now();
       const shorts = range(20).map((i) => lb.apply((x: number) => x * 3, i));
       const values = await Promise.all(shorts.map((ar) => ar.get({ timeoutMs: 30000 })));
-      assert.deepEqual(values, range(20).map((i) => i * 3));
+      assert.deepEqual(
+        values,
+        range(20).map((i) => i * 3),
+      );
       assert.equal(long.ready(), false, 'every short task finished while the long one still ran');
       const where = shorts.map((ar) => ar.metadata.engineId);
       t.diagnostic(`hwm 1, engine ${busyId} busy: 20 short tasks -> ${show(countsOf(where as number[], rc.ids))}`);
-      assert.ok(where.every((id) => id === other), `all on engine ${other}: ${where.join(' ')}`);
+      assert.ok(
+        where.every((id) => id === other),
+        `all on engine ${other}: ${where.join(' ')}`,
+      );
       writeFileSync(gate, '');
       await long;
       assert.equal(long.metadata.engineId, busyId);
       const lastShort = Math.max(...shorts.map((ar) => ar.metadata.completed!.getTime()));
       assert.ok(lastShort <= long.metadata.completed!.getTime());
-      t.diagnostic(`hwm 1: the 20 short tasks were all done ${lastShort - submitted} ms after submission, while the long one was held ${long.metadata.completed!.getTime() - long.metadata.submitted.getTime()} ms`);
+      t.diagnostic(
+        `hwm 1: the 20 short tasks were all done ${lastShort - submitted} ms after submission, while the long one was held ${long.metadata.completed!.getTime() - long.metadata.submitted.getTime()} ms`,
+      );
     } finally {
       writeFileSync(gate, '');
       await long.wait(30000);

@@ -166,7 +166,12 @@ interface T extends SchedTask {
 let taskCounter = 0;
 
 function task(o: { name?: string; priority?: number; targets?: number[]; blacklist?: number[] } = {}): T {
-  return { msgId: o.name ?? `t${taskCounter++}`, priority: o.priority ?? 0, targets: o.targets, blacklist: o.blacklist ? new Set(o.blacklist) : undefined };
+  return {
+    msgId: o.name ?? `t${taskCounter++}`,
+    priority: o.priority ?? 0,
+    targets: o.targets,
+    blacklist: o.blacklist ? new Set(o.blacklist) : undefined,
+  };
 }
 
 /**
@@ -231,7 +236,10 @@ describe('Scheduler', () => {
     s.submit(task({ name: 'a' }));
     s.submit(task({ name: 'b' }));
     s.submit(task({ name: 'c' }));
-    assert.deepEqual(assigned, [['a', 1], ['b', 0]]);
+    assert.deepEqual(assigned, [
+      ['a', 1],
+      ['b', 0],
+    ]);
     assert.equal(s.queued, 1);
     const e2: Eng = { id: 2, load: 0, name: 'e2' };
     engines.set(2, e2);
@@ -247,17 +255,29 @@ describe('Scheduler', () => {
       s.submit(task({ name: `t${i}` }));
       finish(`t${i}`);
     }
-    assert.deepEqual(assigned.map(([, e]) => e), [2, 1, 0, 2, 1, 0, 2]);
+    assert.deepEqual(
+      assigned.map(([, e]) => e),
+      [2, 1, 0, 2, 1, 0, 2],
+    );
     assert.deepEqual(order(), [1, 0, 2]);
   });
 
   test('hwm 1: one task per engine, the rest wait in the queue until an engine is free', () => {
     const { s, assigned, engines, finish } = make(leastload, 1, [0, 1]);
     for (const n of ['a', 'b', 'c', 'd']) s.submit(task({ name: n }));
-    assert.deepEqual(assigned, [['a', 1], ['b', 0]]);
+    assert.deepEqual(assigned, [
+      ['a', 1],
+      ['b', 0],
+    ]);
     assert.equal(s.queued, 2);
-    assert.deepEqual([...s.pending()].map((t) => t.msgId), ['c', 'd']);
-    assert.deepEqual([...engines.values()].map((e) => e.load), [1, 1]);
+    assert.deepEqual(
+      [...s.pending()].map((t) => t.msgId),
+      ['c', 'd'],
+    );
+    assert.deepEqual(
+      [...engines.values()].map((e) => e.load),
+      [1, 1],
+    );
     finish('b');
     assert.deepEqual(assigned.at(-1), ['c', 0]);
     assert.equal(s.queued, 1);
@@ -272,7 +292,10 @@ describe('Scheduler', () => {
     assert.equal(assigned.length, 5);
     assert.equal(s.queued, 0);
     assert.deepEqual([...engines.values()].map((e) => e.load).sort(), [2, 3]);
-    assert.deepEqual(assigned.map(([, e]) => e), [1, 0, 1, 0, 1]);
+    assert.deepEqual(
+      assigned.map(([, e]) => e),
+      [1, 0, 1, 0, 1],
+    );
   });
 
   test('hwm 2 allows two outstanding tasks per engine', () => {
@@ -280,7 +303,10 @@ describe('Scheduler', () => {
     for (let i = 0; i < 5; i++) s.submit(task());
     assert.equal(assigned.length, 4);
     assert.equal(s.queued, 1);
-    assert.deepEqual([...engines.values()].map((e) => e.load), [2, 2]);
+    assert.deepEqual(
+      [...engines.values()].map((e) => e.load),
+      [2, 2],
+    );
   });
 
   test('targets restrict a task to the engines named, even when another is less recently used', () => {
@@ -288,7 +314,11 @@ describe('Scheduler', () => {
     s.submit(task({ name: 'a', targets: [0] }));
     s.submit(task({ name: 'b', targets: [0, 1] }));
     s.submit(task({ name: 'c', targets: [2] }));
-    assert.deepEqual(assigned, [['a', 0], ['b', 1], ['c', 2]]);
+    assert.deepEqual(assigned, [
+      ['a', 0],
+      ['b', 1],
+      ['c', 2],
+    ]);
   });
 
   test('a blacklisted engine is never picked for that task', () => {
@@ -324,15 +354,29 @@ describe('Scheduler', () => {
   test('priority: higher first, FIFO among equals', () => {
     const { s, assigned, finish } = make(leastload, 1, [0]);
     s.submit(task({ name: 'block' }));
-    const prios: [string, number][] = [['p1', 1], ['p5a', 5], ['p3', 3], ['p5b', 5], ['p0', 0], ['n2', -2], ['p0b', 0]];
+    const prios: [string, number][] = [
+      ['p1', 1],
+      ['p5a', 5],
+      ['p3', 3],
+      ['p5b', 5],
+      ['p0', 0],
+      ['n2', -2],
+      ['p0b', 0],
+    ];
     for (const [name, priority] of prios) s.submit(task({ name, priority }));
-    assert.deepEqual([...s.pending()].map((t) => t.msgId), ['p5a', 'p5b', 'p3', 'p1', 'p0', 'p0b', 'n2']);
+    assert.deepEqual(
+      [...s.pending()].map((t) => t.msgId),
+      ['p5a', 'p5b', 'p3', 'p1', 'p0', 'p0b', 'n2'],
+    );
     let last = 'block';
     for (let i = 0; i < prios.length; i++) {
       finish(last);
       last = assigned.at(-1)![0];
     }
-    assert.deepEqual(assigned.map(([n]) => n), ['block', 'p5a', 'p5b', 'p3', 'p1', 'p0', 'p0b', 'n2']);
+    assert.deepEqual(
+      assigned.map(([n]) => n),
+      ['block', 'p5a', 'p5b', 'p3', 'p1', 'p0', 'p0b', 'n2'],
+    );
     assert.equal(s.queued, 0);
   });
 
@@ -341,8 +385,14 @@ describe('Scheduler', () => {
     s.submit(task({ name: 'busy1', targets: [1] }));
     s.submit(task({ name: 'wants1', targets: [1] }));
     s.submit(task({ name: 'free' }));
-    assert.deepEqual(assigned, [['busy1', 1], ['free', 0]]);
-    assert.deepEqual([...s.pending()].map((t) => t.msgId), ['wants1']);
+    assert.deepEqual(assigned, [
+      ['busy1', 1],
+      ['free', 0],
+    ]);
+    assert.deepEqual(
+      [...s.pending()].map((t) => t.msgId),
+      ['wants1'],
+    );
     // same across priorities: a higher-priority task waiting for engine 1 does not hold back a lower one
     s.submit(task({ name: 'hi-wants1', priority: 9, targets: [1] }));
     finish('free');
@@ -361,7 +411,14 @@ describe('Scheduler', () => {
     s.submit(task({ name: 'busy1', targets: [1] }));
     for (let i = 0; i < 5000; i++) s.submit(task({ name: `wants1-${i}`, targets: [1] }));
     s.submit(task({ name: 'free' }));
-    assert.deepEqual(assigned, [['busy1', 1], ['free', 0]], 'the idle engine takes the independent task');
+    assert.deepEqual(
+      assigned,
+      [
+        ['busy1', 1],
+        ['free', 0],
+      ],
+      'the idle engine takes the independent task',
+    );
     assert.equal(s.queued, 5000);
   });
 
@@ -372,18 +429,28 @@ describe('Scheduler', () => {
     const y = task({ name: 'y', targets: [0, 1] });
     s.submit(y);
     // y was placed on engine 0 from behind x, which waits for engine 1
-    assert.deepEqual(assigned, [['busy1', 1], ['y', 0]]);
+    assert.deepEqual(assigned, [
+      ['busy1', 1],
+      ['y', 0],
+    ]);
     // y fails on engine 0: the controller blacklists it there and submits it again
     engines.get(0)!.load--;
     y.blacklist = new Set([0]);
     s.submit(y);
     assert.equal(s.queued, 2);
     const pending = [...s.pending()].map((t) => t.msgId);
-    assert.deepEqual(pending, ['x', 'y'], `each queued task once (the controller fails every pending task of a dead engine: a duplicate is failed twice), got ${pending.join(', ')}`);
+    assert.deepEqual(
+      pending,
+      ['x', 'y'],
+      `each queued task once (the controller fails every pending task of a dead engine: a duplicate is failed twice), got ${pending.join(', ')}`,
+    );
     // and it runs once, after x (FIFO)
     finish('busy1');
     finish('x');
-    assert.deepEqual(assigned.slice(2), [['x', 1], ['y', 1]]);
+    assert.deepEqual(assigned.slice(2), [
+      ['x', 1],
+      ['y', 1],
+    ]);
     assert.equal(s.queued, 0);
     assert.deepEqual([...s.pending()], []);
   });
@@ -397,16 +464,25 @@ describe('Scheduler', () => {
     assert.equal(s.remove(b), true);
     assert.equal(s.remove(b), false, 'only once');
     assert.equal(s.queued, 1);
-    assert.deepEqual([...s.pending()].map((t) => t.msgId), ['c']);
+    assert.deepEqual(
+      [...s.pending()].map((t) => t.msgId),
+      ['c'],
+    );
     finish('a');
-    assert.deepEqual(assigned.map(([n]) => n), ['a', 'c']);
+    assert.deepEqual(
+      assigned.map(([n]) => n),
+      ['a', 'c'],
+    );
   });
 
   test('removeEngine: a removed engine gets no more work', () => {
     const { s, assigned, engines } = make(lru, 0, [0, 1]);
     s.removeEngine(engines.get(1)!);
     for (let i = 0; i < 3; i++) s.submit(task());
-    assert.deepEqual(assigned.map(([, e]) => e), [0, 0, 0]);
+    assert.deepEqual(
+      assigned.map(([, e]) => e),
+      [0, 0, 0],
+    );
     assert.equal(s.placeable(task({ targets: [1] })), false);
   });
 

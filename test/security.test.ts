@@ -19,7 +19,21 @@ import { Dealer, curveKeyPair } from 'zeromq';
 import { Client, Cluster, ConnectionFileError, ProtocolError, TimeoutError } from '../index.js';
 import { Session, Signer, serialize } from '../protocol/index.js';
 import {
-  DIST, OutputWatcher, assertAllGone, connectionFile, killAll, listJson, pidGone, range, readState, removeTempRoot, runCli, stopCluster, useTempRoot, waitExit, waitFor,
+  DIST,
+  OutputWatcher,
+  assertAllGone,
+  connectionFile,
+  killAll,
+  listJson,
+  pidGone,
+  range,
+  readState,
+  removeTempRoot,
+  runCli,
+  stopCluster,
+  useTempRoot,
+  waitExit,
+  waitFor,
 } from './helpers.js';
 import type { CliResult } from './helpers.js';
 import { Inbox, delta, parts, signedFrames, framesOf } from './rel-helpers.js';
@@ -209,7 +223,11 @@ describe('security', () => {
         const f = apply(forged, 'x');
         await sock.send(framesOf(f, wrong.sign(f.header, f.parent, f.metadata, f.content)));
         // the same code as an execute request, wrongly signed too
-        const ex = parts('apply_request', { kind: 'execute', code: `require('node:fs').writeFileSync(${JSON.stringify(forged)}, 'x')` }, { metadata: { route: 'lb' } });
+        const ex = parts(
+          'apply_request',
+          { kind: 'execute', code: `require('node:fs').writeFileSync(${JSON.stringify(forged)}, 'x')` },
+          { metadata: { route: 'lb' } },
+        );
         await sock.send(framesOf(ex, wrong.sign(ex.header, ex.parent, ex.metadata, ex.content)));
         const d1 = await sync();
         assert.deepEqual(delta(d1, d0), { 'client.signature': 2 }, 'the wrongly signed requests are dropped as client.signature');
@@ -236,13 +254,21 @@ describe('security', () => {
         await inbox.waitFor(late.msgId, 'apply_reply', 30000);
         assert.equal(readFileSync(replayed, 'utf8'), 'rz', 'the replayed request ran only once');
         assert.equal(inbox.repliesTo(ok.msgId, 'apply_reply').length, 1, 'one reply to the original, none to the replays');
-        assert.equal(inbox.repliesTo(f.msgId).length + inbox.repliesTo(u.msgId).length + inbox.repliesTo(ex.msgId).length, 0, 'no answer to forged requests');
+        assert.equal(
+          inbox.repliesTo(f.msgId).length + inbox.repliesTo(u.msgId).length + inbox.repliesTo(ex.msgId).length,
+          0,
+          'no answer to forged requests',
+        );
       } finally {
         sock.close();
       }
       assert.equal(existsSync(forged), false, 'the wrongly signed code never ran');
       assert.equal(existsSync(unsignedMarker), false, 'the unsigned code never ran');
-      assert.deepEqual(await rc.loadBalancedView().map((x: number) => x + 1, range(10)), range(10).map((x) => x + 1), 'the cluster serves on');
+      assert.deepEqual(
+        await rc.loadBalancedView().map((x: number) => x + 1, range(10)),
+        range(10).map((x) => x + 1),
+        'the cluster serves on',
+      );
     });
 
     test('a captured apply_request replayed later, after much traffic (66,000 messages, 1,100 tasks), is still refused and never runs or sticks', async () => {
@@ -259,11 +285,17 @@ describe('security', () => {
         const sync = async (): Promise<{ dropped: Record<string, number>; tasks: { submitted: number; pending: number } }> => {
           const { frames, header } = session.build([], 'stats_request', {});
           await sock.send(frames);
-          return (await inbox.waitFor(header.msg_id, 'stats_reply', 60000)).content as { dropped: Record<string, number>; tasks: { submitted: number; pending: number } };
+          return (await inbox.waitFor(header.msg_id, 'stats_reply', 60000)).content as {
+            dropped: Record<string, number>;
+            tasks: { submitted: number; pending: number };
+          };
         };
         const marker = join(root, 'replayed-later');
         // what an eavesdropper records on a network without --curve: a whole, correctly signed request
-        const captured = signedFrames(new Signer(info.key), parts('apply_request', { kind: 'apply' }, { metadata: { route: 'lb' }, buffers: serialize([], 'args', markerSource(marker, 'x')) }));
+        const captured = signedFrames(
+          new Signer(info.key),
+          parts('apply_request', { kind: 'apply' }, { metadata: { route: 'lb' }, buffers: serialize([], 'args', markerSource(marker, 'x')) }),
+        );
         await sock.send(captured);
         await sync();
         await waitFor('the original request to run', () => existsSync(marker));
@@ -284,9 +316,20 @@ describe('security', () => {
           before.tasks.submitted,
           `the replay must be refused, not taken as a new task (drops counted for it: ${JSON.stringify(d)}; tasks pending now: ${afterReplay.tasks.pending})`,
         );
-        assert.equal(Object.values(d).reduce((a, b) => a + b, 0), 1, `the replay is dropped and counted: ${JSON.stringify(d)}`);
+        assert.equal(
+          Object.values(d).reduce((a, b) => a + b, 0),
+          1,
+          `the replay is dropped and counted: ${JSON.stringify(d)}`,
+        );
         assert.equal(afterReplay.tasks.pending, 0, 'no task left pending');
-        assert.deepEqual(await c.loadBalancedView().map((x: number) => x * 2, [1, 2, 3]).get({ timeoutMs: 10000 }), [2, 4, 6], 'the engine still takes work');
+        assert.deepEqual(
+          await c
+            .loadBalancedView()
+            .map((x: number) => x * 2, [1, 2, 3])
+            .get({ timeoutMs: 10000 }),
+          [2, 4, 6],
+          'the engine still takes work',
+        );
       } finally {
         sock.close();
         await stopCluster(cluster);
@@ -315,7 +358,10 @@ describe('security', () => {
 
   describe('CurveZMQ', () => {
     test('Cluster.start({ curve: true }) runs tasks; both connection files carry the 40-character curve_serverkey', async () => {
-      assert.deepEqual(await crc.loadBalancedView().map((x: number) => x * x, range(20)), range(20).map((x) => x * x));
+      assert.deepEqual(
+        await crc.loadBalancedView().map((x: number) => x * x, range(20)),
+        range(20).map((x) => x * x),
+      );
       assert.deepEqual(await crc.directView().apply(() => 'up'), ['up']);
       const c = readConn(CURVE, 'client');
       const e = readConn(CURVE, 'engine');
@@ -350,7 +396,10 @@ describe('security', () => {
 
     test('an engine without the curve_serverkey cannot register', async () => {
       const file = variant(CURVE, 'curve-engine-nokey.json', (f) => ({ ...f, curve_serverkey: null }), 'engine');
-      const child = spawn(process.execPath, [join(DIST, 'engine', 'main.js'), '--file', file, '--timeout', '3'], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      const child = spawn(process.execPath, [join(DIST, 'engine', 'main.js'), '--file', file, '--timeout', '3'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: process.env,
+      });
       const err = new OutputWatcher(child.stderr);
       try {
         const code = await waitExit(child, 20000);
@@ -389,7 +438,10 @@ describe('security', () => {
         assert.equal(readConn(profile).curve_serverkey?.length, 40);
         const c = await Client.connect({ profile, timeoutMs: 10000 });
         try {
-          assert.deepEqual(await c.loadBalancedView().map((x: number) => x + 100, range(10)), range(10).map((x) => x + 100));
+          assert.deepEqual(
+            await c.loadBalancedView().map((x: number) => x + 100, range(10)),
+            range(10).map((x) => x + 100),
+          );
         } finally {
           await c.close();
         }
@@ -444,7 +496,7 @@ describe('security', () => {
         }
       };
       const watcher: FSWatcher = watch(security, (_event, name) => {
-        if (name) look(name.toString());
+        if (name) look(name);
       });
       const poll = setInterval(() => {
         for (const n of readdirSync(security)) look(n);
@@ -461,8 +513,11 @@ describe('security', () => {
         await stopCluster(cluster);
       }
       t.diagnostic(`seen in the security directory: ${[...seen].map(([n, m]) => `${n} (${[...m].map((x) => x.toString(8)).join('/')})`).join(', ')}`);
-      for (const kind of ['client', 'engine']) assert.ok(seen.has(`tscluster-${kind}.json`), `saw the ${kind} file appear: ${[...seen.keys()].join(', ')}`);
-      const loose = [...seen].filter(([, modes]) => [...modes].some((m) => m !== 0o600)).map(([n, modes]) => `${n}: ${[...modes].map((m) => m.toString(8)).join(', ')}`);
+      for (const kind of ['client', 'engine'])
+        assert.ok(seen.has(`tscluster-${kind}.json`), `saw the ${kind} file appear: ${[...seen.keys()].join(', ')}`);
+      const loose = [...seen]
+        .filter(([, modes]) => [...modes].some((m) => m !== 0o600))
+        .map(([n, modes]) => `${n}: ${[...modes].map((m) => m.toString(8)).join(', ')}`);
       assert.deepEqual(loose, [], 'every file in the security directory was 0600 whenever seen');
       assert.equal(statSync(security).mode & 0o777, 0o700, 'the security directory is 0700');
       assert.deepEqual(readdirSync(security), [], 'cluster.stop() removed the connection files');
@@ -502,7 +557,10 @@ describe('security', () => {
       // an engine given a corrupt file says which file, and exits
       const path = join(root, 'truncated-engine.json');
       writeFileSync(path, readFileSync(connectionFile(root, 'engine', SIGNED), 'utf8').slice(0, 40), { mode: 0o600 });
-      const child = spawn(process.execPath, [join(DIST, 'engine', 'main.js'), '--file', path, '--timeout', '2'], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      const child = spawn(process.execPath, [join(DIST, 'engine', 'main.js'), '--file', path, '--timeout', '2'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: process.env,
+      });
       const err = new OutputWatcher(child.stderr);
       try {
         assert.equal(await waitExit(child, 20000), 1);
@@ -523,10 +581,13 @@ describe('security', () => {
         ['ip', (f) => ({ ...f, ip: '' })],
         ['tscluster', (f) => ({ ...f, tscluster: 2 })],
         ['signature_scheme', (f) => ({ ...f, signature_scheme: 'hmac-md5' })],
-        ['controller_pid', (f) => {
-          const { controller_pid: _pid, ...rest } = f;
-          return rest;
-        }],
+        [
+          'controller_pid',
+          (f) => {
+            const { controller_pid: _pid, ...rest } = f;
+            return rest;
+          },
+        ],
       ];
       for (const [i, [field, change]] of cases.entries()) {
         const path = variant(SIGNED, `bad-field-${i}.json`, change);

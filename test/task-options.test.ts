@@ -9,7 +9,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  Client, Cluster, EngineError, ImpossibleDependency, InvalidDependency, RemoteError, TaskAborted, TaskError, TaskTimeout, WorkerExited,
+  Client,
+  Cluster,
+  EngineError,
+  ImpossibleDependency,
+  InvalidDependency,
+  RemoteError,
+  TaskAborted,
+  TaskError,
+  TaskTimeout,
+  WorkerExited,
 } from '../index.js';
 import type { AsyncResult, EngineEvent } from '../index.js';
 import { pidGone, range, removeTempRoot, sharedCluster, sleep, useTempRoot, waitFor } from './helpers.js';
@@ -53,7 +62,7 @@ const touch = (marker: string): string => {
 /** Runs remotely: never returns on its own (a running task to time out or abort). */
 const spin = (): number => {
   console.log('spinning');
-  while (true) {
+  for (;;) {
     // busy: only replacing the execution worker ends this
   }
 };
@@ -69,7 +78,12 @@ async function failure(ar: PromiseLike<unknown> & { get(o: { timeoutMs?: number 
 /** Occupy engines with gated tasks (one per engine, pinned by targets); `release` lets them finish. */
 async function occupy(rc: Client, ids: readonly number[]): Promise<{ ars: AsyncResult<number>[]; release: () => Promise<void> }> {
   const gate = newFile('gate');
-  const ars = ids.map((id) => rc.loadBalancedView().withOptions({ targets: [id] }).apply(waitForGate, gate));
+  const ars = ids.map((id) =>
+    rc
+      .loadBalancedView()
+      .withOptions({ targets: [id] })
+      .apply(waitForGate, gate),
+  );
   const release = async (): Promise<void> => {
     writeFileSync(gate, '');
     for (const ar of ars) await ar.wait(30000);
@@ -115,7 +129,10 @@ describe('dependencies (2 engines, hwm 1)', () => {
       writeFileSync(gate, '');
       assert.equal(await b.get({ timeoutMs: 30000 }), 'b');
       await a;
-      assert.ok(b.metadata.started!.getTime() >= a.metadata.completed!.getTime(), `b started ${b.metadata.started!.toISOString()}, a completed ${a.metadata.completed!.toISOString()}`);
+      assert.ok(
+        b.metadata.started!.getTime() >= a.metadata.completed!.getTime(),
+        `b started ${b.metadata.started!.toISOString()}, a completed ${a.metadata.completed!.toISOString()}`,
+      );
       assert.equal(readFileSync(log, 'utf8').trim().split('\n').at(-1), 'b');
     } finally {
       writeFileSync(gate, '');
@@ -216,7 +233,10 @@ describe('dependencies (2 engines, hwm 1)', () => {
     const never3 = lb.withOptions({ after: bad }).apply(touch, marker3);
     assert.ok((await failure(never3)) instanceof ImpossibleDependency);
     // nothing ran: run a task on every engine after them, then look
-    await c.rc().directView().apply(() => 'flush');
+    await c
+      .rc()
+      .directView()
+      .apply(() => 'flush');
     for (const m of [marker, marker2, marker3]) assert.equal(existsSync(m), false, `${m} must not exist`);
   });
 
@@ -230,7 +250,10 @@ describe('dependencies (2 engines, hwm 1)', () => {
     // six at once: with hwm 1, leastload would spread them; follow keeps them on one engine
     const followers = range(6).map(() => lb.withOptions({ follow: a }).apply(() => process.pid));
     const pids = await Promise.all(followers.map((ar) => ar.get({ timeoutMs: 30000 })));
-    assert.deepEqual(pids, range(6).map(() => pid));
+    assert.deepEqual(
+      pids,
+      range(6).map(() => pid),
+    );
     assert.ok(followers.every((ar) => ar.metadata.engineId === engineId));
 
     // a pending dependency: the follower waits, then goes where it ran
@@ -341,7 +364,10 @@ describe('dependencies (2 engines, hwm 1)', () => {
       await waitFor('the held task to start', () => held.stdout.includes('gated task started'), { timeoutMs: 30000 });
       const waiting = range(10).map((i) => lb.withOptions({ after: held }).apply((x: number) => x, i));
       const free = range(20).map((i) => lb.apply((x: number) => -x, i));
-      assert.deepEqual(await Promise.all(free.map((ar) => ar.get({ timeoutMs: 30000 }))), range(20).map((i) => -i));
+      assert.deepEqual(
+        await Promise.all(free.map((ar) => ar.get({ timeoutMs: 30000 }))),
+        range(20).map((i) => -i),
+      );
       assert.ok(waiting.every((ar) => !ar.ready()));
       writeFileSync(gate, '');
       assert.deepEqual(await Promise.all(waiting.map((ar) => ar.get({ timeoutMs: 30000 }))), range(10));
@@ -429,19 +455,28 @@ describe('retries and engine death (2 engines, hwm 1)', () => {
     };
     const ar = rc.loadBalancedView().withOptions({ retries: 2 }).apply(throwOnce, newFile('marker'));
     assert.equal(await ar, 'second run');
-    assert.deepEqual(ar.metadata.attempts.map((a) => a.ename), ['TypeError']);
+    assert.deepEqual(
+      ar.metadata.attempts.map((a) => a.ename),
+      ['TypeError'],
+    );
     // retries run out: the last error is reported, with every attempt
-    const always = rc.loadBalancedView().withOptions({ retries: 1 }).apply(() => {
-      throw new SyntaxError('always');
-    });
+    const always = rc
+      .loadBalancedView()
+      .withOptions({ retries: 1 })
+      .apply(() => {
+        throw new SyntaxError('always');
+      });
     const err = await failure(always);
     assert.ok(err instanceof RemoteError && err.ename === 'SyntaxError', String(err));
     assert.equal(always.metadata.attempts.length, 1);
     assert.notEqual(always.metadata.attempts[0]!.engineId, always.metadata.engineId);
     // more retries than engines: each engine is tried once, then the task fails
-    const many = rc.loadBalancedView().withOptions({ retries: 5 }).apply(() => {
-      throw new EvalError('everywhere');
-    });
+    const many = rc
+      .loadBalancedView()
+      .withOptions({ retries: 5 })
+      .apply(() => {
+        throw new EvalError('everywhere');
+      });
     const err2 = await failure(many);
     assert.ok(err2 instanceof RemoteError && err2.ename === 'EvalError', String(err2));
     const tried = [...many.metadata.attempts.map((a) => a.engineId), many.metadata.engineId];
@@ -478,7 +513,10 @@ describe('retries and engine death (2 engines, hwm 1)', () => {
   test('without retries, SIGKILL of the engine running a task gives EngineError within 10 s', async () => {
     const rc = c.rc();
     const [id] = await twoEngines();
-    const ar = rc.loadBalancedView().withOptions({ targets: [id] }).apply(waitForGate, newFile('gate-never-opened'));
+    const ar = rc
+      .loadBalancedView()
+      .withOptions({ targets: [id] })
+      .apply(waitForGate, newFile('gate-never-opened'));
     await waitFor('the task to start', () => ar.stdout.includes('gated task started'), { timeoutMs: 30000 });
     const pid = await kill(id);
     const err = await failure(ar, 10000);
@@ -527,7 +565,10 @@ describe('retries and engine death (2 engines, hwm 1)', () => {
       assert.equal((await rc.queueStatus()).unassigned, 6, 'still queued, not failed');
       writeFileSync(gate, '');
       const otherPid = rc.engines.find((e) => e.id === other)!.pid;
-      assert.deepEqual(await Promise.all(queued.map((ar) => ar.get({ timeoutMs: 30000 }))), range(6).map(() => otherPid));
+      assert.deepEqual(
+        await Promise.all(queued.map((ar) => ar.get({ timeoutMs: 30000 }))),
+        range(6).map(() => otherPid),
+      );
     } finally {
       writeFileSync(gate, '');
       await g1.wait(30000);
@@ -546,7 +587,10 @@ describe('retries and engine death (2 engines, hwm 1)', () => {
       assert.equal(busy.ready(), false, 'the queued work did not wait for the busy engine');
       const newId = rc.engines.find((e) => e.pid === newPid)?.id;
       assert.ok(newId !== undefined);
-      assert.ok(queued.every((ar) => ar.metadata.engineId === newId), queued.map((ar) => ar.metadata.engineId).join(' '));
+      assert.ok(
+        queued.every((ar) => ar.metadata.engineId === newId),
+        queued.map((ar) => ar.metadata.engineId).join(' '),
+      );
     } finally {
       writeFileSync(gate2, '');
       await busy.wait(30000);
@@ -576,10 +620,14 @@ describe('retries and engine death (2 engines, hwm 1)', () => {
       return 'y';
     };
     const y = lb.withOptions({ targets: [e0, e1], retries: 1 }).apply(failOnce, newFile('marker'));
-    await waitFor('y to fail on e0 and be queued again (for e1, behind x)', async () => {
-      const q = await rc.queueStatus();
-      return q.engines[e0]!.completed === e0Done + 1 && q.unassigned === 2;
-    }, { timeoutMs: 30000 });
+    await waitFor(
+      'y to fail on e0 and be queued again (for e1, behind x)',
+      async () => {
+        const q = await rc.queueStatus();
+        return q.engines[e0]!.completed === e0Done + 1 && q.unassigned === 2;
+      },
+      { timeoutMs: 30000 },
+    );
     const pid = await kill(e1);
     assert.ok((await failure(busy, 10000)) instanceof EngineError);
     const ex = await failure(x, 10000);
@@ -608,7 +656,12 @@ describe('timeouts, abort, priority and queue status (2 engines, hwm 1)', () => 
       await waitUnassigned(rc, 3);
       const q = await rc.queueStatus();
       assert.deepEqual(Object.keys(q).sort(), ['engines', 'unassigned']);
-      assert.deepEqual(Object.keys(q.engines).map(Number).sort((a, b) => a - b), rc.ids);
+      assert.deepEqual(
+        Object.keys(q.engines)
+          .map(Number)
+          .sort((a, b) => a - b),
+        rc.ids,
+      );
       for (const id of rc.ids) {
         const e = q.engines[id]!;
         assert.deepEqual(Object.keys(e).sort(), ['completed', 'queued', 'running']);
@@ -636,7 +689,11 @@ describe('timeouts, abort, priority and queue status (2 engines, hwm 1)', () => 
       assert.ok(err instanceof TaskTimeout, String(err));
       assert.equal(err.engineId, null, 'it never reached an engine');
       assert.match(err.evalue, /500 ms/);
-      assert.equal(busy.ars.some((a) => a.ready()), false, 'it timed out while queued');
+      assert.equal(
+        busy.ars.some((a) => a.ready()),
+        false,
+        'it timed out while queued',
+      );
       assert.equal((await rc.queueStatus()).unassigned, 0, 'and left the queue');
     } finally {
       await busy.release();
@@ -650,14 +707,23 @@ describe('timeouts, abort, priority and queue status (2 engines, hwm 1)', () => 
     const [id, other] = rc.ids as [number, number];
     const enginePid = rc.engines.find((e) => e.id === id)!.pid;
     await rc.directView().push({ pushedMarker: 'kept' });
-    const ar = rc.loadBalancedView().withOptions({ targets: [id], timeoutMs: 500 }).apply(spin);
+    const ar = rc
+      .loadBalancedView()
+      .withOptions({ targets: [id], timeoutMs: 500 })
+      .apply(spin);
     const err = await failure(ar, 10000);
     assert.ok(err instanceof TaskTimeout, String(err));
     assert.equal(err.engineId, id);
     assert.ok(ar.stdout.includes('spinning'), 'it was running when it timed out');
     assert.ok(rc.ids.includes(id), 'the engine stays registered');
     assert.equal(await rc.directView(id).apply(() => process.pid), enginePid, 'the same engine process serves the next task');
-    assert.equal(await rc.loadBalancedView().withOptions({ targets: [id] }).apply((x: number) => x + 1, 41), 42);
+    assert.equal(
+      await rc
+        .loadBalancedView()
+        .withOptions({ targets: [id] })
+        .apply((x: number) => x + 1, 41),
+      42,
+    );
     // its namespace is reset; the other engine's is not
     assert.equal(await rc.directView(id).apply(() => typeof pushedMarker), 'undefined');
     assert.equal(await rc.directView(other).apply(() => pushedMarker), 'kept');
@@ -685,7 +751,10 @@ describe('timeouts, abort, priority and queue status (2 engines, hwm 1)', () => 
       assert.ok(err instanceof TaskAborted, String(err));
       assert.equal(err.engineId, null);
       assert.equal(await ar.abort(), 0, 'nothing left to abort');
-      assert.equal(busy.ars.some((a) => a.ready()), false);
+      assert.equal(
+        busy.ars.some((a) => a.ready()),
+        false,
+      );
     } finally {
       await busy.release();
     }
@@ -736,14 +805,23 @@ describe('timeouts, abort, priority and queue status (2 engines, hwm 1)', () => 
     const busy = await occupy(rc, [target]);
     const log = newFile('log');
     const on0 = rc.loadBalancedView().withOptions({ targets: [target] });
-    const spec: [string, number][] = [['p1', 1], ['p5-first', 5], ['p3', 3], ['p5-second', 5], ['p0', 0]];
+    const spec: [string, number][] = [
+      ['p1', 1],
+      ['p5-first', 5],
+      ['p3', 3],
+      ['p5-second', 5],
+      ['p0', 0],
+    ];
     const ars = spec.map(([label, priority]) => on0.withOptions({ priority }).apply(appendLine, log, label));
     try {
       await waitUnassigned(rc, 5);
     } finally {
       await busy.release();
     }
-    assert.deepEqual(await Promise.all(ars), spec.map(([l]) => l));
+    assert.deepEqual(
+      await Promise.all(ars),
+      spec.map(([l]) => l),
+    );
     assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['p5-first', 'p5-second', 'p3', 'p1', 'p0']);
     assert.ok(ars.every((ar) => ar.metadata.engineId === target));
   });
@@ -776,7 +854,11 @@ describe('hwm 0: abort and timeout of a task queued on its engine (1 engine)', (
     try {
       await waitFor('the first task to run', () => a.stdout.includes('gated task started'), { timeoutMs: 30000 });
       const q = await rc.queueStatus();
-      assert.deepEqual(q.engines[rc.ids[0]!], { queued: 1, running: 1, completed: q.engines[rc.ids[0]!]!.completed }, 'hwm 0: both sent to the engine');
+      assert.deepEqual(
+        q.engines[rc.ids[0]!],
+        { queued: 1, running: 1, completed: q.engines[rc.ids[0]!]!.completed },
+        'hwm 0: both sent to the engine',
+      );
       assert.equal(await b.abort(), 1);
       await sleep(500);
     } finally {
@@ -804,7 +886,10 @@ describe('hwm 0: abort and timeout of a task queued on its engine (1 engine)', (
       writeFileSync(gate, '');
     }
     assert.equal(await a.get({ timeoutMs: 30000 }), 'busy done');
-    const outcome = await b.get({ timeoutMs: 10000 }).then((v) => `resolved with ${JSON.stringify(v)}`, (e: unknown) => e);
+    const outcome = await b.get({ timeoutMs: 10000 }).then(
+      (v) => `resolved with ${JSON.stringify(v)}`,
+      (e: unknown) => e,
+    );
     assert.ok(outcome instanceof TaskAborted, `an aborted task must end with TaskAborted, got: ${String(outcome)}`);
     assert.equal(existsSync(marker), false, 'an aborted task must not run');
   });
@@ -824,7 +909,10 @@ describe('hwm 0: abort and timeout of a task queued on its engine (1 engine)', (
       writeFileSync(gate, '');
     }
     assert.equal(await a.get({ timeoutMs: 30000 }), 'busy done');
-    const outcome = await b.get({ timeoutMs: 10000 }).then((v) => `resolved with ${JSON.stringify(v)} (started ${b.metadata.started?.toISOString()}, submitted ${b.metadata.submitted.toISOString()})`, (e: unknown) => e);
+    const outcome = await b.get({ timeoutMs: 10000 }).then(
+      (v) => `resolved with ${JSON.stringify(v)} (started ${b.metadata.started?.toISOString()}, submitted ${b.metadata.submitted.toISOString()})`,
+      (e: unknown) => e,
+    );
     assert.ok(outcome instanceof TaskTimeout, `a task past its timeout must end with TaskTimeout, got: ${String(outcome)}`);
     assert.equal(existsSync(marker), false, 'a timed-out task must not run');
   });

@@ -9,8 +9,13 @@ export interface Logger {
   error(msg: string): void;
 }
 
-export function createLogger(name: string, level: LogLevel = (process.env.TSCLUSTER_LOG_LEVEL as LogLevel) || 'info'): Logger {
-  const min = ORDER[level] ?? 1;
+function envLevel(): LogLevel {
+  const v = process.env.TSCLUSTER_LOG_LEVEL;
+  return v === 'debug' || v === 'info' || v === 'warn' || v === 'error' ? v : 'info';
+}
+
+export function createLogger(name: string, level: LogLevel = envLevel()): Logger {
+  const min = ORDER[level];
   const write = (l: LogLevel, msg: string): void => {
     if (ORDER[l] < min) return;
     process.stderr.write(`${new Date().toISOString()} ${l.toUpperCase().padEnd(5)} [${name}] ${msg}\n`);

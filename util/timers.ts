@@ -81,7 +81,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number | undefined, onTimeout:
       },
       (e: unknown) => {
         t.clear();
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       },
     );
   });

@@ -1,7 +1,6 @@
 /** Engines: registration and the engine records clients see. */
 import { z } from 'zod';
 
-
 export const RegistrationRequestSchema = z.object({
   uuid: z.string().min(1).max(200),
   pid: z.number().int(),
@@ -11,7 +10,12 @@ export const RegistrationRequestSchema = z.object({
 export type RegistrationRequest = z.infer<typeof RegistrationRequestSchema>;
 
 export const RegistrationReplySchema = z.union([
-  z.object({ status: z.literal('ok'), id: z.number().int().nonnegative(), heartbeat_ms: z.number().positive(), dead_after_ms: z.number().positive() }),
+  z.object({
+    status: z.literal('ok'),
+    id: z.number().int().nonnegative(),
+    heartbeat_ms: z.number().positive(),
+    dead_after_ms: z.number().positive(),
+  }),
   z.object({ status: z.literal('error'), evalue: z.string() }),
 ]);
 export type RegistrationReply = z.infer<typeof RegistrationReplySchema>;
@@ -24,4 +28,3 @@ export const EngineInfoSchema = z.object({
   registered: z.string(),
 });
 export type EngineInfo = z.infer<typeof EngineInfoSchema>;
-

@@ -16,6 +16,5 @@ export type Header = z.infer<typeof HeaderSchema>;
 /** A parent header is either a full header or `{}` when there is no parent. */
 export const ParentSchema = z.union([HeaderSchema, z.object({}).strict()]);
 
-
 /** Content of messages that carry none (requests without arguments, heartbeats). */
-export const EmptyContentSchema = z.object({}).passthrough();
+export const EmptyContentSchema = z.looseObject({});

@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { EngineInfoSchema } from './engines.js';
 
-
 export const ConnectReplySchema = z.object({
   engines: z.array(EngineInfoSchema),
   scheme: z.string(),
@@ -76,7 +75,6 @@ export const StatsReplySchema = z.object({
   records: z.number().int().optional(),
 });
 export type StatsReply = z.infer<typeof StatsReplySchema>;
-
 
 /** The answer to a request the controller refuses (a field out of range, an unknown id): names the field. */
 export const ErrorReplySchema = z.object({

@@ -1,7 +1,6 @@
 /** Tasks: apply requests and replies, their options and dependencies, output streams. */
 import { z } from 'zod';
 
-
 export const DependencySchema = z.object({
   ids: z.array(z.string().min(1).max(200)).max(100000),
   all: z.boolean(),
@@ -21,7 +20,11 @@ export const TaskMetadataSchema = z.object({
   /** resubmissions on error or engine death (load-balanced) */
   retries: z.number().int().nonnegative().max(1000).optional(),
   /** the task fails with TaskTimeout this long after submission, queued or running */
-  timeout_ms: z.number().positive().max(2 ** 31 - 1).optional(),
+  timeout_ms: z
+    .number()
+    .positive()
+    .max(2 ** 31 - 1)
+    .optional(),
   /** time dependency: run after these finish */
   after: DependencySchema.optional(),
   /** location dependency: run where these ran */
@@ -88,4 +91,3 @@ export const StreamContentSchema = z.object({
 });
 export type StreamContent = z.infer<typeof StreamContentSchema>;
 export const StreamMetadataSchema = z.object({ engine_id: z.number().int().nullable() });
-
