@@ -1,5 +1,6 @@
 /** `tscluster list`: the clusters of every profile. */
 import { Client } from '../client/client.js';
+import { launcherOf } from '../launcher/index.js';
 import { listClusters } from '../profiles/index.js';
 import { parse } from './args.js';
 import type { Command } from './args.js';
@@ -23,6 +24,10 @@ interface Row {
   engines: number | null;
   state: 'running' | 'dead';
   dropped: Record<string, number> | null;
+  /** what its launchers started, one line each */
+  launched: string[];
+  /** what is wrong with its files, if anything */
+  problem: string | null;
 }
 
 async function rows(): Promise<Row[]> {
@@ -40,7 +45,18 @@ async function rows(): Promise<Row[]> {
         engines = null;
       }
     }
-    out.push({ profile: c.profile, clusterId: c.clusterId, controllerPid: c.controllerPid, engines, state: c.running ? 'running' : 'dead', dropped });
+    const launched = typeof c.state === 'object' ? [c.state.controller, ...c.state.engines].map((r) => launcherOf(r).describe(r)) : [];
+    const problem = c.state === 'corrupt' ? 'its state file is corrupt' : null;
+    out.push({
+      profile: c.profile,
+      clusterId: c.clusterId,
+      controllerPid: c.controllerPid,
+      engines,
+      state: c.running ? 'running' : 'dead',
+      dropped,
+      launched,
+      problem,
+    });
   }
   return out;
 }
@@ -69,6 +85,8 @@ async function run(argv: string[]): Promise<number> {
         .join('  ')
         .trimEnd(),
     );
+  for (const r of all.filter((x) => x.problem))
+    console.log(`\nprofile '${r.profile}'${r.clusterId ? `, cluster id '${r.clusterId}'` : ''}: ${r.problem}`);
   if (all.some((r) => r.state === 'dead')) console.log("\ndead clusters left files behind; 'tscluster stop --all' cleans them");
   return 0;
 }

@@ -12,8 +12,9 @@ import { profile } from './profile.js';
 import { repl } from './repl.js';
 import { start } from './start.js';
 import { stop } from './stop.js';
+import { tasks } from './tasks.js';
 
-const COMMANDS: Record<string, Command> = { start, stop, list, engines, controller, engine, profile, repl, nbrun };
+const COMMANDS: Record<string, Command> = { start, stop, list, engines, tasks, controller, engine, profile, repl, nbrun };
 
 function mainHelp(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);

@@ -1,4 +1,5 @@
 /** `tscluster repl`: a Node REPL connected to a cluster. */
+import type { REPLServer } from 'node:repl';
 import { Client } from '../client/client.js';
 import { DEFAULT_PROFILE } from '../profiles/index.js';
 import { CLUSTER_OPTIONS, PROFILE_ROWS, parse } from './args.js';
@@ -7,7 +8,8 @@ import type { Command } from './args.js';
 const help = (): string => `Usage: tscluster repl [--profile P] [--cluster-id ID]
 
 A Node REPL connected to a running cluster, with rc (Client), dv (DirectView of
-all engines) and lb (LoadBalancedView) defined; top-level await works.
+all engines) and lb (LoadBalancedView) defined; top-level await works. Ctrl-C
+during an await interrupts it and aborts the remote tasks it submitted.
 
 Options:
 ${PROFILE_ROWS}
@@ -24,11 +26,44 @@ async function run(argv: string[]): Promise<number> {
   const rc = await Client.connect({ profile: String(values.profile ?? DEFAULT_PROFILE), clusterId: String(values['cluster-id'] ?? '') });
   const { start: startRepl } = await import('node:repl');
   console.log(`connected: ${rc.ids.length} engines (rc, dv, lb defined; top-level await works; .exit to leave)`);
-  const r = startRepl({ prompt: 'tscluster> ', useGlobal: false });
+  const r = startRepl({ prompt: 'tscluster> ', useGlobal: false, breakEvalOnSigint: true });
   Object.assign(r.context, { rc, dv: rc.directView(), lb: rc.loadBalancedView() });
+  abortOnInterrupt(r, rc);
   await new Promise<void>((resolve) => r.on('exit', resolve));
   await rc.close();
   return 0;
 }
 
 export const repl: Command = { summary: 'a Node REPL connected to a cluster (rc, dv, lb)', help, run };
+
+type Eval = REPLServer['eval'];
+
+/**
+ * An await interrupted by Ctrl-C (breakEvalOnSigint) leaves its remote tasks
+ * running: abort those the interrupted input submitted. (An interrupted await
+ * never calls the eval's callback: the input in progress is tracked from its
+ * start and closed by its callback, and Ctrl-C during it aborts its tasks.)
+ */
+function abortOnInterrupt(r: REPLServer, rc: Client): void {
+  let running: ReadonlySet<string> | undefined;
+  const evaluate: Eval = r.eval;
+  const wrapped: Eval = function (this: REPLServer, cmd, context, file, cb) {
+    running = rc.outstanding;
+    evaluate.call(this, cmd, context, file, (err, result) => {
+      running = undefined;
+      cb(err, result);
+    });
+  };
+  (r as { eval: Eval }).eval = wrapped;
+  r.on('SIGINT', () => {
+    const before = running;
+    running = undefined;
+    if (!before) return;
+    const started = [...rc.outstanding].filter((id) => !before.has(id));
+    if (started.length === 0) return;
+    rc.abort(started).then(
+      (n) => console.log(`aborted ${n} remote task${n === 1 ? '' : 's'}`),
+      (e: unknown) => console.error(`could not abort the remote tasks: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  });
+}

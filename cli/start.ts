@@ -93,13 +93,12 @@ async function serve(cluster: Cluster, rc: Client, onStop: (stop: (why: string) 
       void cluster.stop().then(resolve);
     };
     onStop(stop);
-    // the controller may stop on its own (a client's shutdown request)
+    // the controller may stop on its own (a client's shutdown request); this timer also keeps the foreground process alive
     const watch = setInterval(() => {
       if (runningCluster(cluster.profile, cluster.clusterId)?.info.controller_pid === cluster.controllerPid) return;
       clearInterval(watch);
       stop('the controller has stopped');
     }, 500);
-    watch.unref();
   });
 }
 

@@ -1,57 +1,47 @@
 /**
  * AsyncResult: the handle of submitted work. Awaitable (it is a PromiseLike),
- * with `get({ timeoutMs })`, `wait()`, `ready()`, `successful()`, per-task
- * metadata and captured output.
+ * with `get({ timeoutMs, returnExceptions })`, `wait()`, `ready()`,
+ * `successful()`, per-task metadata, captured output, and async iteration of
+ * results as they arrive.
  */
-import { CompositeError, TimeoutError } from '../errors/index.js';
+import { CompositeError, ConnectionLost, TimeoutError } from '../errors/index.js';
 import { withTimeout } from '../util/timers.js';
+import { showProgress } from './progress.js';
+import type { InteractiveOptions } from './progress.js';
+import type { TaskInfo, TaskState } from './task-state.js';
+import { checkMs } from './validate.js';
 
-/** What the client knows of one task. */
-export interface TaskInfo {
-  msgId: string;
-  /** the engine that ran it, once known */
-  engineId: number | null;
-  submitted: Date;
-  started: Date | null;
-  completed: Date | null;
-  /** when the client received the result */
-  received: Date | null;
-  status: 'pending' | 'ok' | 'error';
-  stdout: string;
-  stderr: string;
-  /** earlier failed runs of a retried task: the engine and the error of each */
-  attempts: { engineId: number | null; ename: string }[];
-}
-
-/** Internal: one task's state, shared by the client and the AsyncResult. */
-export interface TaskState {
-  info: TaskInfo;
-  done: boolean;
-  value: unknown;
-  error: Error | undefined;
-  /** called once when the task finishes */
-  listeners: ((t: TaskState) => void)[];
-  /** asks the controller to abort tasks */
-  abort: (msgIds: string[]) => Promise<number>;
-}
+export type { InteractiveOptions } from './progress.js';
+export type { TaskInfo, TaskState } from './task-state.js';
 
 /** `TaskInfo` for a single-task result, `TaskInfo[]` otherwise. */
 export type PerTask<S extends boolean, X> = S extends true ? X : X[];
 
-/** How iteration walks a multi-task result: its tasks' values, or the items of their chunk arrays. */
-export interface IterateOptions {
+/**
+ * The shape of a multi-task result: its tasks' values, or the items of their
+ * chunk arrays (a map), in submission order or as tasks complete.
+ */
+export interface ResultShape {
   items: 'values' | 'chunks';
   /** in submission order (default), or as tasks complete */
   ordered: boolean;
+  /** for chunks: how many items each task holds (so a failed chunk's items can be placed) */
+  sizes?: readonly number[];
 }
 
-export interface InteractiveOptions {
-  /** where to write (default process.stdout) */
-  stream?: NodeJS.WritableStream & { isTTY?: boolean };
-  /** how often to report: redraws on a TTY (default 100 ms), lines elsewhere (default 1000 ms) */
-  intervalMs?: number;
-  /** stop waiting after this long; the work goes on */
+export interface GetOptions {
+  /** give up waiting after this long (TimeoutError; the work goes on). Infinity or absent: no limit */
   timeoutMs?: number;
+  /**
+   * resolve with every item, errors in place of the items that failed, instead
+   * of rejecting (ipyparallel's return_exceptions)
+   */
+  returnExceptions?: boolean;
+}
+
+export interface IterateOptions {
+  /** on a failed task: 'throw' (default) ends the iteration; 'yield' yields the error in place and goes on */
+  onError?: 'throw' | 'yield';
 }
 
 export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>, AsyncIterable<unknown> {
@@ -62,7 +52,7 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
   readonly #promise: Promise<T>;
   #remaining: number;
   readonly #order: number[] = [];
-  readonly #iterate: IterateOptions;
+  readonly #shape: ResultShape;
   /** woken whenever a task completes */
   #wake: (() => void)[] = [];
 
@@ -71,29 +61,29 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
     tasks: TaskState[],
     single: S,
     combine: (values: unknown[], completionOrder: readonly number[]) => T,
-    iterate: IterateOptions = { items: 'values', ordered: true },
+    shape: ResultShape = { items: 'values', ordered: true },
   ) {
     this.msgIds = tasks.map((t) => t.info.msgId);
     this.#tasks = tasks;
     this.#single = single;
-    this.#iterate = iterate;
+    this.#shape = shape;
     this.#remaining = tasks.length;
     this.#promise = new Promise<T>((resolve, reject) => {
       const settle = (): void => {
-        const failures = this.#tasks.filter((t) => t.error).map((t) => t.error!);
-        if (failures.length > 0) {
-          reject(this.#single || this.#tasks.length === 1 ? failures[0]! : new CompositeError(failures, this.#tasks.length));
-        } else {
-          try {
-            resolve(
-              combine(
-                this.#tasks.map((t) => t.value),
-                this.#order,
-              ),
-            );
-          } catch (e) {
-            reject(e instanceof Error ? e : new Error(String(e)));
-          }
+        const failure = this.#failure();
+        if (failure) {
+          reject(failure);
+          return;
+        }
+        try {
+          resolve(
+            combine(
+              this.#tasks.map((t) => t.value),
+              this.#order,
+            ),
+          );
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
         }
       };
       tasks.forEach((t, i) => {
@@ -113,6 +103,38 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
     this.#promise.catch(() => undefined);
   }
 
+  /**
+   * The error the result rejects with: a single task's error; a lost
+   * connection once (not once per task); else a CompositeError with the
+   * partial results and the failed indices.
+   */
+  #failure(): Error | undefined {
+    const failures = this.#tasks.flatMap((t) => (t.error ? [t.error] : []));
+    const first = failures[0];
+    if (!first) return undefined;
+    if (this.#single || this.#tasks.length === 1) return first;
+    if (failures.every((f) => f instanceof ConnectionLost)) return first;
+    const failed = new Set<unknown>(failures);
+    const results = this.#slots();
+    const failedIndices = results.flatMap((v, i) => (failed.has(v) ? [i] : []));
+    return new CompositeError(failures, this.#tasks.length, { results, failedIndices });
+  }
+
+  /** Every item (or task value), in result order, with each failed task's error in place of its items. */
+  #slots(): unknown[] {
+    const chunks = this.#shape.items === 'chunks';
+    const order = this.#shape.ordered ? this.#tasks.map((_, i) => i) : this.#order;
+    const out: unknown[] = [];
+    for (const i of order) {
+      const t = this.#tasks[i]!;
+      if (!chunks) out.push(t.error ?? t.value);
+      else if (t.error) for (let k = 0; k < (this.#shape.sizes?.[i] ?? 1); k++) out.push(t.error);
+      else if (Array.isArray(t.value)) for (const v of t.value as unknown[]) out.push(v);
+      else out.push(t.value);
+    }
+    return out;
+  }
+
   then<A = T, B = never>(
     onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
@@ -129,17 +151,36 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
   }
 
   /**
-   * The result, waiting at most `timeoutMs` (default: no limit).
-   * Rejects with the remote error, or TimeoutError if not done in time (the work goes on).
+   * The result, waiting at most `timeoutMs` (default: no limit). Rejects with
+   * the remote error (several failed tasks: a CompositeError carrying the
+   * partial results), or TimeoutError if not done in time (the work goes on).
+   * With `returnExceptions`, resolves with every item, errors in place.
    * @example const v = await lb.apply(f).get({ timeoutMs: 5000 });
+   * @example const all = await lb.map(f, items).get({ returnExceptions: true });   // [1, RemoteError, 9, ...]
    */
-  get({ timeoutMs }: { timeoutMs?: number } = {}): Promise<T> {
-    if (this.ready()) return this.#promise;
+  get(opts: GetOptions & { returnExceptions: true }): Promise<S extends true ? unknown : unknown[]>;
+  get(opts?: GetOptions): Promise<T>;
+  get({ timeoutMs, returnExceptions = false }: GetOptions = {}): Promise<unknown> {
+    if (timeoutMs !== undefined) checkMs('timeoutMs', timeoutMs);
+    const settled: Promise<unknown> = returnExceptions
+      ? this.#promise.then(
+          (v) => v,
+          () => this.#withErrors(),
+        )
+      : this.#promise;
+    if (this.ready()) return settled;
+    const done = (): number => this.#tasks.length - this.#remaining;
     return withTimeout(
-      this.#promise,
+      settled,
       timeoutMs,
-      () => new TimeoutError(`result not ready after ${timeoutMs} ms (${this.#tasks.length - this.#remaining} of ${this.#tasks.length} tasks done)`),
+      () => new TimeoutError(`result not ready after ${timeoutMs} ms (${done()} of ${this.#tasks.length} tasks done)`),
     );
+  }
+
+  /** The result with errors in place of what failed. */
+  #withErrors(): unknown {
+    const slots = this.#slots();
+    return this.#single ? slots[0] : slots;
   }
 
   /** Wait until done or `timeoutMs` passes; true when done. Never rejects. */
@@ -185,25 +226,41 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
    * call, one value per engine. Throws the first failure reached.
    * @example for await (const r of lb.map(f, items, { ordered: false })) console.log(r);
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator {
-    const emit = function* (t: TaskState, chunks: boolean): Generator {
-      if (t.error) throw t.error;
-      if (chunks && Array.isArray(t.value)) yield* t.value;
+  [Symbol.asyncIterator](): AsyncGenerator {
+    return this.iterate();
+  }
+
+  /**
+   * Results as they arrive, like `for await (... of ar)`; with `onError:
+   * 'yield'` a failed task's error is yielded in place of each of its items
+   * and the iteration goes on.
+   * @example for await (const r of ar.iterate({ onError: 'yield' })) if (r instanceof Error) console.error(r);
+   */
+  async *iterate({ onError = 'throw' }: IterateOptions = {}): AsyncGenerator {
+    const shape = this.#shape;
+    const emit = function* (t: TaskState, i: number): Generator {
+      if (t.error) {
+        if (onError === 'throw') throw t.error;
+        const n = shape.items === 'chunks' ? (shape.sizes?.[i] ?? 1) : 1;
+        for (let k = 0; k < n; k++) yield t.error;
+      } else if (shape.items === 'chunks' && Array.isArray(t.value)) yield* t.value as unknown[];
       else yield t.value;
     };
-    const chunks = this.#iterate.items === 'chunks';
-    if (this.#iterate.ordered) {
-      for (const t of this.#tasks) {
+    if (shape.ordered) {
+      for (const [i, t] of this.#tasks.entries()) {
         while (!t.done) await this.#changed();
-        yield* emit(t, chunks);
+        yield* emit(t, i);
       }
-    } else {
-      let seen = 0;
-      for (;;) {
-        while (seen < this.#order.length) yield* emit(this.#tasks[this.#order[seen++]!]!, chunks);
-        if (seen === this.#tasks.length) return;
-        await this.#changed();
+      return;
+    }
+    let seen = 0;
+    for (;;) {
+      while (seen < this.#order.length) {
+        const i = this.#order[seen++]!;
+        yield* emit(this.#tasks[i]!, i);
       }
+      if (seen === this.#tasks.length) return;
+      await this.#changed();
     }
   }
 
@@ -238,29 +295,8 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
    * done (or at `timeoutMs`); failures are for `get()`.
    * @example await lb.map(f, items).waitInteractive();
    */
-  async waitInteractive(opts: InteractiveOptions = {}): Promise<void> {
-    const out = opts.stream ?? process.stdout;
-    const tty = out.isTTY === true;
-    const interval = opts.intervalMs ?? (tty ? 100 : 1000);
-    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
-    const line = (): string => {
-      const { done, total } = this.progress;
-      const secs = this.elapsedMs / 1000;
-      const rate = secs > 0 ? done / secs : 0;
-      const eta = rate > 0 && done < total ? ` ETA ${formatSeconds((total - done) / rate)}` : '';
-      const bar = tty ? `[${'#'.repeat(Math.round((done / Math.max(total, 1)) * 30)).padEnd(30, '.')}] ` : '';
-      return `${bar}${done}/${total} tasks done, ${rate.toFixed(rate < 10 ? 1 : 0)}/s, ${formatSeconds(secs)} elapsed${eta}`;
-    };
-    let lastDone = -1;
-    while (!this.ready() && Date.now() < deadline) {
-      if (tty) out.write(`\r${line()}\x1b[K`);
-      else if (this.progress.done !== lastDone) out.write(`${line()}\n`);
-      lastDone = this.progress.done;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.wait(), new Promise((r) => (timer = setTimeout(r, Math.min(interval, Math.max(0, deadline - Date.now())))))]);
-      clearTimeout(timer);
-    }
-    out.write(tty ? `\r${line()}\x1b[K\n` : `${line()}\n`);
+  waitInteractive(opts: InteractiveOptions = {}): Promise<void> {
+    return showProgress(this, opts);
   }
 
   /** Tasks done and in total. */
@@ -289,10 +325,4 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
   get [Symbol.toStringTag](): string {
     return `AsyncResult(${this.progress.done}/${this.progress.total})`;
   }
-}
-
-function formatSeconds(s: number): string {
-  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
-  const m = Math.floor(s / 60);
-  return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }

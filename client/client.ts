@@ -5,13 +5,15 @@
  */
 import { ConnectionLost, TimeoutError } from '../errors/index.js';
 import type { AnyMessage, ContentOf, EngineInfo } from '../protocol/index.js';
-import { readConnectionFile } from '../profiles/index.js';
-import { pidAlive } from '../util/proc.js';
+import { controllerRuns, readConnectionFile } from '../profiles/index.js';
 import { setLongTimeout } from '../util/timers.js';
 import { AsyncResult } from './asyncresult.js';
 import { Connection, isLocal } from './connection.js';
 import type { Submitter } from './submitter.js';
+import { fromWire, toQueryRequest } from './query.js';
+import type { TaskQuery, TaskRecordInfo } from './query.js';
 import { TaskTable } from './tasks.js';
+import { checkInt, checkMs, checkOptionKeys, checkTargets, show } from './validate.js';
 import { DirectView, LoadBalancedView } from './views.js';
 
 export interface ConnectOptions {
@@ -40,6 +42,8 @@ export interface QueueStatus {
 
 export type EngineEvent = { type: 'registered' | 'unregistered'; engine: EngineInfo; reason?: string };
 
+const CONNECT_OPTIONS = ['profile', 'clusterId', 'connectionFile', 'timeoutMs', 'echo', 'lostAfterMs'] as const;
+
 /** How long requests to the controller (queue status, stats, abort...) may take. */
 const REQUEST_TIMEOUT_MS = 10000;
 
@@ -48,6 +52,8 @@ export class Client {
   readonly #file: string;
   readonly #engines = new Map<number, EngineInfo>();
   readonly #engineListeners = new Set<(e: EngineEvent) => void>();
+  /** waitForEngines calls waiting (they keep the process alive; onEngine listeners do not) */
+  #engineWaiters = 0;
   readonly #tasks: TaskTable;
   readonly #submitter: Submitter;
   /** the controller's connect reply */
@@ -69,8 +75,11 @@ export class Client {
    * const rc2 = await Client.connect({ profile: 'big', clusterId: 'a' });
    */
   static async connect(opts: ConnectOptions = {}): Promise<Client> {
+    checkOptionKeys('Client.connect', opts, CONNECT_OPTIONS);
+    if (opts.timeoutMs !== undefined) checkMs('Client.connect: timeoutMs', opts.timeoutMs);
+    if (opts.lostAfterMs !== undefined) checkMs('Client.connect: lostAfterMs', opts.lostAfterMs);
     const { info, path } = readConnectionFile('client', opts);
-    if (isLocal(info.ip) && !pidAlive(info.controller_pid)) {
+    if (isLocal(info.ip) && !controllerRuns(info)) {
       const flags = (info.profile === 'default' ? '' : ` --profile ${info.profile}`) + (info.cluster_id ? ` --cluster-id ${info.cluster_id}` : '');
       throw new ConnectionLost(
         `the controller of ${path} (pid ${info.controller_pid}) is not running: the file is left from a cluster that did not stop cleanly. ` +
@@ -85,6 +94,7 @@ export class Client {
       {
         onMessage: (m) => c.#onMessage(m),
         onLost: (err) => c.#tasks.failAll(err),
+        busy: () => c.#tasks.waiting() || c.#engineWaiters > 0,
       },
     );
     c.#conn = conn;
@@ -128,7 +138,11 @@ export class Client {
    * @example await rc.waitForEngines(4, { timeoutMs: 30000 });
    */
   waitForEngines(n: number, { timeoutMs = 60000 }: { timeoutMs?: number } = {}): Promise<number[]> {
+    checkInt('waitForEngines: n', n, 0, 1_000_000);
+    checkMs('waitForEngines: timeoutMs', timeoutMs);
     if (this.#engines.size >= n) return Promise.resolve(this.ids);
+    this.#engineWaiters++;
+    this.#conn.wake();
     return new Promise((resolve, reject) => {
       const check = (): void => {
         if (this.#engines.size < n) return;
@@ -146,6 +160,7 @@ export class Client {
       const cleanup = (): void => {
         t.clear();
         this.#engineListeners.delete(check);
+        this.#engineWaiters--;
       };
       this.#engineListeners.add(check);
     });
@@ -168,7 +183,7 @@ export class Client {
   directView(target: number): DirectView<true>;
   directView(targets?: number[]): DirectView;
   directView(targets?: number | number[]): DirectView<boolean> {
-    return new DirectView(this.#submitter, targets, {});
+    return new DirectView(this.#submitter, targets === undefined ? undefined : checkTargets('directView: targets', targets), {});
   }
 
   /**
@@ -176,7 +191,7 @@ export class Client {
    * @example const lb = rc.loadBalancedView();
    */
   loadBalancedView(targets?: number | number[]): LoadBalancedView {
-    return new LoadBalancedView(this.#submitter, targets, {});
+    return new LoadBalancedView(this.#submitter, targets === undefined ? undefined : checkTargets('loadBalancedView: targets', targets), {});
   }
 
   /**
@@ -191,16 +206,40 @@ export class Client {
   }
 
   /**
-   * Abort tasks by msg_id, or every unfinished task of this client. Queued
-   * tasks are removed; running ones are interrupted on their engines (whose
-   * namespaces are reset). They end with TaskAborted. Resolves with how many
-   * the controller stopped.
+   * Abort tasks: by msg_id, every unfinished task of this client (no
+   * argument), of another client (`{ client: id }`, its `rc.id`), or of every
+   * client (`{ all: true }`: clears others' work on purpose). Queued tasks are
+   * removed; running ones are interrupted on their engines (whose namespaces
+   * are reset). They end with TaskAborted. Resolves with how many the
+   * controller stopped.
    * @example await rc.abort();            // everything this client has pending
    * @example await rc.abort(ar.msgIds);
+   * @example await rc.abort({ all: true });
    */
-  async abort(msgIds?: readonly string[]): Promise<number> {
-    const r = await this.#conn.request('abort_request', msgIds === undefined ? {} : { msg_ids: [...msgIds] }, REQUEST_TIMEOUT_MS);
+  async abort(which?: readonly string[] | { all?: boolean; client?: string }): Promise<number> {
+    let content: ContentOf<'abort_request'>;
+    if (which === undefined) content = {};
+    else if (Array.isArray(which)) content = { msg_ids: msgIdList('abort', which) };
+    else {
+      const o = checkOptionKeys('abort', which, ['all', 'client']) as { all?: unknown; client?: unknown };
+      if (o.all !== undefined && typeof o.all !== 'boolean') throw new TypeError(`abort: all must be true or false, got ${show(o.all)}`);
+      if (o.client !== undefined && (typeof o.client !== 'string' || o.client === ''))
+        throw new TypeError(`abort: client must be a client id (a string), got ${show(o.client)}`);
+      content = { ...(o.all ? { all: true } : {}), ...(typeof o.client === 'string' ? { client: o.client } : {}) };
+      if (!o.all && o.client === undefined) throw new TypeError('abort takes msg ids, { all: true } or { client: id }');
+    }
+    const r = await this.#conn.request('abort_request', content, REQUEST_TIMEOUT_MS);
     return r.content.aborted;
+  }
+
+  /** This client's id (its session id): what `tscluster tasks` shows and `rc.abort({ client })` takes. */
+  get id(): string {
+    return this.#conn.sessionId;
+  }
+
+  /** Msg ids of this client's tasks that have not finished (ipyparallel's `outstanding`). */
+  get outstanding(): ReadonlySet<string> {
+    return new Set(this.#tasks.pendingIds());
   }
 
   /**
@@ -212,7 +251,7 @@ export class Client {
   getResult(msgId: string): AsyncResult<unknown>;
   getResult(msgIds: readonly string[]): AsyncResult<unknown[], false>;
   getResult(ids: string | readonly string[]): AsyncResult<unknown, boolean> {
-    const list = typeof ids === 'string' ? [ids] : [...ids];
+    const list = msgIdList('getResult', ids);
     if (list.length === 0) return new AsyncResult([], false, () => []);
     const states = this.#tasks.lookup(list);
     return typeof ids === 'string' ? new AsyncResult(states, true, (v) => v[0]) : new AsyncResult(states, false, (v) => v);
@@ -223,9 +262,21 @@ export class Client {
    * @example await rc.purgeResults('all');
    */
   async purgeResults(msgIds: readonly string[] | 'all'): Promise<number> {
-    const content = msgIds === 'all' ? { all: true } : { msg_ids: [...msgIds] };
+    const given: unknown = msgIds;
+    if (given !== 'all' && !Array.isArray(given)) throw new TypeError(`purgeResults takes an array of msg ids or 'all', got ${show(given)}`);
+    const content = msgIds === 'all' ? { all: true } : { msg_ids: msgIdList('purgeResults', msgIds) };
     const r = await this.#conn.request('purge_request', content, REQUEST_TIMEOUT_MS);
     return r.content.purged;
+  }
+
+  /**
+   * Task records the controller keeps (ipyparallel's db_query): the
+   * unfinished ones and the last finished ones (1024, or 1 GiB), oldest first.
+   * @example const failed = await rc.dbQuery({ status: 'failed', label: 'nightly' });
+   */
+  async dbQuery(q: TaskQuery = {}): Promise<TaskRecordInfo[]> {
+    const r = await this.#conn.request('query_request', toQueryRequest(q), REQUEST_TIMEOUT_MS);
+    return r.content.records.map(fromWire);
   }
 
   /** Controller counters: dropped messages by reason, tasks, engines, clients. */
@@ -276,4 +327,15 @@ export class Client {
         return; // heartbeats, and replies nobody waits for any more
     }
   }
+}
+
+/** Msg ids as given: one string, or an array of strings; throws a TypeError naming `what` otherwise. */
+function msgIdList(what: string, ids: unknown): string[] {
+  const list: unknown[] = typeof ids === 'string' ? [ids] : Array.isArray(ids) ? ids : [ids];
+  if (typeof ids !== 'string' && !Array.isArray(ids)) throw new TypeError(`${what} takes a msg id or an array of msg ids, got ${show(ids)}`);
+  return list.map((id, i) => {
+    if (typeof id !== 'string' || id === '')
+      throw new TypeError(`${what}: msg id${Array.isArray(ids) ? ` [${i}]` : ''} must be a non-empty string, got ${show(id)}`);
+    return id;
+  });
 }

@@ -5,19 +5,21 @@
  * controller that is gone.
  */
 import { Dealer } from 'zeromq';
+import type { Observer } from 'zeromq';
 import { ConnectionLost, ProtocolError, TimeoutError } from '../errors/index.js';
 import { Endpoint, readAuthError } from '../protocol/index.js';
 import type { AnyMessage, BuildOptions, ContentOf, Header, Incoming, Message, MsgType, ReplyOf, RequestType } from '../protocol/index.js';
-import { curveClient, endpointOf } from '../profiles/index.js';
+import { controllerRuns, curveClient, endpointOf } from '../profiles/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { isLoopback } from '../util/net.js';
-import { pidAlive } from '../util/proc.js';
 
 export interface ConnectionEvents {
   /** every parsed message that is not the reply to a request */
   onMessage: (msg: AnyMessage) => void;
   /** the controller is gone; the connection is closed */
   onLost: (err: ConnectionLost) => void;
+  /** does the client wait for anything (tasks, results, engines)? While it does not, the connection keeps no process alive */
+  busy: () => boolean;
 }
 
 /** Does this address mean the controller runs on this machine (so its pid can be checked)? */
@@ -31,7 +33,10 @@ export class Connection {
   readonly #info: ConnectionInfo;
   readonly #file: string;
   readonly #events: ConnectionEvents;
+  readonly #observer: Observer;
   #closed = false;
+  /** why the connection was lost, for every later call */
+  #lostError: ConnectionLost | undefined;
   #lastHeard = Date.now();
   #watch: NodeJS.Timeout | undefined;
   #handshakeError: string | undefined;
@@ -41,6 +46,8 @@ export class Connection {
     this.#file = file;
     this.#events = events;
     this.#sock = new Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClient(info.curve_serverkey) });
+    // one observer, taken once: a closed observer is not made anew by a second `events` access
+    this.#observer = this.#sock.events;
     this.#ep = new Endpoint({
       peer: 'controller',
       socket: this.#sock,
@@ -51,6 +58,7 @@ export class Connection {
         if (!this.#closed) process.emitWarning(`tscluster client: send failed: ${String(err)}`);
       },
       onDrop: (err, frames) => this.#onDrop(err, frames),
+      busy: events.busy,
     });
   }
 
@@ -84,6 +92,11 @@ export class Connection {
     return this.#closed;
   }
 
+  /** The id of this client's session (in every header it sends). */
+  get sessionId(): string {
+    return this.#ep.session.id;
+  }
+
   /** Where the controller listens, e.g. tcp://127.0.0.1:5555. */
   get endpoint(): string {
     return endpointOf(this.#info);
@@ -99,6 +112,11 @@ export class Connection {
     return this.#ep.request(type, content, timeoutMs);
   }
 
+  /** Work has begun that waits for an answer: receive actively until it is done. */
+  wake(): void {
+    this.#ep.wake();
+  }
+
   /** Send what is queued (waiting up to a second), then close. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -108,6 +126,7 @@ export class Connection {
   }
 
   #closedError(): ConnectionLost {
+    if (this.#lostError) return new ConnectionLost(this.#lostError.message, { cause: this.#lostError });
     return new ConnectionLost('the client is closed');
   }
 
@@ -138,15 +157,23 @@ export class Connection {
     );
   }
 
-  /** A failed security handshake (CurveZMQ key mismatch, or plain text to a CurveZMQ server) shows in socket events. */
+  /**
+   * A failed security handshake (CurveZMQ key mismatch, or plain text to a
+   * CurveZMQ server) shows in socket events. Events are read only until the
+   * handshake succeeds: a pending read would hold the process open. (The
+   * observer is not closed early: zeromq.js would leave the socket's monitor
+   * running, and a later observer could collide with it.)
+   */
   async #watchHandshake(): Promise<void> {
     try {
-      for await (const ev of this.#sock.events) {
+      for (;;) {
+        const ev = await this.#observer.receive();
+        if (ev.type === 'handshake') return;
         if (ev.type.startsWith('handshake:error')) this.#handshakeError = ev.type;
-        if (this.#watch !== undefined || this.#closed) return;
+        if (this.#closed) return;
       }
     } catch {
-      // closed
+      // the socket closed
     }
   }
 
@@ -165,7 +192,8 @@ export class Connection {
 
   /**
    * Notice a controller that is gone: silent too long (it heartbeats every
-   * second), or a dropped connection whose local controller process has exited.
+   * second), or, on this machine, its process has exited. The check runs on
+   * an unref'd timer: it never keeps the process alive.
    */
   #watchController(lostAfterMs: number): void {
     const pid = this.#info.controller_pid;
@@ -178,26 +206,20 @@ export class Connection {
       if (now - lastTick > 2 * period) this.#lastHeard = now;
       lastTick = now;
       const silent = now - this.#lastHeard;
-      if (local && !pidAlive(pid)) this.#lost(`the controller (pid ${pid}) has exited`);
+      if (local && !controllerRuns(this.#info)) this.#lost(`the controller (pid ${pid}) has exited`);
       else if (silent > lostAfterMs) this.#lost(`no word from the controller at ${this.endpoint} for ${Math.round(silent / 1000)} s`);
     }, period);
     this.#watch.unref();
-    void (async () => {
-      try {
-        for await (const ev of this.#sock.events) {
-          if (ev.type === 'disconnect' && local && !pidAlive(pid)) this.#lost(`the controller (pid ${pid}) has exited`);
-        }
-      } catch {
-        // socket closed
-      }
-    })();
   }
 
   #lost(why: string): void {
     if (this.#closed) return;
     this.#sock.linger = 0;
     this.#shut();
-    const err = new ConnectionLost(`${why}: the cluster is gone (\`tscluster list\` shows it; \`tscluster stop\` cleans up after it)`);
+    const err = new ConnectionLost(
+      `the connection to the controller was lost: ${why} (\`tscluster list\` shows the cluster; \`tscluster stop\` cleans up after it)`,
+    );
+    this.#lostError = err;
     this.#ep.failRequests(err);
     this.#events.onLost(err);
   }

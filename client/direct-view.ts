@@ -4,34 +4,46 @@ import { serialize } from '../protocol/index.js';
 import { NoEnginesRegistered } from '../errors/index.js';
 import { AsyncResult } from './asyncresult.js';
 import type { TaskState } from './asyncresult.js';
+import { DIRECT_OPTIONS } from './options.js';
 import type { DirectTaskOptions } from './options.js';
 import { concatChunks, concatParts, lengthOf, partition, partitionLike, toArray } from './partition.js';
 import type { TypedArray } from './partition.js';
-import type { Submitter } from './submitter.js';
-import { View } from './view.js';
-import type { PerTarget } from './view.js';
+import type { Submitter, TaskRequest } from './submitter.js';
+import { checkItems, checkName, checkNamePath, checkOptionKeys, resolveTargets, show } from './validate.js';
+import { View, mapArgs } from './view.js';
+import type { MapOptions, PerTarget, Sequence } from './view.js';
+
+type Build = (engine: number, i: number) => Pick<TaskRequest, 'content' | 'buffers'>;
 
 /**
  * Direct execution on named engines: every call runs on each target.
  * `rc.directView(0)` gives single values; `rc.directView([0, 1])` or
  * `rc.directView()` (all engines at call time) give arrays in target order.
+ * Negative indices count from the last registered engine (`-1`: the last).
  * @example
  * const dv = rc.directView();
  * await dv.push({ a: 10 });
  * const r = await dv.apply((b: number) => a + b, 5); // [15, 15, ...]
  */
 export class DirectView<S extends boolean = false> extends View<DirectTaskOptions> {
+  /** @internal */
+  constructor(client: Submitter, targetSpec: number | number[] | undefined, options: DirectTaskOptions) {
+    super(client, targetSpec, options, DIRECT_OPTIONS);
+  }
+
   /** The engines of the next call (all registered ones when the view was made without targets). */
   get targets(): number[] {
     if (this.targetSpec === undefined) return this.client.ids();
-    return ([] as number[]).concat(this.targetSpec);
+    return resolveTargets(([] as number[]).concat(this.targetSpec), this.client.ids());
   }
 
   /**
-   * A new view on the same engines whose tasks carry these options (`timeoutMs`, `label`).
+   * A new view on the same engines whose tasks carry these options (`timeoutMs`, `label`, `retainOnDisconnect`).
    * @example await rc.directView().withOptions({ timeoutMs: 5000 }).apply(maybeStuck);
    */
   withOptions(options: DirectTaskOptions): DirectView<S> {
+    const given = checkOptionKeys('withOptions', options, [...DIRECT_OPTIONS, 'targets']);
+    if ('targets' in given) throw new TypeError("a direct view's engines are fixed: make a view on others with rc.directView(targets)");
     return new DirectView<S>(this.client, this.targetSpec, { ...this.options, ...options });
   }
 
@@ -47,11 +59,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
     return t;
   }
 
-  #each<R>(
-    targets: number[],
-    build: (engine: number, i: number) => Omit<Parameters<Submitter['submit']>[0], 'route' | 'targets' | 'options'>,
-    combine?: (v: unknown[]) => PerTarget<S, R>,
-  ): AsyncResult<PerTarget<S, R>, S> {
+  #each<R>(targets: number[], build: Build, combine?: (v: unknown[]) => PerTarget<S, R>): AsyncResult<PerTarget<S, R>, S> {
     const tasks: TaskState[] = targets.map((engine, i) =>
       this.client.submit({ ...build(engine, i), route: 'direct', targets: [engine], options: this.wire }),
     );
@@ -70,38 +78,41 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
   }
 
   /**
-   * Partition `items` into one contiguous block per target and call `fn` on each item there.
-   * Results come back in input order.
+   * Partition `items` into one contiguous block per target and call `fn` on
+   * each item there; several sequences are zipped. Results come back in input order.
    * @example await rc.directView().map((x: number) => x + 1, [1, 2, 3, 4]); // [2, 3, 4, 5]
    */
-  map<T, R>(fn: (item: T) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>): AsyncResult<Awaited<R>[], false> {
+  map<T, R>(fn: (item: T) => R | Promise<R>, items: Sequence<T>): AsyncResult<Awaited<R>[], false>;
+  map<T1, T2, R>(fn: (a: T1, b: T2) => R | Promise<R>, a: Sequence<T1>, b: Sequence<T2>): AsyncResult<Awaited<R>[], false>;
+  map<T1, T2, T3, R>(
+    fn: (a: T1, b: T2, c: T3) => R | Promise<R>,
+    a: Sequence<T1>,
+    b: Sequence<T2>,
+    c: Sequence<T3>,
+  ): AsyncResult<Awaited<R>[], false>;
+  map(fn: (...args: never[]) => unknown, ...rest: unknown[]): AsyncResult<unknown[], false> {
+    const { items, spread } = mapArgs(rest, []);
     const targets = this.#resolve();
     const src = this.source(fn);
-    const blocks = partition(toArray(items), targets.length);
+    const blocks = partition(items, targets.length);
+    const content = spread ? { kind: 'map' as const, spread: true } : { kind: 'map' as const };
     const tasks = targets.map((engine, i) =>
-      this.client.submit({
-        content: { kind: 'map' },
-        route: 'direct',
-        targets: [engine],
-        buffers: serialize(blocks[i], 'items', src),
-        options: this.wire,
-      }),
+      this.client.submit({ content, route: 'direct', targets: [engine], buffers: serialize(blocks[i], 'items', src), options: this.wire }),
     );
-    return new AsyncResult(tasks, false, (v, order) => concatChunks<Awaited<R>>(v, order, true), { items: 'chunks', ordered: true });
+    const shape = { items: 'chunks' as const, ordered: true, sizes: blocks.map((b) => b.length) };
+    return new AsyncResult(tasks, false, (v, order) => concatChunks<unknown>(v, order, true), shape);
   }
 
   /**
    * Partition `items` into one contiguous block per target and run `fn` on each block there; concatenate.
    * @example await rc.directView().mapChunks((xs: number[]) => xs.map((x) => x * 2), [1, 2, 3, 4]);
    */
-  mapChunks<T, R>(fn: (items: T[]) => R[] | Promise<R[]>, items: Iterable<T> | ArrayLike<T>): AsyncResult<R[], false> {
+  mapChunks<T, R>(fn: (items: T[]) => R[] | Promise<R[]>, items: Sequence<T>, _opts?: MapOptions): AsyncResult<R[], false> {
+    const all = toArray(checkItems('items', items) as Sequence<T>);
     const targets = this.#resolve();
-    const blocks = partition(toArray(items), targets.length);
-    return this.chunkTasks(
-      fn,
-      targets.map((t, i) => ({ items: blocks[i]!, targets: [t], route: 'direct' as const })),
-      true,
-    ) as AsyncResult<R[], false>;
+    const blocks = partition(all, targets.length);
+    const chunks = targets.map((t, i) => ({ items: blocks[i]!, targets: [t], route: 'direct' as const }));
+    return this.chunkTasks(fn, chunks, true) as AsyncResult<R[], false>;
   }
 
   protected self(): this {
@@ -110,10 +121,12 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
 
   /**
    * Run a code string in each target's namespace; `var` and `let` names persist there.
+   * TypeScript is stripped of its types (always with `typescript: true`).
    * @example await dv.execute('var counter = 0');
    */
   execute(code: string, opts: { typescript?: boolean; filename?: string } = {}): AsyncResult<PerTarget<S, undefined>, S> {
-    if (typeof code !== 'string') throw new TypeError('execute takes a code string');
+    if (typeof code !== 'string') throw new TypeError(`execute takes a code string, got ${show(code)}`);
+    checkOptionKeys('execute options', opts, ['typescript', 'filename']);
     const content = {
       kind: 'execute' as const,
       code,
@@ -129,6 +142,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
    * @example await dv.run('./setup.ts');
    */
   run(file: string): AsyncResult<PerTarget<S, undefined>, S> {
+    if (typeof file !== 'string') throw new TypeError(`run takes a file path, got ${show(file)}`);
     const path = resolvePath(file);
     const code = readFileSync(path, 'utf8');
     return this.execute(code, { typescript: /\.[mc]?tsx?$/.test(path), filename: path });
@@ -149,24 +163,17 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
    * `flatten`, a block of one item is pushed as the item itself.
    * @example await dv.scatter('part', [...Array(100).keys()]); await dv.gather('part');
    */
-  scatter(
-    name: string,
-    items: ArrayLike<unknown> | Iterable<unknown>,
-    { flatten = false }: { flatten?: boolean } = {},
-  ): AsyncResult<undefined[], false> {
-    if (typeof name !== 'string' || name === '') throw new TypeError('scatter takes a name and the items');
+  scatter(name: string, items: ArrayLike<unknown> | Iterable<unknown>, opts: { flatten?: boolean } = {}): AsyncResult<undefined[], false> {
+    checkName('scatter: the name', name);
+    checkItems('scatter: the items', items);
+    const { flatten = false } = checkOptionKeys('scatter options', opts, ['flatten']) as { flatten?: boolean };
     const targets = this.#resolve();
     const blocks = partitionLike(items, targets.length);
     const tasks = targets.map((engine, i) => {
       const block = blocks[i]!;
       const value = flatten && lengthOf(block) === 1 ? (block as ArrayLike<unknown>)[0] : block;
-      return this.client.submit({
-        content: { kind: 'push' },
-        route: 'direct',
-        targets: [engine],
-        buffers: serialize({ [name]: value }, 'scattered'),
-        options: this.wire,
-      });
+      const buffers = serialize({ [name]: value }, 'scattered');
+      return this.client.submit({ content: { kind: 'push' }, route: 'direct', targets: [engine], buffers, options: this.wire });
     });
     return new AsyncResult(tasks, false, (v) => v as undefined[]);
   }
@@ -179,6 +186,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
   gather<T = unknown>(name: string): AsyncResult<T[], false>;
   gather<T extends TypedArray>(name: string): AsyncResult<T, false>;
   gather(name: string): AsyncResult<unknown, false> {
+    checkNamePath('gather: the name', name);
     const targets = this.#resolve();
     const tasks = targets.map((engine) =>
       this.client.submit({ content: { kind: 'pull', names: [name] }, route: 'direct', targets: [engine], buffers: [], options: this.wire }),
@@ -193,22 +201,27 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
   push(record: Record<string, unknown>): AsyncResult<PerTarget<S, undefined>, S> {
     // JavaScript callers may pass anything
     const given: unknown = record;
-    if (given === null || typeof given !== 'object' || Array.isArray(given))
-      throw new TypeError('push takes an object of names to values, e.g. { a: 10 }');
+    if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+      throw new TypeError(`push takes an object of names to values, e.g. { a: 10 }, got ${show(given)}`);
+    }
+    for (const k of Object.keys(record)) checkName('push: a name', k);
     const buffers = serialize(record, 'pushed');
     return this.#each(this.#resolve(), () => ({ content: { kind: 'push' }, buffers }));
   }
 
   /**
-   * Read a name (or several) from each target's namespace.
+   * Read a name (or several) from each target's namespace; a name may be a dotted path (`cfg.size`).
    * @example const a = await rc.directView(0).pull('a');
    * @example const [a, b] = await rc.directView(0).pull(['a', 'b']);
    */
   pull<V = unknown>(name: string): AsyncResult<PerTarget<S, V>, S>;
   pull<V extends unknown[] = unknown[]>(names: string[]): AsyncResult<PerTarget<S, V>, S>;
   pull(names: string | string[]): AsyncResult<PerTarget<S, unknown>, S> {
-    const list = typeof names === 'string' ? [names] : names;
     const one = typeof names === 'string';
+    const given: unknown = names;
+    if (!one && !Array.isArray(given)) throw new TypeError(`pull takes a name or an array of names, got ${show(given)}`);
+    const list = one ? [names] : names;
+    list.forEach((n, i) => checkNamePath(one ? 'pull: the name' : `pull: names[${i}]`, n));
     const single = this.#single;
     return this.#each(
       this.#resolve(),

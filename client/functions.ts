@@ -59,7 +59,9 @@ export function makeParallel<T, R>(view: AnyView, fn: (items: T[]) => R[] | Prom
   const p = call as ParallelFunction<T, R>;
   Object.defineProperty(p, 'view', { value: view });
   Object.defineProperty(p, 'name', { value: fn.name });
-  p.map = (items) => view.map<readonly T[], R[]>(fn as unknown as (item: readonly T[]) => R[], items, opts);
+  // each item is one whole input of fn; the options (chunksize, ordered) are a load-balanced view's
+  const mapItems = view.map.bind(view) as (f: typeof fn, items: readonly (readonly T[])[], ...opts: ParallelOptions[]) => AsyncResult<R[][], false>;
+  p.map = (items) => ('scatter' in view ? mapItems(fn, items) : mapItems(fn, items, opts));
   return p;
 }
 

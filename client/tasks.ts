@@ -38,6 +38,7 @@ export class TaskTable {
     const header = this.conn().send('apply_request', r.content, { metadata, buffers: r.buffers });
     const t = this.newState(header.msg_id);
     this.#tasks.set(header.msg_id, t);
+    this.conn().wake();
     return t;
   }
 
@@ -78,7 +79,10 @@ export class TaskTable {
       }
       return t;
     });
-    if (ask.length > 0) this.conn().send('result_request', { msg_ids: ask });
+    if (ask.length > 0) {
+      this.conn().send('result_request', { msg_ids: ask });
+      this.conn().wake();
+    }
     return states;
   }
 
@@ -107,6 +111,16 @@ export class TaskTable {
     const prefix = `[engine ${id ?? '?'}] `;
     const text = c.text.endsWith('\n') ? c.text.slice(0, -1) : c.text;
     (c.name === 'stderr' ? process.stderr : process.stdout).write(`${prefix}${text.split('\n').join(`\n${prefix}`)}\n`);
+  }
+
+  /** Does the client wait for any task or record? */
+  waiting(): boolean {
+    return this.#tasks.size > 0 || this.#lookups.size > 0;
+  }
+
+  /** Msg ids of this client's tasks that have not settled. */
+  pendingIds(): string[] {
+    return [...this.#tasks.keys()];
   }
 
   /** Settle everything pending with `err`. */

@@ -6,7 +6,8 @@ import { makeParallel, makeRemote, parallelDecorator, remoteDecorator } from './
 import type { ParallelFunction, ParallelOptions, RemoteFunction } from './functions.js';
 import { toWire } from './options.js';
 import type { DirectTaskOptions, WireOptions } from './options.js';
-import { concatChunks } from './partition.js';
+import { concatChunks, toArray } from './partition.js';
+import { checkItems, checkOptionKeys, isPlainObject } from './validate.js';
 import type { Submitter } from './submitter.js';
 import type { DirectView } from './direct-view.js';
 import type { LoadBalancedView } from './lb-view.js';
@@ -16,6 +17,37 @@ export interface MapOptions {
   chunksize?: number;
   /** results in input order (default) or as completed */
   ordered?: boolean;
+}
+
+/** What a map takes as items: an array, a typed array, or any other iterable. */
+export type Sequence<T> = Iterable<T> | ArrayLike<T>;
+
+/** A map's arguments after its function: the items (zipped, when several sequences were given) and its options. */
+export interface MapArgs {
+  items: unknown[];
+  /** several sequences: each item is an array of arguments */
+  spread: boolean;
+  opts: MapOptions;
+}
+
+/**
+ * Read a map's arguments: one or more sequences, then optionally a plain
+ * object of options (only as the last argument). Several sequences are
+ * zipped, as ipyparallel's map does; they must be of equal length.
+ */
+export function mapArgs(rest: readonly unknown[], knownOptions: readonly string[]): MapArgs {
+  const last = rest.at(-1);
+  const hasOpts = rest.length > 1 && isPlainObject(last);
+  const opts = hasOpts ? (checkOptionKeys('map options', last, knownOptions) as MapOptions) : {};
+  const seqs = (hasOpts ? rest.slice(0, -1) : rest).map((s, i) =>
+    toArray(checkItems(rest.length > 1 ? `map's sequence ${i + 1}` : "map's items", s)),
+  );
+  const first = seqs[0];
+  if (!first) throw new TypeError('map takes a function and at least one sequence of items');
+  if (seqs.length === 1) return { items: first, spread: false, opts };
+  const lengths = seqs.map((s) => s.length);
+  if (lengths.some((n) => n !== first.length)) throw new RangeError(`map's sequences must be of equal length, got lengths ${lengths.join(', ')}`);
+  return { items: first.map((_, i) => seqs.map((s) => s[i])), spread: true, opts };
 }
 
 /** What one call on a direct view returns: one value for a single target, else an array. */
@@ -31,9 +63,10 @@ export abstract class View<O extends DirectTaskOptions> {
     protected readonly client: Submitter,
     protected readonly targetSpec: number | number[] | undefined,
     options: O,
+    known: readonly string[],
   ) {
+    this.wire = toWire(options, known);
     this.options = Object.freeze({ ...options });
-    this.wire = toWire(options);
   }
 
   protected source(fn: unknown): string {
@@ -41,7 +74,7 @@ export abstract class View<O extends DirectTaskOptions> {
   }
 
   /** Run `fn` once per item; results in input order (unless `ordered: false` on a load-balanced view). */
-  abstract map<T, R>(fn: (item: T) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>, opts?: MapOptions): AsyncResult<Awaited<R>[], false>;
+  abstract map<T, R>(fn: (item: T) => R | Promise<R>, items: Sequence<T>, opts?: MapOptions): AsyncResult<Awaited<R>[], false>;
 
   /** Run `fn` on chunks of `items` (one task per chunk, `fn` receives the chunk array) and concatenate. */
   abstract mapChunks<T, R>(fn: (items: T[]) => R[] | Promise<R[]>, items: Iterable<T> | ArrayLike<T>, opts?: MapOptions): AsyncResult<R[], false>;
@@ -70,7 +103,7 @@ export abstract class View<O extends DirectTaskOptions> {
         }
         return concatChunks<unknown>(values, order, ordered);
       },
-      { items: 'chunks', ordered },
+      { items: 'chunks', ordered, sizes: chunks.map((c) => c.items.length) },
     );
   }
 

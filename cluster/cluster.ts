@@ -27,6 +27,7 @@ import {
 import type { ClusterState, LaunchRecord } from '../profiles/index.js';
 import { signalPid } from '../util/proc.js';
 import { sleep } from '../util/sleep.js';
+import { checkMs, checkOptionKeys } from '../client/validate.js';
 import { atExit } from './at-exit.js';
 import { stopCluster } from './stop.js';
 
@@ -54,6 +55,20 @@ export interface ClusterOptions {
   /** CurveZMQ: encrypt all traffic and authenticate the controller (its public key goes in the connection files) */
   curve?: boolean;
 }
+
+const CLUSTER_START_OPTIONS = [
+  'n',
+  'profile',
+  'clusterId',
+  'scheme',
+  'hwm',
+  'ip',
+  'shutdownAtExit',
+  'timeoutMs',
+  'onEngine',
+  'signal',
+  'curve',
+] as const;
 
 /**
  * A cluster started from code.
@@ -99,6 +114,8 @@ export class Cluster {
    * Fails with ClusterAlreadyRunning if this profile and cluster id are taken.
    */
   static async start(o: ClusterOptions = {}): Promise<Cluster> {
+    checkOptionKeys('Cluster.start', o, CLUSTER_START_OPTIONS);
+    if (o.timeoutMs !== undefined) checkMs('Cluster.start: timeoutMs', o.timeoutMs);
     const profile = o.profile ?? DEFAULT_PROFILE;
     const clusterId = o.clusterId ?? '';
     checkName('profile', profile);

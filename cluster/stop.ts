@@ -6,9 +6,16 @@
  */
 import { Client } from '../client/client.js';
 import { launcherOf, waitEnded } from '../launcher/index.js';
-import { readClusterState, readConnectionFile, recordedProcesses, removeClusterState, removeConnectionFiles } from '../profiles/index.js';
-import type { ClusterState } from '../profiles/index.js';
-import { pidAlive } from '../util/proc.js';
+import {
+  controllerRuns,
+  readClusterState,
+  readConnectionFile,
+  recordedProcesses,
+  removeClusterState,
+  removeConnectionFiles,
+} from '../profiles/index.js';
+import type { ClusterState, ConnectionInfo } from '../profiles/index.js';
+import { sameProcess } from '../util/proc.js';
 
 export interface Stopped {
   /** the controller's pid, when known */
@@ -17,10 +24,11 @@ export interface Stopped {
   engines: number;
 }
 
-/** The controller of a cluster answers when its recorded process (or, without a record, its file's pid) runs. */
-function controllerUp(state: ClusterState | undefined, filePid: number | null): boolean {
-  if (state) return state.controller.processes.some((p) => pidAlive(p.pid)) && filePid !== null;
-  return filePid !== null && pidAlive(filePid);
+/** The controller of a cluster answers when its recorded process (or, without a record, the one its file names) runs. */
+function controllerUp(state: ClusterState | undefined, file: ConnectionInfo | undefined): boolean {
+  if (!file) return false;
+  if (state) return state.controller.processes.some(sameProcess);
+  return controllerRuns(file);
 }
 
 /**
@@ -31,17 +39,18 @@ function controllerUp(state: ClusterState | undefined, filePid: number | null): 
 export async function stopCluster(profile: string, clusterId: string, client?: Client): Promise<Stopped | undefined> {
   const read = readClusterState(profile, clusterId);
   const state = typeof read === 'object' ? read : undefined;
-  let filePid: number | null = null;
+  let file: ConnectionInfo | undefined;
   try {
-    filePid = readConnectionFile('client', { profile, clusterId }).info.controller_pid;
+    file = readConnectionFile('client', { profile, clusterId }).info;
   } catch {
-    // no connection file: the state file may still name the processes
+    // no (or a bad) connection file: the state file may still name the processes
   }
-  if (filePid === null && read === undefined) {
+  const filePid = file?.controller_pid ?? null;
+  if (file === undefined && read === undefined) {
     await client?.close().catch(() => undefined);
     return undefined;
   }
-  await shutdownController(controllerUp(state, filePid), profile, clusterId, client);
+  await shutdownController(controllerUp(state, file), profile, clusterId, client);
   if (state) {
     // the controller stops its registered engines before it exits; an engine not yet registered
     // (still starting) hears nothing, so after the controller, engines get a short grace only

@@ -16,7 +16,7 @@ import { ProtocolError } from '../errors/index.js';
 import type { SchemeName } from './schemes/index.js';
 import type { Logger } from '../util/log.js';
 import { ClientRegistry } from './clients.js';
-import { clientHandlers, dispatch, engineHandlers } from './dispatch.js';
+import { clientHandlers, dispatch, engineHandlers, refuseClient } from './dispatch.js';
 import type { Handlers, HubParts } from './dispatch.js';
 import { Queries } from './queries.js';
 import { EngineRegistry } from './registry.js';
@@ -87,7 +87,7 @@ export class Controller {
       key: o.key,
       session,
       log,
-      onMessage: (m) => dispatch(clients, this.#handlers.client, 'a client', m),
+      onMessage: (m) => dispatch(clients, this.#handlers.client, 'a client', m, (msg, err) => refuseClient(clients, msg, err)),
       onSendError: (err, msgs) => this.#clientSendFailed(err, msgs),
       onDrop: (err, frames) => {
         const reply = err instanceof ProtocolError && err.reason === 'signature' ? authErrors.replyTo(frames) : undefined;
@@ -210,8 +210,9 @@ export class Controller {
   #clientSendFailed(err: unknown, messages: Buffer[][]): void {
     const identity = messages[0]?.[0];
     if (gone(err) && identity) {
-      // the client has gone; its results stay in the records for other clients to query
+      // the client has gone: its queued work is cancelled; its results stay in the records for other clients to query
       this.#p.clientRegistry.remove(identity);
+      this.#p.tasks.clientGone(identity);
       return;
     }
     if (!this.#stopping) this.#o.log.warn(`send to client failed: ${String(err)}`);

@@ -6,7 +6,7 @@
  */
 import { ProtocolError } from '../errors/index.js';
 import { TaskMetadataSchema } from '../protocol/index.js';
-import type { Endpoint, Incoming, MsgType } from '../protocol/index.js';
+import type { ApplyReplyMetadata, Endpoint, ErrorContent, Incoming, Message, MsgType, TaskMetadata } from '../protocol/index.js';
 import type { ClientRegistry } from './clients.js';
 import type { Queries } from './queries.js';
 import type { EngineRegistry } from './registry.js';
@@ -26,13 +26,56 @@ export interface HubParts {
   shutdown: (identity: Buffer, hub: boolean, targets: number[] | undefined) => void;
 }
 
-/** Call the handler of a message's type; a type this side does not take is dropped and counted. */
-export function dispatch(ep: Endpoint, handlers: Handlers, side: string, m: Incoming): void {
+/**
+ * Call the handler of a message's type. A type this side does not take is
+ * refused with `onUnknown` (clients hear why) or dropped and counted.
+ */
+export function dispatch(ep: Endpoint, handlers: Handlers, side: string, m: Incoming, onUnknown?: (m: Incoming, err: ProtocolError) => void): void {
   const type = m.header.msg_type;
   // own properties only: a msg_type such as 'toString' or '__proto__' names no handler
   const h = Object.hasOwn(handlers, type) ? (handlers as Record<string, Handler | undefined>)[type] : undefined;
-  if (h) h(m);
-  else ep.drop(new ProtocolError(`unexpected msg_type '${m.header.msg_type}' from ${side}`, 'schema'), m.frames);
+  if (h) {
+    h(m);
+    return;
+  }
+  const err = new ProtocolError(`unexpected msg_type '${type}' from ${side}`, 'schema');
+  if (onUnknown) onUnknown(m, err);
+  else ep.drop(err, m.frames);
+}
+
+/**
+ * Refuse a correctly signed client request with an answer naming what is
+ * wrong: an apply_request gets an error apply_reply (its task fails with
+ * InvalidRequest), any other request an error_reply. Never a silent drop.
+ */
+export function refuseClient(ep: Endpoint, m: Incoming, err: ProtocolError): void {
+  ep.refuse(err);
+  const evalue = `the controller refused this ${m.header.msg_type}: ${err.message}`;
+  if (m.header.msg_type !== 'apply_request') {
+    ep.send(m.identity, 'error_reply', { ename: 'InvalidRequest', evalue }, { parent: m.header });
+    return;
+  }
+  const content: ErrorContent = { status: 'error', ename: 'InvalidRequest', evalue, traceback: [] };
+  const metadata: ApplyReplyMetadata = { engine_id: null, engine_uuid: null, status: 'error', started: null, completed: new Date().toISOString() };
+  ep.send(m.identity, 'apply_reply', content, { parent: m.header, metadata });
+}
+
+/** The request parsed as its type; undefined (refused with an answer) when it is invalid. */
+function parsed<T extends MsgType>(ep: Endpoint, m: Incoming, type: T): Message<T> | undefined {
+  const msg = ep.tryParse(m);
+  if (msg instanceof Error) {
+    refuseClient(ep, m, msg);
+    return undefined;
+  }
+  return msg.type === type ? (msg as Message<T>) : undefined;
+}
+
+function metadataProblem(metadata: Record<string, unknown>): { meta: TaskMetadata } | { err: ProtocolError } {
+  const meta = TaskMetadataSchema.safeParse(metadata);
+  if (meta.success) return { meta: meta.data };
+  const issue = meta.error.issues[0];
+  const field = issue?.path.join('.') ?? '';
+  return { err: new ProtocolError(`invalid metadata${field ? ` field '${field}'` : ''}: ${issue?.message ?? 'schema'}`, 'schema') };
 }
 
 export function clientHandlers(p: HubParts): Handlers {
@@ -41,19 +84,19 @@ export function clientHandlers(p: HubParts): Handlers {
     apply_request: (m) => {
       // parent and content are checked here, not only at the engine: a request the engine would refuse
       // must not become a task that never ends (payload buffers still pass through unread)
-      const msg = ep.parse(m);
-      if (msg?.type !== 'apply_request') return;
-      const meta = TaskMetadataSchema.safeParse(msg.metadata);
-      if (!meta.success) {
-        const issue = meta.error.issues[0];
-        ep.drop(new ProtocolError(`invalid apply_request metadata: ${issue?.path.join('.')} ${issue?.message}`, 'schema'), m.frames);
+      const msg = parsed(ep, m, 'apply_request');
+      if (!msg) return;
+      const checked = metadataProblem(msg.metadata);
+      if ('err' in checked) {
+        refuseClient(ep, m, checked.err);
         return;
       }
       if (p.tasks.known(m.header.msg_id)) {
+        // a second request under a known msg_id is a replay: answering would settle the first one's result
         ep.drop(new ProtocolError(`duplicate msg_id ${m.header.msg_id}`, 'replay'), m.frames);
         return;
       }
-      p.tasks.submit(m, m.identity!, meta.data);
+      p.tasks.submit(m, m.identity!, checked.meta);
     },
     connect_request: (m) => {
       p.clientRegistry.add(m.identity!);
@@ -62,21 +105,24 @@ export function clientHandlers(p: HubParts): Handlers {
     queue_request: (m) => ep.send(m.identity, 'queue_reply', p.queries.queueStatus(), { parent: m.header }),
     stats_request: (m) => ep.send(m.identity, 'stats_reply', p.queries.stats(), { parent: m.header }),
     result_request: (m) => {
-      const msg = ep.parse(m);
-      if (msg?.type === 'result_request') for (const id of msg.content.msg_ids) p.queries.sendResult(m.identity!, m.header, id);
+      const msg = parsed(ep, m, 'result_request');
+      if (msg) for (const id of msg.content.msg_ids) p.queries.sendResult(m.identity!, m.header, id);
+    },
+    query_request: (m) => {
+      const msg = parsed(ep, m, 'query_request');
+      if (msg) ep.send(m.identity, 'query_reply', p.queries.query(msg.content), { parent: m.header });
     },
     purge_request: (m) => {
-      const msg = ep.parse(m);
-      if (msg?.type === 'purge_request') ep.send(m.identity, 'purge_reply', p.queries.purge(msg.content), { parent: m.header });
+      const msg = parsed(ep, m, 'purge_request');
+      if (msg) ep.send(m.identity, 'purge_reply', p.queries.purge(msg.content), { parent: m.header });
     },
     abort_request: (m) => {
-      const msg = ep.parse(m);
-      if (msg?.type === 'abort_request')
-        ep.send(m.identity, 'abort_reply', { aborted: p.tasks.abort(m.identity!, msg.content.msg_ids) }, { parent: m.header });
+      const msg = parsed(ep, m, 'abort_request');
+      if (msg) ep.send(m.identity, 'abort_reply', p.tasks.abort(m.identity!, msg.content), { parent: m.header });
     },
     shutdown_request: (m) => {
-      const msg = ep.parse(m);
-      if (msg?.type !== 'shutdown_request') return;
+      const msg = parsed(ep, m, 'shutdown_request');
+      if (!msg) return;
       ep.send(m.identity, 'shutdown_reply', { status: 'ok' }, { parent: m.header });
       p.shutdown(m.identity!, msg.content.hub, msg.content.targets);
     },
@@ -93,17 +139,19 @@ export function engineHandlers(p: HubParts): Handlers {
   return {
     apply_reply: (m) => {
       const e = registered(m);
-      if (!e) {
-        ep.drop(new ProtocolError('apply_reply from an unregistered engine', 'schema'), m.frames);
+      if (e) {
+        p.tasks.onReply(e, m);
         return;
       }
-      p.tasks.onReply(e, m);
+      p.tasks.dropReply(m, 'from an engine that is not registered');
+      p.registry.unknown(m.identity!);
     },
     stream: (m) => {
       if (registered(m)) p.tasks.onStream(m);
+      else p.registry.unknown(m.identity!);
     },
     heartbeat: (m) => {
-      registered(m);
+      if (!registered(m)) p.registry.unknown(m.identity!);
     },
     registration_request: (m) => {
       const msg = ep.parse(m);

@@ -24,7 +24,7 @@ import { createLogger } from '../util/log.js';
 import type { Logger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
 import { isLoopback } from '../util/net.js';
-import { pidAlive } from '../util/proc.js';
+import { identify, pidAlive } from '../util/proc.js';
 import { Controller } from './controller.js';
 
 /** The controller's command-line options: its settings, plus where it belongs and who owns it. */
@@ -101,6 +101,7 @@ function writeFiles(o: {
     signature_scheme: 'hmac-sha256' as const,
     curve_serverkey: o.curveServerKey,
     controller_pid: process.pid,
+    controller_start: identify(process.pid).start,
     created: new Date().toISOString(),
   };
   writeConnectionFile({ ...common, kind: 'engine', port: o.controller.enginePort });

@@ -4,7 +4,8 @@
  * pending one is answered when it finishes) and purging them.
  */
 import { parseFrame } from '../protocol/index.js';
-import type { ContentOf, Endpoint, Header } from '../protocol/index.js';
+import type { ContentOf, Endpoint, Header, TaskRecordWire } from '../protocol/index.js';
+import type { TaskQuery, TaskRecord } from './store/record.js';
 import type { EngineRegistry } from './registry.js';
 import type { Scheduler } from './scheduler.js';
 import type { TaskStore } from './store/store.js';
@@ -66,6 +67,20 @@ export class Queries {
     };
   }
 
+  /** Task records matching a query (ipyparallel's db_query), oldest first. */
+  query(c: ContentOf<'query_request'>): ContentOf<'query_reply'> {
+    const q: TaskQuery = {
+      ...(c.status ? { status: c.status } : {}),
+      ...(c.engine_id !== undefined ? { engineId: c.engine_id } : {}),
+      ...(c.label !== undefined ? { label: c.label } : {}),
+      ...(c.client !== undefined ? { client: c.client } : {}),
+      ...(c.since !== undefined ? { since: c.since } : {}),
+      ...(c.until !== undefined ? { until: c.until } : {}),
+      ...(c.limit !== undefined ? { limit: c.limit } : {}),
+    };
+    return { records: this.#o.store.query(q).map(toWire) };
+  }
+
   purge(c: ContentOf<'purge_request'>): ContentOf<'purge_reply'> {
     return { purged: this.#o.store.purge(c.all ? 'all' : (c.msg_ids ?? [])) };
   }
@@ -113,4 +128,21 @@ export class Queries {
     for (const w of task.watchers) this.sendResult(w, undefined, task.msgId);
     task.watchers = undefined;
   }
+}
+
+function toWire(r: TaskRecord): TaskRecordWire {
+  return {
+    msg_id: r.msgId,
+    client: r.client,
+    route: r.route,
+    label: r.label,
+    status: r.status,
+    engine_id: r.engineId,
+    submitted: r.submitted,
+    started: r.started,
+    completed: r.completed,
+    priority: r.priority,
+    attempts: r.attempts,
+    ename: r.ename,
+  };
 }

@@ -33,6 +33,9 @@ export class EngineRegistry {
   readonly #engines = new Map<number, EngineState>();
   readonly #byIdentity = new Map<string, EngineState>();
   #nextId = 0;
+  #lastTick = Date.now();
+  /** when each unknown identity was last told to register again */
+  readonly #told = new Map<string, number>();
 
   constructor(o: RegistryOptions) {
     this.#o = o;
@@ -104,12 +107,36 @@ export class EngineRegistry {
     this.#o.onJoin(e);
   }
 
-  /** Heartbeat every engine; declare dead those silent longer than deadAfterMs. */
+  /**
+   * Heartbeat every engine; declare dead those silent longer than deadAfterMs.
+   * A controller that was itself paused (suspended, stopped) does not count
+   * its own pause against the engines: after a gap in its ticks, every engine
+   * gets a fresh window.
+   */
   tick(now = Date.now()): void {
+    const gap = now - this.#lastTick;
+    this.#lastTick = now;
+    if (gap > 2 * this.#o.heartbeatMs) {
+      this.#o.log.warn(`the controller was paused for ${Math.round(gap / 1000)} s: every engine gets a fresh ${this.#o.deadAfterMs} ms to be heard`);
+      for (const e of this.#engines.values()) e.lastSeen = now;
+    }
+    if (this.#told.size > 1000) this.#told.clear();
     for (const e of [...this.#engines.values()]) {
       if (now - e.lastSeen > this.#o.deadAfterMs) this.unregister(e, `sent no heartbeat for ${Math.round((now - e.lastSeen) / 1000)} s`);
       else this.send(e, 'heartbeat', {});
     }
+  }
+
+  /**
+   * A message from an engine that is not registered (it was declared dead
+   * while it was away, paused or cut off): tell it to register again, at
+   * most once a second.
+   */
+  unknown(identity: Buffer, now = Date.now()): void {
+    const key = identity.toString('latin1');
+    if (now - (this.#told.get(key) ?? 0) < 1000) return;
+    this.#told.set(key, now);
+    this.#o.endpoint.send(identity, 'engine_unknown', { reason: 'this engine is not registered (it was declared dead): register again' });
   }
 
   /** Probe every engine now: a gone one fails the send and is unregistered (see sendFailed). */

@@ -26,6 +26,8 @@ export class Task {
     /** the routing identity of the client that submitted it */
     readonly clientIdentity: Buffer,
     request: RawMessage,
+    /** keep it queued when its client disconnects (else it is cancelled) */
+    readonly retain = false,
   ) {
     this.request = request;
   }
@@ -52,7 +54,7 @@ export class Task {
       stdout: '',
       stderr: '',
     };
-    return new Task(record, header, clientIdentity, request);
+    return new Task(record, header, clientIdentity, request, meta.retain ?? false);
   }
 
   get msgId(): string {

@@ -6,7 +6,7 @@
  * status change goes through `transition` (controller/lifecycle.ts).
  */
 import { DELIMITER, parseFrame } from '../protocol/index.js';
-import type { ApplyReplyMetadata, Endpoint, ErrorContent, Incoming, TaskMetadata } from '../protocol/index.js';
+import type { ApplyReplyMetadata, ContentOf, Endpoint, ErrorContent, Incoming, TaskMetadata } from '../protocol/index.js';
 import { ProtocolError } from '../errors/index.js';
 import type { SystemErrorName } from '../errors/index.js';
 import type { Logger } from '../util/log.js';
@@ -201,7 +201,7 @@ export class TaskManager {
     }
     const task = this.#pending.get(parentId);
     if (task === undefined || task.record.status !== 'running' || task.record.engineId !== engine.id) {
-      this.#o.engines.drop(new ProtocolError(`apply_reply for unknown or finished task ${parentId}`, 'schema'), m.frames);
+      this.dropReply(m, `from engine ${engine.id}, which does not run it`, parentId);
       return;
     }
     engine.inFlight.delete(task);
@@ -219,6 +219,23 @@ export class TaskManager {
     this.#finish(task, ok ? 'done' : 'failed', [DELIMITER, raw.signature, raw.header, raw.parent, raw.metadata, raw.content, ...raw.buffers]);
     this.#o.clients.forward(task.clientIdentity, raw);
     if (task.record.route === 'lb' || this.#o.scheduler.queued > 0) this.schedule();
+  }
+
+  /**
+   * Drop a reply that does not end a running task, counted as `late` when it
+   * is for a task this hub knows (failed over, retried elsewhere, or its engine
+   * was declared dead: never delivered twice), else as a schema error.
+   */
+  dropReply(m: Incoming, why: string, parentId?: string): void {
+    let id = parentId;
+    try {
+      id ??= parentIdOf(m);
+    } catch (e) {
+      this.#o.engines.drop(e, m.frames);
+      return;
+    }
+    const reason = this.known(id) ? 'late' : 'schema';
+    this.#o.engines.drop(new ProtocolError(`apply_reply for task ${id} ${why}`, reason), m.frames);
   }
 
   /** Output of a running task: keep a bounded copy in its record, pass every byte to its client. */
@@ -289,12 +306,42 @@ export class TaskManager {
     }
   }
 
-  /** Abort tasks by msg_id, or all unfinished tasks of the client with this identity. Returns how many were stopped. */
-  abort(client: Buffer, ids: readonly string[] | undefined): number {
-    const tasks =
-      ids === undefined ? [...this.#pending.values()].filter((t) => t.clientIdentity.equals(client)) : ids.map((id) => this.#pending.get(id));
+  /**
+   * Abort tasks: by msg_id, every unfinished task of one client (by its id),
+   * of every client (`all`), or else of the asking client (`from`).
+   */
+  abort(from: Buffer, req: ContentOf<'abort_request'>): ContentOf<'abort_reply'> {
+    const unknown: string[] = [];
+    let tasks: Task[];
+    if (req.msg_ids) {
+      tasks = req.msg_ids.flatMap((id) => {
+        const t = this.#pending.get(id);
+        if (!t) unknown.push(id);
+        return t ? [t] : [];
+      });
+    } else {
+      const all = [...this.#pending.values()];
+      if (req.all) tasks = all;
+      else if (req.client !== undefined) tasks = all.filter((t) => t.record.client === req.client);
+      else tasks = all.filter((t) => t.clientIdentity.equals(from));
+    }
+    let aborted = 0;
+    for (const t of tasks) if (this.stop(t, 'TaskAborted', 'the task was aborted by a client')) aborted++;
+    return unknown.length > 0 ? { aborted, unknown } : { aborted };
+  }
+
+  /**
+   * A client has gone (its connection closed): its tasks not yet running are
+   * cancelled (TaskAborted), unless submitted with retainOnDisconnect; running
+   * ones finish and their results stay in the records for getResult.
+   */
+  clientGone(client: Buffer): number {
     let n = 0;
-    for (const t of tasks) if (t && this.stop(t, 'TaskAborted', 'the task was aborted by a client')) n++;
+    for (const t of [...this.#pending.values()]) {
+      if (t.retain || !t.clientIdentity.equals(client) || (t.record.status !== 'waiting' && t.record.status !== 'queued')) continue;
+      if (this.stop(t, 'TaskAborted', 'its client disconnected (submit with retainOnDisconnect: true to keep such tasks)')) n++;
+    }
+    if (n > 0) this.#o.log.info(`a client disconnected: cancelled ${n} of its queued task(s)`);
     return n;
   }
 

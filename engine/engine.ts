@@ -45,6 +45,9 @@ export class Engine {
   #lastController = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #controllerTimeoutMs = 10000;
+  #heartbeatMs = 1000;
+  #lastBeat = Date.now();
+  #reregistering = false;
   #stopped = false;
 
   constructor(o: EngineOptions) {
@@ -83,28 +86,57 @@ export class Engine {
 
   /** Connect, start the worker, register. Resolves with the engine id. */
   async start(): Promise<number> {
-    const endpoint = endpointOf(this.#o.info);
-    this.#sock.connect(endpoint);
+    this.#sock.connect(endpointOf(this.#o.info));
     this.#ep.start();
     const workerUp = this.#runner.start();
+    const r = await this.#register(this.#o.registrationTimeoutMs);
+    this.#controllerTimeoutMs = this.#o.controllerTimeoutMs ?? Math.max(10000, r.dead_after_ms * 2);
+    this.#lastController = Date.now();
+    this.#lastBeat = Date.now();
+    this.#heartbeatMs = r.heartbeat_ms;
+    this.#timer = setInterval(() => this.#beat(), r.heartbeat_ms);
+    await workerUp;
+    return this.id;
+  }
+
+  async #register(timeoutMs: number): Promise<Extract<ContentOf<'registration_reply'>, { status: 'ok' }>> {
     const req = { uuid: this.uuid, pid: process.pid, hostname: hostname(), cwd: process.cwd() };
     let reply: Message<'registration_reply'>;
     try {
-      reply = await this.#ep.request('registration_request', req, this.#o.registrationTimeoutMs);
+      reply = await this.#ep.request('registration_request', req, timeoutMs);
     } catch {
       throw new Error(
-        `no registration reply from the controller at ${endpoint} within ${this.#o.registrationTimeoutMs} ms (engine connection file ${this.#o.file}). ` +
+        `no registration reply from the controller at ${endpointOf(this.#o.info)} within ${timeoutMs} ms (engine connection file ${this.#o.file}). ` +
           'Is the controller running (`tscluster list`)? If it was restarted, the file is stale: start engines with `tscluster engines -n N`.',
       );
     }
     const r = reply.content;
     if (r.status !== 'ok') throw new Error(`the controller refused registration: ${r.evalue}`);
     this.id = r.id;
-    this.#controllerTimeoutMs = this.#o.controllerTimeoutMs ?? Math.max(10000, r.dead_after_ms * 2);
-    this.#lastController = Date.now();
-    this.#timer = setInterval(() => this.#beat(), r.heartbeat_ms);
-    await workerUp;
-    return this.id;
+    return r;
+  }
+
+  /**
+   * The controller declared this engine dead while it was away (paused, cut
+   * off) and has failed its tasks over: drop the tasks that have not started
+   * (the one running finishes; its reply is dropped as late) and register
+   * again, under a new id.
+   */
+  #reregister(reason: string): void {
+    if (this.#reregistering || this.#stopped) return;
+    this.#reregistering = true;
+    const dropped = this.#runner.dropQueued();
+    this.#o.log.warn(`the controller does not know this engine (${reason}); dropped ${dropped} queued task(s) and registering again`);
+    this.#register(Math.max(10000, this.#controllerTimeoutMs)).then(
+      (r) => {
+        this.#reregistering = false;
+        this.#o.log.info(`registered again as engine ${r.id}`);
+      },
+      (e: unknown) => {
+        this.#o.log.error(`could not register again: ${e instanceof Error ? e.message : String(e)}; exiting`);
+        this.stop(1);
+      },
+    );
   }
 
   stop(code = 0): void {
@@ -122,7 +154,11 @@ export class Engine {
   }
 
   #beat(): void {
-    const silent = Date.now() - this.#lastController;
+    const now = Date.now();
+    // this engine was paused (the machine suspended, SIGSTOP): the silence was its own, not the controller's
+    if (now - this.#lastBeat > 2 * this.#heartbeatMs) this.#lastController = now;
+    this.#lastBeat = now;
+    const silent = now - this.#lastController;
     if (silent > this.#controllerTimeoutMs) {
       this.#o.log.error(`the controller has been silent for ${Math.round(silent / 1000)} s: it is gone; exiting`);
       this.stop(1);
@@ -133,15 +169,22 @@ export class Engine {
 
   #onMessage(m: Incoming): void {
     this.#lastController = Date.now();
-    // a signed request that cannot be read is answered, so its task does not wait forever
-    const msg = this.#ep.parse(m, (err) => m.header.msg_type === 'apply_request' && this.#refuse(m, err));
-    if (!msg) return;
+    const msg = this.#ep.tryParse(m);
+    if (msg instanceof Error) {
+      this.#ep.drop(msg, m.frames);
+      // a signed request that cannot be read is answered, so its task does not wait forever
+      if (m.header.msg_type === 'apply_request') this.#refuse(m, msg);
+      return;
+    }
     switch (msg.type) {
       case 'apply_request': {
         this.#runner.add({ msgId: msg.header.msg_id, parent: msg.raw.header, content: msg.content, buffers: msg.buffers });
         return;
       }
       case 'heartbeat':
+        return;
+      case 'engine_unknown':
+        this.#reregister(msg.content.reason);
         return;
       case 'abort_request': {
         const c = msg.content;

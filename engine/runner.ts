@@ -68,6 +68,13 @@ export class TaskRunner {
     return this.#posted[0];
   }
 
+  /** Forget the tasks not yet handed to the worker (they run elsewhere now). Returns how many. */
+  dropQueued(): number {
+    const n = this.#queue.length;
+    this.#queue = [];
+    return n;
+  }
+
   add(task: RunnerTask): void {
     this.#queue.push(task);
     this.#next();

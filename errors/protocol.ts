@@ -1,7 +1,8 @@
 /** Errors of messages and values on the wire. */
 import { TsclusterError } from './base.js';
 
-export type ProtocolErrorReason = 'framing' | 'signature' | 'replay' | 'json' | 'schema' | 'size';
+/** late: a reply for a task no longer running where it came from (failed over, or its engine was declared dead) */
+export type ProtocolErrorReason = 'framing' | 'signature' | 'replay' | 'json' | 'schema' | 'size' | 'late';
 
 /** A message that could not be accepted: bad framing, bad signature, schema failure. */
 export class ProtocolError extends TsclusterError {

@@ -87,16 +87,28 @@ export class InvalidRequest extends TaskError {
   override name = 'InvalidRequest';
 }
 
-/** Every failure of a call that ran several tasks (a multi-engine apply, a map). */
+/**
+ * Every failure of a call that ran several tasks (a multi-engine apply, a
+ * map), with what did succeed: `results` holds every item (or per-engine
+ * value) with each failure's error in its place, `failedIndices` where they are.
+ */
 export class CompositeError extends TsclusterError {
   override name = 'CompositeError';
+  /** every item, errors in place of the failed ones (empty when not known) */
+  readonly results: readonly unknown[];
+  /** indices into `results` of the failed items */
+  readonly failedIndices: readonly number[];
+
   constructor(
     readonly errors: readonly Error[],
     readonly total: number,
+    partial: { results?: readonly unknown[]; failedIndices?: readonly number[] } = {},
     options?: ErrorOptions,
   ) {
     const shown = errors.slice(0, 10).map((e) => `  ${e.message}`);
     const more = errors.length > 10 ? `\n  ... and ${errors.length - 10} more` : '';
     super(`${errors.length} of ${total} tasks failed:\n${shown.join('\n')}${more}`, options);
+    this.results = partial.results ?? [];
+    this.failedIndices = partial.failedIndices ?? [];
   }
 }

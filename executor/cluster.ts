@@ -5,7 +5,7 @@ import type { Future } from './future.js';
 
 interface ExecutorView {
   apply(fn: (...args: never[]) => unknown, ...args: never[]): AsyncResult<unknown, boolean>;
-  map(fn: (item: never) => unknown, items: never, opts?: { chunksize?: number }): AsyncResult<unknown[], false>;
+  map<T, R>(fn: (item: T) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>, opts?: { chunksize?: number }): AsyncResult<Awaited<R>[], false>;
 }
 
 /** An executor whose calls run through a view of a cluster. */
@@ -28,7 +28,7 @@ export class ClusterExecutor extends BaseExecutor {
 
   map<T, R>(fn: (item: T) => R | Promise<R>, items: Iterable<T> | ArrayLike<T>, opts: { chunksize?: number } = {}): Promise<Awaited<R>[]> {
     if (this.isShut) throw new Error('the executor is shut down: create a new one to submit more work');
-    const ar = this.view.map(fn, items as never, opts) as AsyncResult<Awaited<R>[], false>;
+    const ar = this.view.map(fn, items, opts);
     const f = this.track(new BasicFuture(ar, async () => (await ar.abort()) > 0));
     return Promise.resolve(f);
   }

@@ -140,7 +140,8 @@ async function execute(t: TaskToWorker): Promise<unknown> {
       if (!Array.isArray(items)) throw new TypeError('map items must be an array');
       const out = new Array<unknown>(items.length);
       for (let i = 0; i < items.length; i++) {
-        const r = fn(items[i]);
+        // a map over several sequences ships each item as its arguments
+        const r = c.spread ? fn(...(items[i] as unknown[])) : fn(items[i]);
         out[i] = isThenable(r) ? await r : r;
       }
       return out;
@@ -170,12 +171,20 @@ function cleanStack(stack: string): string[] {
   return stack.split('\n').filter((l) => !l.includes(INTERNAL) && !l.includes('node:internal/') && !l.includes('(node:vm'));
 }
 
+/** A free name in a shipped function is not a bug of the engine: functions travel without their closure. */
+function closureHint(e: Error): string {
+  const m = e instanceof ReferenceError ? /^(\S+) is not defined$/.exec(e.message) : null;
+  if (!m) return '';
+  const name = m[1]!;
+  return ` (a function runs on the engine without its closure: pass ${name} as an argument, or push it first: dv.push({ ${name} }))`;
+}
+
 function describeError(e: unknown): TaskError {
   if (e instanceof SerializationError) {
     return { ename: e.name, evalue: e.message, traceback: [], detail: { typeName: e.typeName, path: e.path } };
   }
   if (e instanceof Error) {
-    return { ename: e.name || 'Error', evalue: e.message, traceback: cleanStack(e.stack ?? `${e.name}: ${e.message}`) };
+    return { ename: e.name || 'Error', evalue: e.message + closureHint(e), traceback: cleanStack(e.stack ?? `${e.name}: ${e.message}`) };
   }
   let shown: string;
   try {

@@ -23,6 +23,8 @@ export const ConnectionInfoSchema = z.object({
   /** CurveZMQ public key of the controller (Z85), or null when traffic is not encrypted */
   curve_serverkey: z.string().length(40).nullable(),
   controller_pid: z.number().int().positive(),
+  /** the controller process's start time (/proc), so a reused pid is not taken for it; null where unknown */
+  controller_start: z.string().max(40).nullable().optional(),
   created: z.string(),
 });
 export type ConnectionInfo = z.infer<typeof ConnectionInfoSchema>;

@@ -1,11 +1,16 @@
 /** Which clusters exist on this machine, and whether their controllers live. */
 import { existsSync, readdirSync } from 'node:fs';
-import { pidAlive } from '../util/proc.js';
+import { sameProcess } from '../util/proc.js';
 import { connectionFilePath, listProfiles, profilePaths } from './paths.js';
 import { readConnectionFile } from './connection.js';
 import type { ConnectionInfo } from './connection.js';
 import { readClusterState } from './state.js';
 import type { ClusterState } from './state.js';
+
+/** Does the controller a connection file names still run (the same process, not another one that got its pid)? */
+export function controllerRuns(info: Pick<ConnectionInfo, 'controller_pid' | 'controller_start'>): boolean {
+  return sameProcess({ pid: info.controller_pid, start: info.controller_start ?? null, cmd: null });
+}
 
 /** The client connection file of a cluster whose controller is alive, if any. */
 export function runningCluster(profile: string, clusterId: string): { info: ConnectionInfo; path: string } | undefined {
@@ -13,7 +18,7 @@ export function runningCluster(profile: string, clusterId: string): { info: Conn
   if (!existsSync(path)) return undefined;
   try {
     const r = readConnectionFile('client', { profile, clusterId });
-    return pidAlive(r.info.controller_pid) ? r : undefined;
+    return controllerRuns(r.info) ? r : undefined;
   } catch {
     return undefined;
   }
@@ -54,16 +59,19 @@ export function listClusters(): ClusterEntry[] {
       }
     for (const clusterId of [...ids].sort()) {
       const state = readClusterState(profile, clusterId);
-      let controllerPid: number | null = typeof state === 'object' ? (state.controller.processes[0]?.pid ?? null) : null;
+      const recorded = typeof state === 'object' ? state.controller.processes[0] : undefined;
+      let controllerPid = recorded?.pid ?? null;
+      let running = recorded !== undefined && sameProcess(recorded);
       let clientFile: string | null = null;
       try {
         const r = readConnectionFile('client', { profile, clusterId });
         controllerPid = r.info.controller_pid;
+        running = controllerRuns(r.info);
         clientFile = r.path;
       } catch {
-        // no or bad connection file: the state file may still name the pids
+        // no or bad connection file: the state file may still name the processes
       }
-      out.push({ profile, clusterId, controllerPid, running: controllerPid !== null && pidAlive(controllerPid), clientFile, state });
+      out.push({ profile, clusterId, controllerPid, running, clientFile, state });
     }
   }
   return out;

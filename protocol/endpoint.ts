@@ -20,7 +20,7 @@ import { REPLY_TYPES } from './messages.js';
 import type { AnyMessage, ContentOf, Header, Message, MsgType, ReplyOf, RequestType } from './messages.js';
 import { Session, parseFrame, parseVerified } from './session.js';
 import type { BuildOptions } from './session.js';
-import { SendQueue, receiveLoop } from './socket.js';
+import { Receiver, SendQueue } from './socket.js';
 import type { SendErrorHandler } from './socket.js';
 import { DELIMITER } from './wire.js';
 import type { RawMessage } from './wire.js';
@@ -54,6 +54,12 @@ export interface EndpointOptions {
   onSendError?: SendErrorHandler;
   /** a message was dropped (and counted) */
   onDrop?: (err: unknown, frames: Buffer[]) => void;
+  /**
+   * Given, the endpoint keeps the process alive only while it waits for
+   * something (pending requests, or `busy()`); idle, it still reads what
+   * arrives while the process lives. A client's endpoint; servers omit it.
+   */
+  busy?: () => boolean;
 }
 
 interface PendingRequest {
@@ -69,27 +75,36 @@ export class Endpoint {
   readonly #o: EndpointOptions;
   readonly #q: SendQueue;
   readonly #dropped: Record<string, number> = {};
+  readonly #refused: Record<string, number> = {};
   readonly #pending = new Map<string, PendingRequest>();
-  #started = false;
+  readonly #receiver: Receiver;
 
   constructor(o: EndpointOptions) {
     this.#o = o;
     this.session = o.session ?? new Session(o.key, { replayHorizon: o.replayHorizon ?? true });
     const onError: SendErrorHandler = o.onSendError ?? ((err) => o.log?.warn(`send failed: ${String(err)}`));
     this.#q = new SendQueue(o.socket, onError, o.router);
+    const busy = o.busy;
+    this.#receiver = new Receiver(
+      o.socket,
+      (f) => this.#receive(f),
+      (e) => o.log?.error(`receive: ${String(e)}`),
+      {
+        router: o.router,
+        onBad: (e, f) => this.drop(e, f),
+        ...(busy ? { busy: () => this.#pending.size > 0 || busy() } : {}),
+      },
+    );
   }
 
   /** Start receiving (once). */
   start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    const { socket, router, log } = this.#o;
-    void receiveLoop(
-      socket,
-      (f) => this.#receive(f),
-      (e) => log?.error(`receive: ${String(e)}`),
-      { router, onBad: (e, f) => this.drop(e, f) },
-    );
+    this.#receiver.start();
+  }
+
+  /** Work has begun that waits for an answer: receive actively until it is done (see `busy`). */
+  wake(): void {
+    this.#receiver.wake();
   }
 
   /** Dropped messages so far, by `<peer>.<reason>`. */
@@ -133,6 +148,7 @@ export class Endpoint {
       }, timeoutMs);
       // the reply's type is checked where it arrives (#answer)
       this.#pending.set(header.msg_id, { expect: REPLY_TYPES[type], resolve: resolve as (m: AnyMessage) => void, reject, timer });
+      this.#receiver.wake();
       this.#q.send(frames);
     });
   }
@@ -157,18 +173,33 @@ export class Endpoint {
     return this.#pending.size;
   }
 
-  /**
-   * Validate the rest of a message against the schema of its msg_type;
-   * undefined (dropped and counted, and told to `onInvalid`) if it fails.
-   */
-  parse(m: Incoming, onInvalid?: (err: Error) => void): AnyMessage | undefined {
+  /** Validate the rest of a message against the schema of its msg_type; undefined (dropped and counted) if it fails. */
+  parse(m: Incoming): AnyMessage | undefined {
+    const r = this.tryParse(m);
+    if (!(r instanceof Error)) return r;
+    this.drop(r, m.frames);
+    return undefined;
+  }
+
+  /** Validate the rest of a message; the error (not counted) if it fails. */
+  tryParse(m: Incoming): AnyMessage | ProtocolError {
     try {
       return parseVerified(m.raw, m.header);
     } catch (e) {
-      this.drop(e, m.frames);
-      onInvalid?.(e instanceof Error ? e : new Error(String(e)));
-      return undefined;
+      return e instanceof ProtocolError ? e : new ProtocolError(e instanceof Error ? e.message : String(e), 'schema');
     }
+  }
+
+  /** Requests refused with an answer so far (correctly signed, but invalid), by `<peer>.<reason>`. */
+  get refused(): Readonly<Record<string, number>> {
+    return this.#refused;
+  }
+
+  /** Count a request refused with an answer (it is not a drop: its sender hears why). */
+  refuse(err: ProtocolError): void {
+    const key = `${this.#o.peer}.${err.reason}`;
+    const n = (this.#refused[key] = (this.#refused[key] ?? 0) + 1);
+    if (n <= 10 || n % 1000 === 0) this.#o.log?.info(`refused a request from a ${this.#o.peer} (${key} #${n}): ${err.message}`);
   }
 
   /** Count a dropped message by `<peer>.<reason>` and log the first ones. */

@@ -13,11 +13,14 @@ import { EmptyContentSchema } from './schemas/header.js';
 import type { Header } from './schemas/header.js';
 import { RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';
 import {
+  AbortReplySchema,
   AbortRequestSchema,
   ConnectReplySchema,
   EngineEventSchema,
   ErrorReplySchema,
   PurgeRequestSchema,
+  QueryReplySchema,
+  QueryRequestSchema,
   QueueReplySchema,
   ResultReplySchema,
   ResultRequestSchema,
@@ -48,9 +51,11 @@ export const ContentSchemas = {
   result_request: ResultRequestSchema,
   result_reply: ResultReplySchema,
   purge_request: PurgeRequestSchema,
+  query_request: QueryRequestSchema,
+  query_reply: QueryReplySchema,
   purge_reply: z.object({ purged: z.number().int().nonnegative() }),
   abort_request: AbortRequestSchema,
-  abort_reply: z.object({ aborted: z.number().int().nonnegative() }),
+  abort_reply: AbortReplySchema,
   shutdown_request: ShutdownRequestSchema,
   shutdown_reply: z.object({ status: z.literal('ok') }),
   /** any request the controller refuses */
@@ -58,6 +63,8 @@ export const ContentSchemas = {
   // engine <-> controller
   registration_request: RegistrationRequestSchema,
   registration_reply: RegistrationReplySchema,
+  /** controller -> engine: you are not registered (declared dead while you were away): register again */
+  engine_unknown: z.object({ reason: z.string().max(1000) }),
   heartbeat: EmptyContentSchema,
 } as const;
 
@@ -74,6 +81,7 @@ export interface ReplyTypes {
   queue_request: 'queue_reply';
   stats_request: 'stats_reply';
   purge_request: 'purge_reply';
+  query_request: 'query_reply';
   abort_request: 'abort_reply';
   shutdown_request: 'shutdown_reply';
   registration_request: 'registration_reply';
@@ -84,6 +92,7 @@ export const REPLY_TYPES: ReplyTypes = {
   queue_request: 'queue_reply',
   stats_request: 'stats_reply',
   purge_request: 'purge_reply',
+  query_request: 'query_reply',
   abort_request: 'abort_reply',
   shutdown_request: 'shutdown_reply',
   registration_request: 'registration_reply',

@@ -7,6 +7,9 @@
  */
 import v8 from 'node:v8';
 import { SerializationError } from '../errors/protocol.js';
+import { ctorName, describeUnserializable, findLossy } from './unserializable.js';
+
+export { describeUnserializable } from './unserializable.js';
 
 export const OUT_OF_BAND_THRESHOLD = 64 * 1024;
 
@@ -53,7 +56,7 @@ class OutOfBandSerializer extends v8.Serializer {
 
   _writeHostObject(obj: object): void {
     if (!ArrayBuffer.isView(obj)) {
-      const name = ctorName(obj) ?? 'host object';
+      const name = ctorName(obj);
       throw new SerializationError(`a ${name} cannot be serialized`, name, '');
     }
     let tag: number;
@@ -156,6 +159,8 @@ export function serialize(value: unknown, where = 'value', head?: string): Buffe
   s.writeUint32(abFrames.length);
   s.writeUint32(head === undefined ? 0 : 1);
   if (head !== undefined) s.writeValue(head);
+  const lossy = findLossy(value, where);
+  if (lossy) throw lossy;
   try {
     s.writeValue(value);
   } catch (e) {
@@ -187,73 +192,4 @@ export function deserializeWithHead(frames: Buffer[]): { head: string | undefine
 /** Inverse of serialize. */
 export function deserialize(frames: Buffer[]): unknown {
   return deserializeWithHead(frames).value;
-}
-
-/** The name of an object's class; undefined for objects without one (Object.create(null)). */
-function ctorName(o: object): string | undefined {
-  const ctor = (o as { constructor?: { name?: string } }).constructor;
-  return ctor?.name;
-}
-
-function typeName(v: unknown): string {
-  if (typeof v === 'function') return 'function';
-  if (typeof v === 'symbol') return 'symbol';
-  if (v !== null && typeof v === 'object') return ctorName(v) ?? 'object';
-  return typeof v;
-}
-
-function canSerialize(v: unknown): boolean {
-  try {
-    const s = new OutOfBandSerializer();
-    s.writeHeader();
-    s.writeValue(v);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isPlainContainer(v: object): boolean {
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null || Array.isArray(v) || v instanceof Map || v instanceof Set;
-}
-
-/** Find the first value that cannot travel and say where it sits. */
-export function describeUnserializable(value: unknown, where: string, cause?: unknown): SerializationError {
-  const seen = new Set<unknown>();
-  const visit = (v: unknown, path: string): { path: string; type: string } | undefined => {
-    if (typeof v === 'function' || typeof v === 'symbol') return { path, type: typeName(v) };
-    if (v === null || typeof v !== 'object' || seen.has(v)) return undefined;
-    seen.add(v);
-    if (canSerialize(v)) return undefined;
-    const children: [string, unknown][] = [];
-    if (v instanceof Map) {
-      let i = 0;
-      for (const [k, x] of v)
-        children.push([`${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `#${i}`})`, x], [`${path}.keys()[${i++}]`, k]);
-    } else if (v instanceof Set) {
-      let i = 0;
-      for (const x of v) children.push([`${path}.values()[${i++}]`, x]);
-    } else if (Array.isArray(v)) {
-      v.forEach((x, i) => children.push([`${path}[${i}]`, x]));
-    } else {
-      for (const k of Object.keys(v))
-        children.push([/^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`, (v as Record<string, unknown>)[k]]);
-    }
-    // a class instance that cannot travel is reported as itself (a Socket, not its _handle)
-    if (!isPlainContainer(v)) return { path, type: typeName(v) };
-    for (const [p, x] of children) {
-      const r = visit(x, p);
-      if (r) return r;
-    }
-    return { path, type: typeName(v) };
-  };
-  const found = visit(value, where) ?? { path: where, type: typeName(value) };
-  const reason = cause instanceof Error ? ` (${cause.message})` : '';
-  return new SerializationError(
-    `cannot send ${found.path}: a ${found.type} cannot be serialized${reason}. ` +
-      'Values travel by structured clone: send plain data (objects, arrays, Map, Set, Date, typed arrays), not functions, sockets or handles.',
-    found.type,
-    found.path,
-  );
 }

@@ -118,45 +118,137 @@ function isClosed(s: Receivable): boolean {
   return s.closed;
 }
 
+function codeOf(err: unknown): string | undefined {
+  return (err as { code?: string } | null)?.code;
+}
+
+export interface ReceiverOptions {
+  /** a ROUTER: each message's first frame is the peer's identity */
+  router?: boolean;
+  /** a ZeroMQ message that is not a well-formed packed or Jupyter-framed message */
+  onBad?: (err: unknown, frames: Buffer[]) => void;
+  /**
+   * Is there work waiting for an answer? Given, the receiver only keeps the
+   * process alive while there is: idle, it reads what arrives from an unref'd
+   * timer (a pending ZeroMQ receive holds the event loop open), so a script
+   * whose work is done can exit. Absent: it always receives (a server).
+   */
+  busy?: () => boolean;
+}
+
+/** while busy, a receive waits at most this long before checking whether the work is done */
+const BUSY_POLL_MS = 250;
+/** while idle, what arrived is read this often (if the process lives on for other reasons) */
+const IDLE_DRAIN_MS = 50;
+
 /**
  * Receive until the socket closes, handing each logical message to `handler`
  * (on a ROUTER with the peer's identity as its first frame). A ZeroMQ message
  * that is not a well-formed packed or Jupyter-framed message goes to `onBad`;
- * a handler that throws goes to `onError`; the loop goes on.
+ * a handler that throws goes to `onError`; receiving goes on.
  */
-export async function receiveLoop(
-  socket: Receivable,
-  handler: (frames: Buffer[]) => void,
-  onError: (err: unknown) => void,
-  opts: { router?: boolean; onBad?: (err: unknown, frames: Buffer[]) => void } = {},
-): Promise<void> {
-  const router = opts.router ?? false;
-  while (!socket.closed) {
-    let frames: Buffer[];
-    try {
-      frames = await socket.receive();
-    } catch (err) {
-      // the socket may have been closed while the receive was awaited
-      if (isClosed(socket)) return;
-      const code = (err as { code?: string }).code;
-      if (code === 'EAGAIN' || code === 'ETERM' || code === 'ENOTSOCK') return;
-      onError(err);
-      continue;
+export class Receiver {
+  #looping = false;
+  #draining = false;
+  #idle: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly socket: Receivable & { receiveTimeout: number },
+    private readonly handler: (frames: Buffer[]) => void,
+    private readonly onError: (err: unknown) => void,
+    private readonly opts: ReceiverOptions = {},
+  ) {}
+
+  /** A blocking receive loop runs (read through a method: it changes while a receive is awaited). */
+  isLooping(): boolean {
+    return this.#looping;
+  }
+
+  start(): void {
+    if (this.opts.busy && !this.opts.busy()) this.#goIdle();
+    else void this.#loop();
+  }
+
+  /** Work has begun: receive (and keep the process alive) until it is done. */
+  wake(): void {
+    if (this.#looping || isClosed(this.socket)) return;
+    clearInterval(this.#idle);
+    this.#idle = undefined;
+    // a drain in progress starts the loop when it ends
+    if (!this.#draining) void this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    const { busy } = this.opts;
+    this.#looping = true;
+    if (busy) this.socket.receiveTimeout = BUSY_POLL_MS;
+    while (!isClosed(this.socket) && (!busy || busy())) {
+      let frames: Buffer[];
+      try {
+        frames = await this.socket.receive();
+      } catch (err) {
+        // the socket may have been closed while the receive was awaited
+        if (isClosed(this.socket)) break;
+        const code = codeOf(err);
+        if (code === 'EAGAIN' && busy) continue; // no message within the poll: check for work again
+        if (code === 'EAGAIN' || code === 'ETERM' || code === 'ENOTSOCK') break;
+        this.onError(err);
+        continue;
+      }
+      this.#deliver(frames);
     }
+    this.#looping = false;
+    if (busy && !isClosed(this.socket)) this.#goIdle();
+  }
+
+  #goIdle(): void {
+    this.socket.receiveTimeout = 0;
+    clearInterval(this.#idle);
+    this.#idle = setInterval(() => void this.#drain(), IDLE_DRAIN_MS);
+    this.#idle.unref();
+  }
+
+  /** Read what has arrived, without waiting (so without holding the process open). */
+  async #drain(): Promise<void> {
+    if (this.#draining || this.#looping) return;
+    this.#draining = true;
+    try {
+      while (!isClosed(this.socket)) this.#deliver(await this.socket.receive());
+    } catch {
+      // EAGAIN: nothing more for now (or the socket closed)
+    } finally {
+      this.#draining = false;
+    }
+    if (isClosed(this.socket)) clearInterval(this.#idle);
+    else if (this.opts.busy?.() && !this.isLooping()) this.wake();
+  }
+
+  #deliver(frames: Buffer[]): void {
+    const router = this.opts.router ?? false;
     const identity = router ? frames[0] : undefined;
     let messages: Buffer[][];
     try {
       messages = unpack(router ? frames.slice(1) : frames);
     } catch (err) {
-      (opts.onBad ?? onError)(err, frames);
-      continue;
+      (this.opts.onBad ?? this.onError)(err, frames);
+      return;
     }
     for (const m of messages) {
       try {
-        handler(identity ? [identity, ...m] : m);
+        this.handler(identity ? [identity, ...m] : m);
       } catch (err) {
-        onError(err);
+        this.onError(err);
       }
     }
   }
+}
+
+/** Receive until the socket closes (a Receiver that is never idle). */
+export function receiveLoop(
+  socket: Receivable & { receiveTimeout: number },
+  handler: (frames: Buffer[]) => void,
+  onError: (err: unknown) => void,
+  opts: Omit<ReceiverOptions, 'busy'> = {},
+): void {
+  new Receiver(socket, handler, onError, opts).start();
 }

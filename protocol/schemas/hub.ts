@@ -39,13 +39,24 @@ export const ShutdownRequestSchema = z.object({
 export type ShutdownRequest = z.infer<typeof ShutdownRequestSchema>;
 
 export const AbortRequestSchema = z.object({
-  /** tasks to abort; from a client, all of its pending tasks when absent */
+  /** tasks to abort; from a client, without msg_ids, client or all: all of its own unfinished tasks */
   msg_ids: z.array(z.string().max(200)).max(1000000).optional(),
+  /** every unfinished task of the client with this id (its session id) */
+  client: z.string().min(1).max(200).optional(),
+  /** every unfinished task of every client */
+  all: z.boolean().optional(),
   /** from the controller to an engine: the error the aborted task ends with */
   ename: z.enum(['TaskAborted', 'TaskTimeout']).optional(),
   evalue: z.string().max(10000).optional(),
 });
 export type AbortRequest = z.infer<typeof AbortRequestSchema>;
+
+export const AbortReplySchema = z.object({
+  /** tasks stopped (queued ones removed, running ones interrupted) */
+  aborted: z.number().int().nonnegative(),
+  /** msg ids named that the controller has no unfinished task for (never received, or finished) */
+  unknown: z.array(z.string()).optional(),
+});
 
 export const ResultRequestSchema = z.object({ msg_ids: z.array(z.string().max(200)).min(1).max(100000) });
 
@@ -82,3 +93,38 @@ export const ErrorReplySchema = z.object({
   evalue: z.string().max(100000),
 });
 export type ErrorReply = z.infer<typeof ErrorReplySchema>;
+
+/** Which task records to list (`rc.dbQuery`, `tscluster tasks`); every field narrows the selection. */
+export const QueryRequestSchema = z.object({
+  status: z
+    .array(z.enum(['submitted', 'waiting', 'queued', 'running', 'retrying', 'done', 'failed']))
+    .max(7)
+    .optional(),
+  engine_id: z.number().int().nonnegative().optional(),
+  label: z.string().max(1000).optional(),
+  client: z.string().max(200).optional(),
+  /** submitted at or after, epoch ms */
+  since: z.number().optional(),
+  /** submitted before, epoch ms */
+  until: z.number().optional(),
+  /** at most this many, the most recently submitted */
+  limit: z.number().int().positive().max(1_000_000).optional(),
+});
+
+export const TaskRecordSchema = z.object({
+  msg_id: z.string(),
+  client: z.string(),
+  route: z.enum(['direct', 'lb']),
+  label: z.string().nullable(),
+  status: z.string(),
+  engine_id: z.number().int().nullable(),
+  submitted: z.number(),
+  started: z.number().nullable(),
+  completed: z.number().nullable(),
+  priority: z.number(),
+  attempts: z.array(z.object({ engine_id: z.number().int().nullable(), ename: z.string() })),
+  ename: z.string().nullable(),
+});
+export type TaskRecordWire = z.infer<typeof TaskRecordSchema>;
+
+export const QueryReplySchema = z.object({ records: z.array(TaskRecordSchema) });

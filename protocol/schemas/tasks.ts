@@ -20,11 +20,9 @@ export const TaskMetadataSchema = z.object({
   /** resubmissions on error or engine death (load-balanced) */
   retries: z.number().int().nonnegative().max(1000).optional(),
   /** the task fails with TaskTimeout this long after submission, queued or running */
-  timeout_ms: z
-    .number()
-    .positive()
-    .max(2 ** 31 - 1)
-    .optional(),
+  timeout_ms: z.number().positive().max(1e15).optional(),
+  /** keep the task queued when its client disconnects (default: cancel it) */
+  retain: z.boolean().optional(),
   /** time dependency: run after these finish */
   after: DependencySchema.optional(),
   /** location dependency: run where these ran */
@@ -36,8 +34,11 @@ export type TaskMetadata = z.infer<typeof TaskMetadataSchema>;
 export const ApplyContentSchema = z.discriminatedUnion('kind', [
   /** buffers: the serialized args array, with the function source as its head (serialize.ts) */
   z.object({ kind: z.literal('apply') }),
-  /** buffers: the serialized items array, with the function source as its head; the function is called once per item */
-  z.object({ kind: z.literal('map') }),
+  /**
+   * buffers: the serialized items array, with the function source as its head; the function is called once per
+   * item (with `spread`, each item is an array of arguments: a map over several sequences zipped)
+   */
+  z.object({ kind: z.literal('map'), spread: z.boolean().optional() }),
   /**
    * run a code string in the engine namespace; TypeScript is stripped of its
    * types (always with `typescript: true`, else when the code is not valid JavaScript)
