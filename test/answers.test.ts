@@ -232,7 +232,7 @@ describe('the controller answers what it refuses (1 engine)', () => {
           for (const one of unpack(frames)) {
             const m = session.parse(one);
             const parent = 'msg_id' in m.parent ? m.parent.msg_id : '';
-            replies.set(parent, { type: m.type, content: m.content as Record<string, unknown> });
+            replies.set(parent, { type: m.type, content: m.content });
           }
         }
       } catch {
