@@ -10,7 +10,7 @@
  * The seed is printed; FUZZ_SEED=<n> reproduces a run (it seeds test/fuzz-engine.test.ts too).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { Dealer } from 'zeromq';
 import type { Client } from '../index.js';
 import { Session, Signer, serialize } from '../protocol/index.js';
@@ -25,10 +25,10 @@ import {
   delta,
   parts,
   pidGone,
-  printReports,
   range,
   readConnectionFile,
-  seedFromEnv,
+  fuzzReports,
+  fuzzSeed,
   sendFuzz,
   sharedCluster,
   showCounts,
@@ -37,14 +37,11 @@ import {
   tempRootForFile,
   waitFor,
 } from './support/index.js';
-import type { SocketReport } from './support/index.js';
 
 const root = tempRootForFile('fuzz-controller');
-const SEED = seedFromEnv('FUZZ_SEED', 'fuzz');
+const SEED = fuzzSeed();
+const reports = fuzzReports();
 const PROFILE = 'fuzz';
-
-const reports: SocketReport[] = [];
-after(() => printReports(reports));
 
 describe(`fuzzing the controller (seed ${SEED})`, () => {
   const c = sharedCluster({ n: 2, profile: PROFILE }, '', { extraPids: () => pids });

@@ -14,30 +14,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Router } from 'zeromq';
 import { Session, deserialize, receiveLoop, serialize } from '../protocol/index.js';
 import type { Message } from '../protocol/index.js';
-import {
-  DIST,
-  Fuzzer,
-  PER_SOCKET,
-  Rng,
-  assertAllGone,
-  pidGone,
-  printReports,
-  seedFromEnv,
-  sendFuzz,
-  tempRootForFile,
-  waitFor,
-} from './support/index.js';
-import type { Expect, SocketReport } from './support/index.js';
+import { DIST, Fuzzer, PER_SOCKET, Rng, assertAllGone, pidGone, fuzzReports, fuzzSeed, sendFuzz, tempRootForFile, waitFor } from './support/index.js';
+import type { Expect } from './support/index.js';
 
 const root = tempRootForFile('fuzz-engine');
-const SEED = seedFromEnv('FUZZ_SEED', 'fuzz');
-
-const reports: SocketReport[] = [];
-after(() => printReports(reports));
+const SEED = fuzzSeed();
+const reports = fuzzReports();
 
 describe(`fuzzing an engine (seed ${SEED})`, () => {
   test(`${PER_SOCKET} malformed messages to one engine through a fake controller: it stays up, answers the well-formed requests in between exactly once, and still works`, async () => {

@@ -7,7 +7,9 @@
  * signatures, replays, oversized frames, packed-transport garbage.
  */
 import assert from 'node:assert/strict';
+import { after } from 'node:test';
 import { DELIMITER, MAX_JSON_FRAME, PACK_MAGIC, Signer, deserialize, pack, serialize } from '../../protocol/index.js';
+import { seedFromEnv } from './rng.js';
 import type { Rng } from './rng.js';
 import { framesOf, parts, rawHeader, signedFrames, sortedCounts } from './wire.js';
 import type { Inbox, Parts } from './wire.js';
@@ -658,6 +660,16 @@ export interface SocketReport {
   drops: Record<string, number>;
   wellFormed: number;
   ms: number;
+}
+
+/** The seed of a fuzz run: `$FUZZ_SEED` (to reproduce one), else a fresh one; printed. */
+export const fuzzSeed = (): number => seedFromEnv('FUZZ_SEED', 'fuzz');
+
+/** A list for the reports of a test file's fuzzed sockets, printed once its tests have run. */
+export function fuzzReports(): SocketReport[] {
+  const reports: SocketReport[] = [];
+  after(() => printReports(reports));
+  return reports;
 }
 
 /** Print what each fuzzed socket took (a line of test output per socket). */
