@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { Cluster, CompositeError, RemoteError } from '../index.js';
+import { before, describe, test } from 'node:test';
+import { CompositeError, RemoteError } from '../index.js';
 import type { Client } from '../index.js';
-import { range, removeTempRoot, stopCluster, useTempRoot } from './helpers.js';
+import { range, sharedCluster, tempRootForFile } from './support/index.js';
 
 /** Names that tests put into engine namespaces. */
 declare const part: number[];
@@ -18,7 +18,7 @@ declare const typed: ArrayLike<unknown>;
 declare const flat: unknown;
 declare const big: Float64Array;
 
-const root = useTempRoot('data');
+const root = tempRootForFile('data');
 
 /** A checksum that sees every element and its position. */
 function checksum(a: Float64Array): number {
@@ -28,22 +28,9 @@ function checksum(a: Float64Array): number {
 }
 
 describe('data movement and code on a 3-engine cluster', () => {
-  let cluster: Cluster | undefined;
+  const c = sharedCluster({ n: 3 });
   let rc: Client;
-
-  before(async () => {
-    cluster = await Cluster.start({ n: 3 });
-    rc = await cluster.connect();
-    await rc.waitForEngines(3, { timeoutMs: 30000 });
-  });
-
-  after(async () => {
-    try {
-      await stopCluster(cluster);
-    } finally {
-      removeTempRoot(root);
-    }
-  });
+  before(() => (rc = c.rc()));
 
   describe('scatter and gather', () => {
     test('README: 10,001 items over 3 engines: blocks of 3334/3334/3333, order kept, gathered back equal', async () => {

@@ -3,31 +3,22 @@
  * with the default heartbeat settings (an engine silent 5 s is declared dead).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { Cluster, EngineError } from '../index.js';
-import type { Client, EngineEvent } from '../index.js';
-import { pidGone, range, removeTempRoot, stopCluster, useTempRoot, waitFor } from './helpers.js';
+import { before, describe, test } from 'node:test';
+import { EngineError } from '../index.js';
+import type { Client, Cluster, EngineEvent } from '../index.js';
+import { pidGone, range, sharedCluster, tempRootForFile, waitFor } from './support/index.js';
 
-const root = useTempRoot('engine-death');
+tempRootForFile('engine-death');
 
 describe('engine death and busy engines (3 engines)', () => {
+  const c = sharedCluster({ n: 3 });
   let cluster: Cluster | undefined;
   let rc: Client;
   const events: EngineEvent[] = [];
-
-  before(async () => {
-    cluster = await Cluster.start({ n: 3 });
-    rc = await cluster.connect();
-    await rc.waitForEngines(3, { timeoutMs: 30000 });
+  before(() => {
+    cluster = c.cluster();
+    rc = c.rc();
     rc.onEngine((e) => events.push(e));
-  });
-
-  after(async () => {
-    try {
-      await stopCluster(cluster);
-    } finally {
-      removeTempRoot(root);
-    }
   });
 
   test('an engine busy in synchronous code longer than the dead-after time (5 s) is not declared dead', async () => {

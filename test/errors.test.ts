@@ -3,46 +3,43 @@
  * cluster on a taken profile, and a hostile peer on the controller's client port.
  */
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { Dealer } from 'zeromq';
 import { Client, Cluster, ClusterAlreadyRunning, ConnectionFileError, TimeoutError } from '../index.js';
-import { serialize, unpack } from '../protocol/index.js';
-import { connectionFile, range, readState, removeTempRoot, stopCluster, useTempRoot } from './helpers.js';
+import { DELIMITER, Signer, serialize } from '../protocol/index.js';
+import {
+  Inbox,
+  connectionFile,
+  delta,
+  otherKey,
+  parts,
+  range,
+  readConnectionFile,
+  readState,
+  sharedCluster,
+  signedFrames,
+  tempRootForFile,
+  connectError,
+} from './support/index.js';
+import type { ConnectionFileJson } from './support/index.js';
 
-const root = useTempRoot('errors');
+const root = tempRootForFile('errors');
 const PROFILE = 'errs';
 const CLUSTER_ID = 'c1';
 
-interface ClientFile {
-  ip: string;
-  port: number;
-  key: string;
-  controller_pid: number;
-  [k: string]: unknown;
-}
-
-function readClientFile(): ClientFile {
-  return JSON.parse(readFileSync(connectionFile(root, 'client', PROFILE, CLUSTER_ID), 'utf8')) as ClientFile;
+function readClientFile(): ConnectionFileJson {
+  return readConnectionFile(root, 'client', PROFILE, CLUSTER_ID);
 }
 
 /** A copy of the client connection file with some fields changed. */
-function writeVariant(name: string, change: (f: ClientFile) => unknown): string {
+function writeVariant(name: string, change: (f: ConnectionFileJson) => unknown): string {
   const path = join(root, name);
   writeFileSync(path, JSON.stringify(change(readClientFile()), null, 2), { mode: 0o600 });
   return path;
 }
-
-function otherKey(key: string): string {
-  for (;;) {
-    const k = randomBytes(32).toString('hex');
-    if (k !== key) return k;
-  }
-}
-
-const DELIMITER = Buffer.from('<IDS|MSG>');
 
 /** The frames a DEALER sends for one message, signed with `key` as the wire protocol says. */
 function message(
@@ -52,22 +49,8 @@ function message(
   metadata: unknown = {},
   buffers: Buffer[] = [],
 ): { msgId: string; frames: Buffer[] } {
-  const msgId = randomUUID();
-  const header = Buffer.from(
-    JSON.stringify({
-      msg_id: msgId,
-      msg_type: msgType,
-      session: 'raw-socket-test',
-      username: 'test',
-      date: new Date().toISOString(),
-      version: '1.0',
-    }),
-  );
-  const parent = Buffer.from('{}');
-  const meta = Buffer.from(JSON.stringify(metadata));
-  const body = Buffer.from(JSON.stringify(content));
-  const signature = Buffer.from(createHmac('sha256', key).update(header).update(parent).update(meta).update(body).digest('hex'));
-  return { msgId, frames: [DELIMITER, signature, header, parent, meta, body, ...buffers] };
+  const p = parts(msgType, content, { metadata, buffers });
+  return { msgId: p.msgId, frames: signedFrames(new Signer(key), p) };
 }
 
 /** An apply_request whose function appends `text` to the file `marker` on the engine that runs it. */
@@ -76,59 +59,20 @@ function writeMarkerRequest(key: string, marker: string, text: string): { msgId:
   return message(key, 'apply_request', { kind: 'apply' }, { route: 'lb' }, serialize([], 'args', fnSource));
 }
 
-/** Receive on a raw socket until the reply whose parent is `msgId` arrives; returns its content. */
-async function receiveReplyTo(sock: Dealer, msgId: string, timeoutMs = 30000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    // the controller answers in the packed transport (several Jupyter-framed messages per ZeroMQ message)
-    for (const frames of unpack(await sock.receive())) {
-      const d = frames.findIndex((f) => f.equals(DELIMITER));
-      if (d < 0 || frames.length < d + 6) continue;
-      const parent = JSON.parse(frames[d + 3]!.toString('utf8')) as { msg_id?: string };
-      if (parent.msg_id === msgId) return JSON.parse(frames[d + 5]!.toString('utf8')) as Record<string, unknown>;
-    }
-  }
-  throw new Error(`no reply to ${msgId} within ${timeoutMs} ms`);
-}
-
-function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of new Set([...Object.keys(after), ...Object.keys(before)])) {
-    const d = (after[k] ?? 0) - (before[k] ?? 0);
-    if (d !== 0) out[k] = d;
-  }
-  return out;
-}
-
 describe('error paths', () => {
+  const c = sharedCluster({ n: 2, profile: PROFILE }, CLUSTER_ID);
   let cluster: Cluster | undefined;
   let rc: Client;
-
-  before(async () => {
-    cluster = await Cluster.start({ n: 2, profile: PROFILE, clusterId: CLUSTER_ID });
-    rc = await cluster.connect();
-    await rc.waitForEngines(2, { timeoutMs: 30000 });
-  });
-
-  after(async () => {
-    try {
-      await stopCluster(cluster);
-    } finally {
-      removeTempRoot(root);
-    }
+  before(() => {
+    cluster = c.cluster();
+    rc = c.rc();
   });
 
   test('a client with a wrong key fails to connect with a clear error naming the key/signature and the file, not a timeout', async () => {
     const file = writeVariant('wrong-key-client.json', (f) => ({ ...f, key: otherKey(f.key) }));
     const timeoutMs = 10000;
     const t0 = Date.now();
-    const err = await Client.connect({ connectionFile: file, timeoutMs }).then(
-      async (c) => {
-        await c.close();
-        return assert.fail('connect with a wrong key should fail');
-      },
-      (e: unknown) => e,
-    );
+    const err = await connectError({ connectionFile: file, timeoutMs }, 'connect with a wrong key should fail');
     const elapsed = Date.now() - t0;
     assert.ok(err instanceof Error, String(err));
     assert.ok(!(err instanceof TimeoutError), `a clear error expected, not a timeout: ${err.message}`);
@@ -243,7 +187,11 @@ describe('error paths', () => {
     const controlMarker = join(root, 'control-ran');
     const before = (await rc.stats()).dropped;
 
-    const sock = new Dealer({ linger: 0, receiveTimeout: 30000 });
+    const sock = new Dealer({ linger: 0 });
+    const inbox = new Inbox(sock);
+    /** the content of the reply to `msgId` on the raw socket */
+    const receiveReplyTo = async (msgId: string): Promise<Record<string, unknown>> =>
+      (await inbox.waitFor(msgId, undefined, 30000)).content as Record<string, unknown>;
     try {
       sock.connect(`tcp://${info.ip}:${info.port}`);
       const forged = writeMarkerRequest(wrongKey, forgedMarker, 'forged');
@@ -275,7 +223,7 @@ describe('error paths', () => {
       // run, the controller has handled (and dropped) everything sent before it
       const control = writeMarkerRequest(info.key, controlMarker, 'x');
       await sock.send(control.frames);
-      const reply = await receiveReplyTo(sock, control.msgId);
+      const reply = await receiveReplyTo(control.msgId);
       assert.equal(reply.status, 'ok', `the well-formed control request ran: ${JSON.stringify(reply)}`);
       assert.equal(readFileSync(controlMarker, 'utf8'), 'x');
 
@@ -286,7 +234,7 @@ describe('error paths', () => {
       await sock.send(control.frames);
       const second = writeMarkerRequest(info.key, controlMarker, 'y');
       await sock.send(second.frames);
-      assert.equal((await receiveReplyTo(sock, second.msgId)).status, 'ok');
+      assert.equal((await receiveReplyTo(second.msgId)).status, 'ok');
       assert.equal(readFileSync(controlMarker, 'utf8'), 'xy', 'the replayed request did not run again');
       assert.deepEqual(delta((await rc.stats()).dropped, afterBad), { 'client.replay': 1 });
     } finally {

@@ -12,47 +12,26 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { Cluster, Executor, LocalExecutor, RemoteError, TaskAborted, TimeoutError } from '../index.js';
+import { Executor, LocalExecutor, RemoteError, TaskAborted, TimeoutError } from '../index.js';
 import type { Client, Future } from '../index.js';
-import { DIST, OutputWatcher, assertAllGone, range, removeTempRoot, stopCluster, useTempRoot, waitExit, waitFor } from './helpers.js';
+import {
+  DIST,
+  OutputWatcher,
+  TestFiles,
+  assertAllGone,
+  gated,
+  markThenSpin,
+  range,
+  rejection,
+  sharedCluster,
+  tempRootForFile,
+  waitExit,
+  waitFor,
+  waitIdle,
+} from './support/index.js';
 
-const root = useTempRoot('executor');
-after(() => removeTempRoot(root));
-
-const allGates: string[] = [];
-/** A fresh file path: a gate a test opens, or a marker a call writes. */
-function newFile(tag: string): string {
-  const f = join(root, `${tag}-${allGates.length + 1}`);
-  allGates.push(f);
-  return f;
-}
-const open = (gate: string): void => writeFileSync(gate, '');
-
-/** Runs remotely or in a pool thread: writes `marker`, then spins forever (only cancel ends it). */
-const spin = (marker: string): number => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  (require('node:fs') as typeof import('node:fs')).writeFileSync(marker, 'started');
-  for (;;) {
-    // busy: only replacing the thread ends this
-  }
-};
-
-/** Runs remotely or in a pool thread: waits until `gate` exists (at most 60 s). */
-const waitForGate = async (gate: string): Promise<string> => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fs = require('node:fs') as typeof import('node:fs');
-  const t0 = Date.now();
-  while (!fs.existsSync(gate) && Date.now() - t0 < 60000) await new Promise((r) => setTimeout(r, 10));
-  return 'opened';
-};
-
-/** The rejection of a future that must fail. */
-async function rejection(f: PromiseLike<unknown>): Promise<unknown> {
-  return Promise.resolve(f).then(
-    (v) => assert.fail(`expected a failure, got ${JSON.stringify(v)}`),
-    (e: unknown) => e,
-  );
-}
+const root = tempRootForFile('executor');
+const files = new TestFiles(root);
 
 describe('Executor.auto() with no cluster running: the local pool', () => {
   let ex: Executor | undefined;
@@ -99,11 +78,11 @@ describe('Executor.auto() with no cluster running: the local pool', () => {
 
   test('cancel() of a running while(true) call and of a queued call: TaskAborted; the pool serves on', async () => {
     assert.ok(ex);
-    const m1 = newFile('spin');
-    const m2 = newFile('spin');
-    const running = [ex.submit(spin, m1), ex.submit(spin, m2)];
+    const m1 = files.file('spin');
+    const m2 = files.file('spin');
+    const running = [ex.submit(markThenSpin, m1), ex.submit(markThenSpin, m2)];
     // both threads busy: a third call waits in the queue
-    const queuedMarker = newFile('queued');
+    const queuedMarker = files.file('queued');
     const queued = ex.submit((m: string) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       (require('node:fs') as typeof import('node:fs')).writeFileSync(m, 'ran');
@@ -135,11 +114,11 @@ describe('Executor.auto() with no cluster running: the local pool', () => {
 
   test('result({ timeoutMs }) rejects with TimeoutError; the call goes on', async () => {
     assert.ok(ex);
-    const g = newFile('gate');
-    const f = ex.submit(waitForGate, g);
+    const g = files.file('gate');
+    const f = ex.submit(gated, { gate: g, v: 'opened' });
     await assert.rejects(f.result({ timeoutMs: 100 }), (e: unknown) => e instanceof TimeoutError);
     assert.equal(f.done(), false);
-    open(g);
+    files.open(g);
     assert.equal(await f.result({ timeoutMs: 30000 }), 'opened');
   });
 
@@ -203,22 +182,22 @@ describe('Executor.auto() with no cluster running: the local pool', () => {
   test('shutdown: wait for submitted calls, cancelFutures for the rest; no submissions after', async () => {
     const local = await Executor.auto({ threads: 1 });
     assert.equal(local.kind, 'local');
-    const g = newFile('gate');
-    const first = local.submit(waitForGate, g);
+    const g = files.file('gate');
+    const first = local.submit(gated, { gate: g, v: 'opened' });
     const second = local.submit(() => 'second');
     let shut = false;
     const shutting = local.shutdown({ wait: true }).then(() => (shut = true));
     assert.throws(() => local.submit(() => 1), /shut down/);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(shut, false, 'shutdown waits for the calls');
-    open(g);
+    files.open(g);
     await shutting;
     assert.equal(await first, 'opened');
     assert.equal(await second, 'second');
 
     const other = await Executor.auto({ threads: 1 });
-    const m = newFile('spin');
-    const spinning = other.submit(spin, m);
+    const m = files.file('spin');
+    const spinning = other.submit(markThenSpin, m);
     const waiting = other.submit(() => 'never');
     await waitFor('the spinning call running', () => existsSync(m), { timeoutMs: 30000 });
     await other.shutdown({ wait: true, cancelFutures: true });
@@ -228,31 +207,13 @@ describe('Executor.auto() with no cluster running: the local pool', () => {
 });
 
 describe('with a running cluster', () => {
-  let cluster: Cluster | undefined;
+  const c = sharedCluster({ n: 2 }, '', { beforeStop: () => files.openAll() });
   let rc: Client;
   let pids: number[] = [];
-
-  before(async () => {
-    cluster = await Cluster.start({ n: 2 });
-    rc = await cluster.connect();
-    await rc.waitForEngines(2, { timeoutMs: 30000 });
-    pids = cluster.enginePids;
+  before(() => {
+    rc = c.rc();
+    pids = c.cluster().enginePids;
   });
-
-  after(async () => {
-    allGates.forEach(open);
-    await stopCluster(cluster);
-  });
-
-  const idle = (): Promise<unknown> =>
-    waitFor(
-      'the cluster idle',
-      async () => {
-        const s = await rc.queueStatus();
-        return s.unassigned === 0 && Object.values(s.engines).every((e) => e.running === 0 && e.queued === 0);
-      },
-      { timeoutMs: 30000 },
-    );
 
   test("Executor.auto() in the same TSCLUSTER_DIR and profile gives kind 'cluster', running on engine pids", async () => {
     const ex = await Executor.auto();
@@ -312,12 +273,12 @@ describe('with a running cluster', () => {
   });
 
   test('future.cancel() of a running and of a queued call rejects it with TaskAborted', async () => {
-    await idle();
+    await waitIdle(rc);
     const ex = rc.loadBalancedView().executor();
-    const markers = [newFile('spin'), newFile('spin')];
-    const running = markers.map((m) => ex.submit(spin, m));
+    const markers = [files.file('spin'), files.file('spin')];
+    const running = markers.map((m) => ex.submit(markThenSpin, m));
     await waitFor('both engines spinning', () => markers.every((m) => existsSync(m)), { timeoutMs: 30000 });
-    const queuedMarker = newFile('queued');
+    const queuedMarker = files.file('queued');
     const queued = ex.submit((m: string) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       (require('node:fs') as typeof import('node:fs')).writeFileSync(m, 'ran');
@@ -346,35 +307,35 @@ describe('with a running cluster', () => {
 
   test('future.result({ timeoutMs }) rejects with TimeoutError; the call still completes', async () => {
     const ex = rc.loadBalancedView().executor();
-    const g = newFile('gate');
-    const f: Future<string> = ex.submit(waitForGate, g);
+    const g = files.file('gate');
+    const f: Future<string> = ex.submit(gated, { gate: g, v: 'opened' });
     await assert.rejects(f.result({ timeoutMs: 150 }), (e: unknown) => e instanceof TimeoutError);
     assert.equal(f.done(), false);
-    open(g);
+    files.open(g);
     assert.equal(await f.result({ timeoutMs: 30000 }), 'opened');
     assert.equal(f.done(), true);
     await ex.shutdown();
   });
 
   test('shutdown({ wait: true }) waits for running calls; shutdown({ cancelFutures: true }) aborts them', async () => {
-    await idle();
+    await waitIdle(rc);
     const ex = rc.loadBalancedView().executor();
-    const g = newFile('gate');
-    const gated = ex.submit(waitForGate, g);
+    const g = files.file('gate');
+    const held = ex.submit(gated, { gate: g, v: 'opened' });
     let shut = false;
     const shutting = ex.shutdown({ wait: true }).then(() => (shut = true));
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(shut, false, 'still waiting for the gated call');
-    open(g);
+    files.open(g);
     await shutting;
-    assert.equal(await gated, 'opened');
+    assert.equal(await held, 'opened');
 
     const ex2 = rc.loadBalancedView().executor();
-    const m = newFile('spin');
-    const spinning = ex2.submit(spin, m);
+    const m = files.file('spin');
+    const spinning = ex2.submit(markThenSpin, m);
     await waitFor('the spinning call running', () => existsSync(m), { timeoutMs: 30000 });
     await ex2.shutdown({ wait: true, cancelFutures: true });
     assert.ok((await rejection(spinning)) instanceof TaskAborted);
-    await idle();
+    await waitIdle(rc);
   });
 });

@@ -7,43 +7,31 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Client, Cluster, NoEnginesRegistered } from '../index.js';
 import {
   CLI,
   OutputWatcher,
   ROOT,
   assertAllGone,
+  assertNoConnectionFiles,
   connectionFile,
   killAll,
   listJson,
   waitExit,
   pidGone,
   readState,
-  removeTempRoot,
   runCli,
+  showResult,
   stateFilePath,
   stopCluster,
-  useTempRoot,
+  tempRootForFile,
   waitFor,
   waitGone,
-} from './helpers.js';
-import type { CliResult, StateFile } from './helpers.js';
+} from './support/index.js';
+import type { StateFile } from './support/index.js';
 
-const root = useTempRoot('lifecycle');
-
-function show(r: CliResult): string {
-  return `exit ${r.code ?? r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-}
-
-function assertNoConnectionFiles(profile = 'default', clusterId = ''): void {
-  for (const kind of ['client', 'engine'] as const) {
-    const p = connectionFile(root, kind, profile, clusterId);
-    assert.equal(existsSync(p), false, `${p} should be removed`);
-  }
-}
-
-after(() => removeTempRoot(root));
+const root = tempRootForFile('lifecycle');
 
 describe('the tscluster command line', () => {
   test('start --daemon, list, engines -n 1, stop: no process or connection file left', async () => {
@@ -55,7 +43,7 @@ describe('the tscluster command line', () => {
     try {
       const started = await runCli(['start', '-n', '2', '--daemon'], { timeoutMs: 90000 });
       remember();
-      assert.equal(started.code, 0, show(started));
+      assert.equal(started.code, 0, showResult(started));
       assert.match(started.stdout, /cluster ready/);
       const state = readState(root);
       assert.ok(state, 'a state file with the pids');
@@ -92,12 +80,12 @@ describe('the tscluster command line', () => {
       );
       assert.ok(rows[0]!.dropped !== null && typeof rows[0]!.dropped === 'object', 'list --json carries the dropped counts of a running cluster');
       const table = await runCli(['list'], { timeoutMs: 30000 });
-      assert.equal(table.code, 0, show(table));
+      assert.equal(table.code, 0, showResult(table));
       assert.match(table.stdout, new RegExp(`default\\s+-\\s+${state.controller_pid}\\s+2\\s+running`));
 
       const added = await runCli(['engines', '-n', '1'], { timeoutMs: 90000 });
       remember();
-      assert.equal(added.code, 0, show(added));
+      assert.equal(added.code, 0, showResult(added));
       const rows2 = await listJson();
       assert.equal(rows2.length, 1);
       assert.equal(rows2[0]!.engines, 3);
@@ -117,13 +105,13 @@ describe('the tscluster command line', () => {
       for (const p of all) known.add(p);
 
       const stopped = await runCli(['stop'], { timeoutMs: 60000 });
-      assert.equal(stopped.code, 0, show(stopped));
+      assert.equal(stopped.code, 0, showResult(stopped));
       await assertAllGone(all, 'after `tscluster stop`');
-      assertNoConnectionFiles();
+      assertNoConnectionFiles(root);
 
       assert.deepEqual(await listJson(), []);
       const empty = await runCli(['list'], { timeoutMs: 30000 });
-      assert.equal(empty.code, 0, show(empty));
+      assert.equal(empty.code, 0, showResult(empty));
       assert.match(empty.stdout, /no clusters/);
     } finally {
       await killAll([...known]);
@@ -138,7 +126,7 @@ describe('the tscluster command line', () => {
       const started = await runCli(['start', '-n', '2', '--daemon', '--profile', profile, '--cluster-id', clusterId], { timeoutMs: 90000 });
       const state = readState(root, profile, clusterId);
       if (state) for (const p of [state.controller_pid, ...state.engine_pids]) known.add(p);
-      assert.equal(started.code, 0, show(started));
+      assert.equal(started.code, 0, showResult(started));
       assert.ok(state);
       assert.ok(existsSync(connectionFile(root, 'client', profile, clusterId)));
 
@@ -155,9 +143,9 @@ describe('the tscluster command line', () => {
       assert.match(table.stdout, new RegExp(`${profile}\\s+${clusterId}\\s+${state.controller_pid}\\s+-\\s+dead`));
 
       const stopped = await runCli(['stop', '--profile', profile, '--cluster-id', clusterId], { timeoutMs: 30000 });
-      assert.equal(stopped.code, 0, show(stopped));
+      assert.equal(stopped.code, 0, showResult(stopped));
       await assertAllGone(state.engine_pids, 'engines after `tscluster stop` of a dead cluster');
-      assertNoConnectionFiles(profile, clusterId);
+      assertNoConnectionFiles(root, profile, clusterId);
       assert.equal(existsSync(stateFilePath(root, profile, clusterId)), false, 'the state file is removed');
       assert.deepEqual(
         (await listJson()).filter((r) => r.profile === profile),
@@ -177,7 +165,7 @@ describe('the tscluster command line', () => {
         const r = await runCli(['start', '-n', '1', '--daemon', '--profile', profile, '--cluster-id', id], { timeoutMs: 90000 });
         const st = readState(root, profile, id);
         if (st) for (const p of [st.controller_pid, ...st.engine_pids]) known.add(p);
-        assert.equal(r.code, 0, show(r));
+        assert.equal(r.code, 0, showResult(r));
       }
       const [a, b] = ids.map((id) => readState(root, profile, id)) as [StateFile | undefined, StateFile | undefined];
       assert.ok(a && b);
@@ -209,9 +197,9 @@ describe('the tscluster command line', () => {
       );
 
       const stopped = await runCli(['stop', '--all'], { timeoutMs: 60000 });
-      assert.equal(stopped.code, 0, show(stopped));
+      assert.equal(stopped.code, 0, showResult(stopped));
       await assertAllGone([a.controller_pid, ...a.engine_pids, b.controller_pid, ...b.engine_pids], 'after `tscluster stop --all`');
-      for (const id of ids) assertNoConnectionFiles(profile, id);
+      for (const id of ids) assertNoConnectionFiles(root, profile, id);
       assert.deepEqual(await listJson(), []);
     } finally {
       await killAll([...known]);
@@ -237,7 +225,7 @@ describe('the tscluster command line', () => {
       remember();
       assert.ok(known.size >= 5, `the state file names the controller and 4 engines: ${[...known].join(', ')}`);
       await assertAllGone([...known], `after SIGINT during start-up (start exited with ${code}; stdout: ${JSON.stringify(out.text)})`);
-      assertNoConnectionFiles(profile);
+      assertNoConnectionFiles(root, profile);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       remember();
@@ -250,7 +238,7 @@ describe('the tscluster command line', () => {
     const results = await Promise.all(commands.map((c) => runCli([...c, '--help'], { timeoutMs: 30000 })));
     results.forEach((r, i) => {
       const cmd = ['tscluster', ...commands[i]!, '--help'].join(' ');
-      assert.equal(r.code, 0, `${cmd}: ${show(r)}`);
+      assert.equal(r.code, 0, `${cmd}: ${showResult(r)}`);
       assert.match(r.stdout, /Usage/, `${cmd} prints Usage`);
     });
     const short = await runCli(['start', '-h'], { timeoutMs: 30000 });
@@ -260,12 +248,12 @@ describe('the tscluster command line', () => {
 
   test('profile create, list and locate', async () => {
     const created = await runCli(['profile', 'create', 'big'], { timeoutMs: 30000 });
-    assert.equal(created.code, 0, show(created));
+    assert.equal(created.code, 0, showResult(created));
     const dir = join(root, 'profile_big');
     const config = JSON.parse(readFileSync(join(dir, 'tscluster.json'), 'utf8')) as Record<string, unknown>;
     assert.equal(typeof config, 'object');
     const again = await runCli(['profile', 'create', 'big'], { timeoutMs: 30000 });
-    assert.equal(again.code, 0, show(again));
+    assert.equal(again.code, 0, showResult(again));
     const listed = await runCli(['profile', 'list'], { timeoutMs: 30000 });
     assert.equal(listed.code, 0);
     assert.ok(listed.stdout.split('\n').includes('big'), listed.stdout);
@@ -296,7 +284,7 @@ describe('from code', () => {
       const c = cluster;
       cluster = undefined;
       await stopCluster(c);
-      assertNoConnectionFiles('code');
+      assertNoConnectionFiles(root, 'code');
       assert.equal(existsSync(stateFilePath(root, 'code')), false, 'the state file is removed');
     } finally {
       await stopCluster(cluster);
@@ -323,7 +311,7 @@ describe('from code', () => {
 
       await rc.shutdown({ hub: true });
       await assertAllGone(pids, 'after rc.shutdown({ hub: true })');
-      assertNoConnectionFiles('empty');
+      assertNoConnectionFiles(root, 'empty');
       const c = cluster;
       cluster = undefined;
       await stopCluster(c);
@@ -375,7 +363,7 @@ describe('from code', () => {
       const c = cluster;
       cluster = undefined;
       await stopCluster(c);
-      assertNoConnectionFiles('orphans');
+      assertNoConnectionFiles(root, 'orphans');
     } finally {
       await stopCluster(cluster);
     }

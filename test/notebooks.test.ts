@@ -10,203 +10,49 @@
  * test's TSCLUSTER_DIR in each process's environment).
  *
  * Needs `jupyter notebook` (Debian: apt-get install -y jupyter-notebook). Without
- * it the suite is skipped, saying so, unless CI=true, where it fails.
+ * it the suite is skipped, saying so, unless CI=true, where it fails (test/support/gates.ts).
  * Nothing here touches the user's Jupyter setup: HOME, JUPYTER_* and the
  * kernelspec (installed by `tslab install --prefix`) all live in a temp dir.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { CLI, ROOT, ensureGone, pidGone, removeTempRoot, sleep, useTempRoot, waitFor } from './helpers.js';
+import { after, before, test } from 'node:test';
+import { freePort } from '../util/net.js';
+import {
+  FIXTURES,
+  NOTEBOOKS,
+  ROOT,
+  assertNoProcesses,
+  assertServerGone,
+  cell,
+  cellStdout,
+  describeGated,
+  ensureGone,
+  errorOutputs,
+  joined,
+  jupyterGate,
+  nbrun,
+  notebookFiles,
+  processesOf,
+  readNotebook,
+  removeTempRoot,
+  showResult,
+  sleep,
+  squeeze,
+  useTempRoot,
+  waitFor,
+} from './support/index.js';
+import type { NbrunResult } from './support/index.js';
 
-const INSTALL = 'apt-get install -y jupyter-notebook';
-
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, cmd), constants.X_OK);
-      return join(dir, cmd);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** `jupyter` with a working `notebook` command, or why not. */
-function findJupyter(): { jupyter: string } | { missing: string } {
-  const jupyter = which('jupyter');
-  if (!jupyter) return { missing: `jupyter is not installed (no 'jupyter' on PATH): install the classic notebook server with \`${INSTALL}\`` };
-  const r = spawnSync(jupyter, ['notebook', '--version'], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0)
-    return {
-      missing: `'jupyter notebook --version' failed (${r.stderr.trim() || r.error?.message || `exit ${r.status}`}): install it with \`${INSTALL}\``,
-    };
-  return { jupyter };
-}
-
-const found = findJupyter();
-const JUPYTER = 'jupyter' in found ? found.jupyter : '';
-const CI = process.env.CI === 'true';
-const skip = 'missing' in found && !CI ? `skipped: ${found.missing}` : false;
-
-// ------------------------------------------------------------------ notebooks
-
-interface Output {
-  output_type: string;
-  name?: string;
-  text?: string | string[];
-  ename?: string;
-  evalue?: string;
-  traceback?: string[];
-}
-interface Cell {
-  cell_type: string;
-  id?: string;
-  source: string | string[];
-  outputs?: Output[];
-  execution_count?: number | null;
-}
-interface Notebook {
-  cells: Cell[];
-  metadata: { kernelspec?: { name?: string } };
-}
-
-const joined = (s: string | string[] | undefined): string => (Array.isArray(s) ? s.join('') : (s ?? ''));
-
-function readNotebook(path: string): Notebook {
-  return JSON.parse(readFileSync(path, 'utf8')) as Notebook;
-}
-
-function cell(nb: Notebook, id: string): Cell {
-  const c = nb.cells.find((x) => x.id === id);
-  assert.ok(c, `no cell with id ${id}`);
-  return c;
-}
-
-/** A cell's stdout as one string. */
-function stdout(nb: Notebook, id: string): string {
-  return (cell(nb, id).outputs ?? [])
-    .filter((o) => o.output_type === 'stream' && o.name === 'stdout')
-    .map((o) => joined(o.text))
-    .join('');
-}
-
-const squeeze = (s: string): string => s.replace(/\s+/g, '');
-
-function errorOutputs(nb: Notebook): string[] {
-  return nb.cells.flatMap((c) => (c.outputs ?? []).filter((o) => o.output_type === 'error').map((o) => `cell ${c.id}: ${o.ename}: ${o.evalue}`));
-}
-
-const NOTEBOOKS = join(ROOT, 'notebooks');
-const FIXTURES = join(ROOT, 'test', 'fixtures');
-const notebookFiles = (): string[] =>
-  readdirSync(NOTEBOOKS)
-    .filter((f) => f.endsWith('.ipynb'))
-    .sort();
-
-// ------------------------------------------------------------------ processes
-
-/** Processes (not this one) whose environment has TSCLUSTER_DIR=dir: every process this test started, and theirs. */
-function processesOf(dir: string): { pid: number; cmd: string }[] {
-  const needle = `TSCLUSTER_DIR=${dir}`;
-  const out: { pid: number; cmd: string }[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const env = readFileSync(`/proc/${d}/environ`, 'utf8').split('\0');
-      if (!env.includes(needle)) continue;
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue; // exited, not yet reaped
-      out.push({ pid: Number(d), cmd: readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').trim() });
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return out;
-}
-
-/** Wait up to `ms` for every process of this test to be gone, then assert none is left (SIGKILLing leftovers). */
-async function assertNoProcesses(dir: string, context: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  let left = processesOf(dir);
-  while (left.length > 0 && Date.now() < deadline) {
-    await sleep(100);
-    left = processesOf(dir);
-  }
-  await ensureGone(
-    left.map((p) => p.pid),
-    0,
-  );
-  assert.deepEqual(
-    left.map((p) => `pid ${p.pid}: ${p.cmd}`),
-    [],
-    `${context}: processes left ${ms / 1000} s later (now SIGKILLed)`,
-  );
-}
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** `tscluster nbrun ...` as a child process, from the project root. `onStart` gets the child (to signal it). */
-function nbrun(
-  args: string[],
-  { timeoutMs = 400_000, onStart }: { timeoutMs?: number; onStart?: (c: ChildProcess, out: () => string) => void } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const child = spawn(process.execPath, [CLI, 'nbrun', ...args], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`tscluster nbrun ${args.join(' ')} did not finish within ${timeoutMs / 1000} s\nstdout:\n${out}\nstderr:\n${err}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: out, stderr: err, ms: Date.now() - t0 });
-    });
-    onStart?.(child, () => out);
-  });
-}
-
-const show = (r: Run): string => `exit ${r.code ?? r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-
-/** The pid of the temporary server nbrun reported, checked gone. */
-function assertServerGone(r: Run): void {
-  const m = /started a Jupyter server \(pid (\d+)\)/.exec(r.stdout);
-  assert.ok(m, `nbrun reported no server pid\n${show(r)}`);
-  assert.ok(pidGone(Number(m[1])), `the Jupyter server pid ${m[1]} is still there`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+const jupyter = jupyterGate();
+const JUPYTER = jupyter.path;
 
 // ------------------------------------------------------------------ the suite
 
-describe('notebooks and tscluster nbrun', { skip }, () => {
+describeGated(jupyter, 'notebooks and tscluster nbrun', () => {
   let tsclusterDir = '';
   let tmp = '';
   let out = '';
@@ -218,7 +64,6 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
   };
 
   before(() => {
-    if ('missing' in found) throw new Error(`CI=true: ${found.missing}`);
     tsclusterDir = useTempRoot('notebooks');
     tmp = join(tsclusterDir, 'jupyter-test');
     out = join(tmp, 'out');
@@ -264,7 +109,7 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     t.diagnostic(`nbrun of ${files.length} notebooks: ${(r.ms / 1000).toFixed(1)} s`);
     for (const m of r.stdout.matchAll(/([\w-]+\.ipynb): kernel \S+ ready in ([\d.]+) s/g)) t.diagnostic(`${m[1]}: kernel ready in ${m[2]} s`);
     for (const m of r.stdout.matchAll(/([\w-]+\.ipynb): (\d+) cells in ([\d.]+) s/g)) t.diagnostic(`${m[1]}: ${m[2]} code cells in ${m[3]} s`);
-    assert.equal(r.code, 0, show(r));
+    assert.equal(r.code, 0, showResult(r));
     // a progress line per code cell
     assert.match(r.stdout, /\[1\/\d+\] ok [\d.]+ s {2}const \{ Cluster, RemoteError \} = require\('tscluster'\)/);
     for (const f of files) {
@@ -287,51 +132,51 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
 
   test('01-quickstart: apply, map, push/pull, engine output echoed with [engine N], RemoteError', () => {
     const nb = readNotebook(join(out, '01-quickstart.ipynb'));
-    assert.match(stdout(nb, 'start'), /^engines 0, 1 \(pids \d+, \d+\), controller pid \d+$/m);
-    assert.match(squeeze(stdout(nb, 'apply')), /^\[\d+,\d+\]$/);
-    assert.equal(stdout(nb, 'apply-lb').trim(), '42');
-    assert.equal(squeeze(stdout(nb, 'map')), '[1,4,9,16,25,36,49,64]');
-    assert.equal(squeeze(stdout(nb, 'push-pull')), '[15,15]');
-    assert.equal(squeeze(stdout(nb, 'pull')), "[10,Map(2){'x'=>1,'y'=>2}]");
-    const echo = stdout(nb, 'echo');
+    assert.match(cellStdout(nb, 'start'), /^engines 0, 1 \(pids \d+, \d+\), controller pid \d+$/m);
+    assert.match(squeeze(cellStdout(nb, 'apply')), /^\[\d+,\d+\]$/);
+    assert.equal(cellStdout(nb, 'apply-lb').trim(), '42');
+    assert.equal(squeeze(cellStdout(nb, 'map')), '[1,4,9,16,25,36,49,64]');
+    assert.equal(squeeze(cellStdout(nb, 'push-pull')), '[15,15]');
+    assert.equal(squeeze(cellStdout(nb, 'pull')), "[10,Map(2){'x'=>1,'y'=>2}]");
+    const echo = cellStdout(nb, 'echo');
     assert.match(echo, /^\[engine 0\] hello from pid \d+$/m);
     assert.match(echo, /^\[engine 1\] hello from pid \d+$/m);
-    assert.match(stdout(nb, 'error'), /^SyntaxError on engine \d: .*JSON/m);
-    assert.equal(stdout(nb, 'stop').trim(), 'stopped');
+    assert.match(cellStdout(nb, 'error'), /^SyntaxError on engine \d: .*JSON/m);
+    assert.equal(cellStdout(nb, 'stop').trim(), 'stopped');
   });
 
   test('02-load-balancing: a timing per scheme; hwm 1 beats lru with hwm 0 on uneven tasks', () => {
     const nb = readNotebook(join(out, '02-load-balancing.ipynb'));
-    const table = stdout(nb, 'schemes');
+    const table = cellStdout(nb, 'schemes');
     for (const s of ['lru', 'leastload', 'weighted', 'plainrandom', 'twobin'])
       assert.match(table, new RegExp(`'${s}'\\s*│ 0\\s*│ \\d+`), `${s} has a row`);
     // lru rotates: every third task (all the long ones) on one engine
     assert.match(table, /'lru'.*'(?:1600 \/ 160 \/ 160|160 \/ 1600 \/ 160|160 \/ 160 \/ 1600)'/);
-    const m = /lru, hwm 0: (\d+) ms; leastload, hwm 1: (\d+) ms/.exec(stdout(nb, 'hwm'));
-    assert.ok(m, stdout(nb, 'hwm'));
+    const m = /lru, hwm 0: (\d+) ms; leastload, hwm 1: (\d+) ms/.exec(cellStdout(nb, 'hwm'));
+    assert.ok(m, cellStdout(nb, 'hwm'));
     assert.ok(Number(m[2]) < Number(m[1]), `hwm 1 (${m[2]} ms) is faster than lru with hwm 0 (${m[1]} ms)`);
   });
 
   test('03-parallel-functions: lb.parallel, dv.parallel, lb.remote, the function form of the decorators', () => {
     const nb = readNotebook(join(out, '03-parallel-functions.ipynb'));
-    assert.equal(squeeze(stdout(nb, 'parallel')), '[1,4,9,16,25,36,49,64,81,100]');
+    assert.equal(squeeze(cellStdout(nb, 'parallel')), '[1,4,9,16,25,36,49,64,81,100]');
     assert.deepEqual(
-      [...stdout(nb, 'chunks').matchAll(/size: (\d+)/g)].map((x) => Number(x[1])),
+      [...cellStdout(nb, 'chunks').matchAll(/size: (\d+)/g)].map((x) => Number(x[1])),
       [3, 3, 3, 1],
     );
-    assert.match(stdout(nb, 'direct'), /partial sums 1275 \+ 3775 = 5050/);
-    assert.equal(stdout(nb, 'remote').trim(), '5');
-    assert.match(stdout(nb, 'decorators'), /^\[ 1, 4, 9, 16 \]\nhost pid \d+$/m);
+    assert.match(cellStdout(nb, 'direct'), /partial sums 1275 \+ 3775 = 5050/);
+    assert.equal(cellStdout(nb, 'remote').trim(), '5');
+    assert.match(cellStdout(nb, 'decorators'), /^\[ 1, 4, 9, 16 \]\nhost pid \d+$/m);
   });
 
   test('04-monte-carlo-pi: serial and parallel estimates agree and are within 0.01 of pi', () => {
     const nb = readNotebook(join(out, '04-monte-carlo-pi.ipynb'));
-    const serial = /serial: {3}pi ≈ ([\d.]+) in (\d+) ms/.exec(stdout(nb, 'serial'));
-    const parallel = /parallel: pi ≈ ([\d.]+) in (\d+) ms/.exec(stdout(nb, 'parallel'));
-    assert.ok(serial && parallel, `${stdout(nb, 'serial')}${stdout(nb, 'parallel')}`);
+    const serial = /serial: {3}pi ≈ ([\d.]+) in (\d+) ms/.exec(cellStdout(nb, 'serial'));
+    const parallel = /parallel: pi ≈ ([\d.]+) in (\d+) ms/.exec(cellStdout(nb, 'parallel'));
+    assert.ok(serial && parallel, `${cellStdout(nb, 'serial')}${cellStdout(nb, 'parallel')}`);
     assert.ok(Math.abs(Number(parallel[1]) - Math.PI) < 0.01, `parallel estimate ${parallel[1]}`);
     assert.ok(Math.abs(Number(serial[1]) - Number(parallel[1])) < 0.005, `serial ${serial[1]} vs parallel ${parallel[1]}`);
-    assert.match(stdout(nb, 'check'), /serial and parallel agree: true/);
+    assert.match(cellStdout(nb, 'check'), /serial and parallel agree: true/);
   });
 
   test('the notebooks in the repository are saved with their outputs', () => {
@@ -353,7 +198,7 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     async (t) => {
       const r = await nbrun([join('test', 'fixtures', 'remote-error.ipynb'), '--out', join(out, 'failing')]);
       t.diagnostic(`nbrun: ${(r.ms / 1000).toFixed(1)} s`);
-      assert.equal(r.code, 1, show(r));
+      assert.equal(r.code, 1, showResult(r));
       assert.match(
         r.stderr,
         /remote-error\.ipynb: cell index 3 \(code cell 3 of 4, id remote-throw\) failed: function checkedDivide\(a: number, b: number\): number \{/,
@@ -386,7 +231,7 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
     { timeout: 300_000 },
     async () => {
       const r = await nbrun([join('test', 'fixtures', 'kernel-dies.ipynb'), '--out', join(out, 'kernel-dies')]);
-      assert.equal(r.code, 1, show(r));
+      assert.equal(r.code, 1, showResult(r));
       assert.match(r.stderr, /kernel-dies\.ipynb: cell index 2 \(code cell 2 of 3, id die\) failed: process\.kill\(process\.pid, 'SIGKILL'\);/);
       assert.match(r.stderr, /^KernelDied: the kernel died while the cell ran/m);
       assert.doesNotMatch(r.stdout, /could not shut the kernel down/);
@@ -399,7 +244,7 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
 
   test('--timeout: a cell running too long fails the run, named, and everything under the server ends', { timeout: 300_000 }, async () => {
     const r = await nbrun([join('test', 'fixtures', 'slow-cell.ipynb'), '--out', join(out, 'timeout'), '--timeout', '3']);
-    assert.equal(r.code, 1, show(r));
+    assert.equal(r.code, 1, showResult(r));
     assert.match(r.stderr, /slow-cell\.ipynb: cell index 2 \(code cell 2 of 3, id slow\) failed: console\.log\('sleeping'\);/);
     assert.match(r.stderr, /CellTimeout: the cell did not finish within 3 s/);
     assertServerGone(r);
@@ -415,7 +260,7 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
           .catch(() => child.kill('SIGKILL'));
       },
     });
-    assert.equal(r.code, 130, show(r));
+    assert.equal(r.code, 130, showResult(r));
     assert.match(r.stderr, /nbrun: SIGINT: stopping/);
     assertServerGone(r);
     await assertNoProcesses(tsclusterDir, 'after Ctrl-C');
@@ -429,9 +274,9 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
   async function assertRefused(fixture: string, cause: RegExp): Promise<void> {
     const dir = join(out, 'refused');
     const r = await nbrun([join('test', 'fixtures', fixture), '--out', dir], { timeoutMs: 120_000 });
-    assert.equal(r.code, 1, show(r));
-    assert.match(r.stderr, cause, show(r));
-    assert.doesNotMatch(r.stderr, /is disposed/, show(r));
+    assert.equal(r.code, 1, showResult(r));
+    assert.match(r.stderr, cause, showResult(r));
+    assert.doesNotMatch(r.stderr, /is disposed/, showResult(r));
     assert.ok(!existsSync(join(dir, fixture)), `${fixture} was written to --out`);
     assertServerGone(r);
     await assertNoProcesses(tsclusterDir, `after nbrun refused ${fixture}`);
@@ -488,12 +333,12 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
 
       const r = await nbrun([join('test', 'fixtures', 'url-check.ipynb'), '--url', url, '--token', token, '--out', join(out, 'url')]);
       t.diagnostic(`nbrun --url: ${(r.ms / 1000).toFixed(1)} s`);
-      assert.equal(r.code, 0, show(r));
+      assert.equal(r.code, 0, showResult(r));
       assert.doesNotMatch(r.stdout, /started a Jupyter server/);
       const nb = readNotebook(join(out, 'url', 'url-check.ipynb'));
       assert.deepEqual(errorOutputs(nb), []);
-      assert.equal(stdout(nb, 'cwd').trim(), `cwd ${FIXTURES}`, 'the kernel started in the notebook directory');
-      assert.equal(stdout(nb, 'cluster').trim(), '[2,3,4]');
+      assert.equal(cellStdout(nb, 'cwd').trim(), `cwd ${FIXTURES}`, 'the kernel started in the notebook directory');
+      assert.equal(cellStdout(nb, 'cluster').trim(), '[2,3,4]');
       // nbrun shut its kernel down and left the server running
       assert.equal(server.exitCode, null, 'the server still runs');
       assert.deepEqual(await (await api('sessions')).json(), []);
@@ -503,13 +348,13 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
       const bad = await nbrun([join('test', 'fixtures', 'url-check.ipynb'), '--url', url, '--token', 'wrong', '--out', join(out, 'url')], {
         timeoutMs: 60_000,
       });
-      assert.equal(bad.code, 1, show(bad));
+      assert.equal(bad.code, 1, showResult(bad));
       assert.match(bad.stderr, /refused the token/);
       // a token in the URL is used; an unknown kernel is named with the kernels the server has
       const other = join(tmp, 'no-such-kernel.ipynb');
       writeFileSync(other, JSON.stringify({ cells: [], metadata: { kernelspec: { name: 'no-such-kernel' } }, nbformat: 4, nbformat_minor: 5 }));
       const unknown = await nbrun([other, '--url', `${url}?token=${token}`], { timeoutMs: 60_000 });
-      assert.equal(unknown.code, 1, show(unknown));
+      assert.equal(unknown.code, 1, showResult(unknown));
       assert.match(unknown.stderr, /the server has no kernel 'no-such-kernel' \(it has: .*tslab/);
     } finally {
       server.kill('SIGTERM');
@@ -524,13 +369,13 @@ describe('notebooks and tscluster nbrun', { skip }, () => {
   test('nbrun without jupyter on PATH says how to install it; --help shows usage and examples', { timeout: 120_000 }, async () => {
     const saved = process.env.PATH;
     process.env.PATH = '/nonexistent-bin';
-    let r: Run;
+    let r: NbrunResult;
     try {
       r = await nbrun([join('notebooks', '01-quickstart.ipynb'), '--out', join(out, 'nojupyter')], { timeoutMs: 60_000 });
     } finally {
       process.env.PATH = saved;
     }
-    assert.equal(r.code, 1, show(r));
+    assert.equal(r.code, 1, showResult(r));
     assert.match(r.stderr, /'jupyter' was not found on PATH: install it with `apt-get install -y jupyter-notebook`/);
     const help = await nbrun(['--help'], { timeoutMs: 60_000 });
     assert.equal(help.code, 0);

@@ -8,11 +8,23 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLI, OutputWatcher, ROOT, assertAllGone, connectionFile, ensureGone, readState, removeTempRoot, useTempRoot, waitExit } from './helpers.js';
-import type { StateFile } from './helpers.js';
+import {
+  CLI,
+  FIXTURES,
+  OutputWatcher,
+  ROOT,
+  assertAllGone,
+  connectionFile,
+  ensureGone,
+  readState,
+  removeTempRoot,
+  useTempRoot,
+  waitExit,
+} from './support/index.js';
+import type { StateFile } from './support/index.js';
 
 const root = useTempRoot('quickstart');
-const SCRIPT = join(ROOT, 'test', 'fixtures', 'quickstart.mjs');
+const SCRIPT = join(FIXTURES, 'quickstart.mjs');
 
 describe('README quickstart with a foreground `tscluster start -n 4`', () => {
   let start: ChildProcess | undefined;

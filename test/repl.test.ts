@@ -5,26 +5,22 @@
  * and no cluster gives a clear error.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
-import { Cluster } from '../index.js';
-import { CLI, OutputWatcher, assertAllGone, removeTempRoot, runCli, stopCluster, useTempRoot, waitExit, waitFor } from './helpers.js';
+import { before, describe, test } from 'node:test';
+import { CLI, assertAllGone, killIfRunning, runCli, sharedCluster, spawnWatched, tempRootForFile, waitExit, waitFor } from './support/index.js';
+import type { WatchedChild } from './support/index.js';
 
-const root = useTempRoot('repl');
+/** A REPL child process and its output. */
+type Repl = WatchedChild;
 
-interface Repl {
-  child: ChildProcessWithoutNullStreams;
-  out: OutputWatcher;
-  err: OutputWatcher;
-}
+tempRootForFile('repl');
 
 const started: ChildProcessWithoutNullStreams[] = [];
 
 function startRepl(args: string[] = []): Repl {
-  const child = spawn(process.execPath, [CLI, 'repl', ...args], { env: process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-  started.push(child);
-  return { child, out: new OutputWatcher(child.stdout), err: new OutputWatcher(child.stderr) };
+  const r = spawnWatched([CLI, 'repl', ...args], { stdin: true });
+  started.push(r.child);
+  return r;
 }
 
 /** Wait until stdout contains `text` (failing early if the REPL exits). */
@@ -47,25 +43,19 @@ async function waitForOutput(r: Repl, text: string, timeoutMs = 30000): Promise<
 }
 
 describe('tscluster repl', () => {
-  let cluster: Cluster | undefined;
-  let enginePids: number[] = [];
-
-  before(async () => {
-    cluster = await Cluster.start({ n: 2 });
-    enginePids = cluster.enginePids;
-  });
-
-  after(async () => {
-    try {
-      for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  const c = sharedCluster({ n: 2 }, '', {
+    // no REPL may outlive the test
+    beforeStop: async () => {
+      started.forEach(killIfRunning);
       await assertAllGone(
-        started.flatMap((c) => (c.pid ? [c.pid] : [])),
+        started.flatMap((child) => (child.pid ? [child.pid] : [])),
         'REPL processes',
       );
-      await stopCluster(cluster);
-    } finally {
-      removeTempRoot(root);
-    }
+    },
+  });
+  let enginePids: number[] = [];
+  before(() => {
+    enginePids = c.cluster().enginePids;
   });
 
   test('README: `await lb.map(x => x * 3, [1, 2, 3])` prints [ 3, 6, 9 ]; .exit leaves with code 0', async () => {

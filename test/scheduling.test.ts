@@ -4,29 +4,14 @@
  * as test diagnostics.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { Client } from '../index.js';
-import type { LoadBalancedView } from '../index.js';
-import { assertAllGone, killAll, pidGone, range, readState, removeTempRoot, runCli, sharedCluster, useTempRoot, waitFor } from './helpers.js';
+import type { AsyncResult, LoadBalancedView, QueueStatus } from '../index.js';
+import { TestFiles, assertAllGone, killAll, pidGone, range, statePids, runCli, sharedCluster, tempRootForFile, whileHeld } from './support/index.js';
 
-const root = useTempRoot('scheduling');
-after(() => removeTempRoot(root));
-
-/** Runs remotely: waits until the file `gate` exists (at most 60 s), so the test decides when the task ends. */
-const waitForGate = async (gate: string): Promise<number> => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fs = require('node:fs') as typeof import('node:fs');
-  console.log('gated task started');
-  const t0 = Date.now();
-  while (!fs.existsSync(gate) && Date.now() - t0 < 60000) await new Promise((r) => setTimeout(r, 20));
-  return process.pid;
-};
-
-let gates = 0;
-const newGate = (): string => join(root, `gate-${++gates}`);
+const root = tempRootForFile('scheduling');
+const files = new TestFiles(root);
 
 /** Engine ids of `n` tasks submitted one at a time (each awaited before the next). */
 async function serialIds(lb: LoadBalancedView, n: number): Promise<number[]> {
@@ -95,6 +80,33 @@ async function spread(t: TestContext, scheme: string, rc: Client, serialN: numbe
   return { serial, burst };
 }
 
+/** Every engine took some of the work in each list of engine ids. */
+function assertEveryEngineUsed(lists: readonly (readonly number[])[], engines: readonly number[]): void {
+  for (const ids of lists) {
+    const counts = countsOf(ids, engines);
+    for (const n of Object.values(counts)) assert.ok(n > 0, `every engine used: ${show(counts)}`);
+  }
+}
+
+/** The engine running a task, by the queue status (asserted to be one). */
+function busyEngine(q: QueueStatus): number {
+  const busyId = Number(Object.entries(q.engines).find(([, s]) => s.running === 1)?.[0]);
+  assert.ok(Number.isInteger(busyId), JSON.stringify(q));
+  return busyId;
+}
+
+/**
+ * Hold one engine with a long (gated) task while `body` runs: it gets the
+ * task, the queue status once the task runs, and `release` to let it end
+ * (at the latest, it ends after `body`).
+ */
+function whileOneEngineBusy(
+  rc: Client,
+  body: (held: { long: AsyncResult<number>; q: QueueStatus; release: () => void }) => Promise<void>,
+): Promise<void> {
+  return whileHeld(rc.loadBalancedView(), files, async (long, release) => body({ long, q: await rc.queueStatus(), release }));
+}
+
 describe('lru (3 engines, hwm 0)', () => {
   const c = sharedCluster({ n: 3, scheme: 'lru', hwm: 0 }, 'lru');
 
@@ -132,11 +144,7 @@ describe('leastload (3 engines, hwm 0)', () => {
   test('short tasks avoid the engine busy with a long task', async (t) => {
     const rc = c.rc();
     const lb = rc.loadBalancedView();
-    const gate = newGate();
-    const long = lb.apply(waitForGate, gate);
-    try {
-      await waitFor('the long task to start', () => long.stdout.includes('gated task started'), { timeoutMs: 30000 });
-      const q = await rc.queueStatus();
+    await whileOneEngineBusy(rc, async ({ long, q, release }) => {
       const busy = Object.entries(q.engines)
         .filter(([, s]) => s.running === 1)
         .map(([id]) => Number(id));
@@ -149,13 +157,10 @@ describe('leastload (3 engines, hwm 0)', () => {
       // ties between the idle engines go to the least recently used: they alternate
       assert.ok(strictRotation(ids, 2), ids.join(' '));
       assert.equal(long.ready(), false, 'the long task was still running throughout');
-      writeFileSync(gate, '');
+      release();
       await long;
       assert.equal(long.metadata.engineId, busyId);
-    } finally {
-      writeFileSync(gate, '');
-      await long.wait(30000);
-    }
+    });
   });
 
   test('spread', async (t) => {
@@ -192,10 +197,7 @@ describe('twobin (3 engines, hwm 0)', () => {
     const rc = c.rc();
     assert.equal(rc.cluster.scheme, 'twobin');
     const { serial, burst } = await spread(t, 'twobin', rc, 90, 450);
-    for (const ids of [serial, burst]) {
-      const counts = countsOf(ids, rc.ids);
-      for (const n of Object.values(counts)) assert.ok(n > 0, `every engine used: ${show(counts)}`);
-    }
+    assertEveryEngineUsed([serial, burst], rc.ids);
     // the less recently used of two random picks wins: an engine is rarely picked twice in a row
     // (only when both draws hit the most recently used one: 1/9 per task)
     assert.ok(repeats(serial) < 40, `repeats ${repeats(serial)} of 89`);
@@ -209,31 +211,20 @@ describe('weighted (3 engines, hwm 0)', () => {
     const rc = c.rc();
     assert.equal(rc.cluster.scheme, 'weighted');
     const { serial, burst } = await spread(t, 'weighted', rc, 90, 450);
-    for (const ids of [serial, burst]) {
-      const counts = countsOf(ids, rc.ids);
-      for (const n of Object.values(counts)) assert.ok(n > 0, `every engine used: ${show(counts)}`);
-    }
+    assertEveryEngineUsed([serial, burst], rc.ids);
   });
 
   test('prefers engines without load: short tasks avoid the engine busy with a long task', async (t) => {
     const rc = c.rc();
     const lb = rc.loadBalancedView();
-    const gate = newGate();
-    const long = lb.apply(waitForGate, gate);
-    try {
-      await waitFor('the long task to start', () => long.stdout.includes('gated task started'), { timeoutMs: 30000 });
-      const q = await rc.queueStatus();
-      const busyId = Number(Object.entries(q.engines).find(([, s]) => s.running === 1)?.[0]);
-      assert.ok(Number.isInteger(busyId), JSON.stringify(q));
+    await whileOneEngineBusy(rc, async ({ long, q }) => {
+      const busyId = busyEngine(q);
       const ids = await serialIds(lb, 30);
       t.diagnostic(`weighted with engine ${busyId} busy: ${show(countsOf(ids, rc.ids))}`);
       // a loaded engine has weight 1 against 1e6 for an idle one: both draws would have to hit it
       assert.ok(!ids.includes(busyId), `no short task on busy engine ${busyId}: ${ids.join(' ')}`);
       assert.equal(long.ready(), false);
-    } finally {
-      writeFileSync(gate, '');
-      await long.wait(30000);
-    }
+    });
   });
 });
 
@@ -248,13 +239,8 @@ describe('hwm 1 (2 engines, the default leastload)', () => {
   test('short tasks do not queue behind a long one: all finish before it, on the other engine', async (t) => {
     const rc = c.rc();
     const lb = rc.loadBalancedView();
-    const gate = newGate();
-    const long = lb.apply(waitForGate, gate);
-    try {
-      await waitFor('the long task to start', () => long.stdout.includes('gated task started'), { timeoutMs: 30000 });
-      const q = await rc.queueStatus();
-      const busyId = Number(Object.entries(q.engines).find(([, s]) => s.running === 1)?.[0]);
-      assert.ok(Number.isInteger(busyId), JSON.stringify(q));
+    await whileOneEngineBusy(rc, async ({ long, q, release }) => {
+      const busyId = busyEngine(q);
       const other = rc.ids.find((id) => id !== busyId)!;
       // submitted all at once: with hwm 1 they wait in the controller for a free engine
       const submitted = Date.now();
@@ -271,7 +257,7 @@ describe('hwm 1 (2 engines, the default leastload)', () => {
         where.every((id) => id === other),
         `all on engine ${other}: ${where.join(' ')}`,
       );
-      writeFileSync(gate, '');
+      release();
       await long;
       assert.equal(long.metadata.engineId, busyId);
       const lastShort = Math.max(...shorts.map((ar) => ar.metadata.completed!.getTime()));
@@ -279,10 +265,7 @@ describe('hwm 1 (2 engines, the default leastload)', () => {
       t.diagnostic(
         `hwm 1: the 20 short tasks were all done ${lastShort - submitted} ms after submission, while the long one was held ${long.metadata.completed!.getTime() - long.metadata.submitted.getTime()} ms`,
       );
-    } finally {
-      writeFileSync(gate, '');
-      await long.wait(30000);
-    }
+    });
   });
 });
 
@@ -290,10 +273,7 @@ describe('the scheme chosen on the command line', () => {
   test('tscluster start --scheme lru --hwm 0 --daemon: rc.cluster.scheme is lru, and work rotates', async () => {
     const profile = 'cli';
     const known = new Set<number>();
-    const remember = (): void => {
-      const s = readState(root, profile);
-      if (s) for (const p of [s.controller_pid, ...s.engine_pids]) known.add(p);
-    };
+    const remember = (): void => statePids(root, profile).forEach((p) => known.add(p));
     try {
       const started = await runCli(['start', '-n', '2', '--scheme', 'lru', '--hwm', '0', '--daemon', '--profile', profile], { timeoutMs: 90000 });
       remember();

@@ -1,99 +1,12 @@
 /**
- * Helpers shared by the reliability and security tests (fuzz, security,
- * faults): a small seeded PRNG, raw Jupyter-framed messages built and signed
- * by hand, a reader of replies on a raw socket, and `tscluster list --json`.
- *
- * This module has no tests of its own (see helpers.ts on how `node --test`
- * treats such files).
+ * The protocol by hand, for tests that talk to a socket without the
+ * library's endpoints: raw Jupyter-framed messages built and signed (or
+ * broken) field by field, a reader of what comes back on a raw socket, and
+ * arithmetic on drop counters.
  */
-import assert from 'node:assert/strict';
-import { randomInt, randomUUID } from 'node:crypto';
-import { DELIMITER, Signer, unpack } from '../protocol/index.js';
-
-// ------------------------------------------------------------------ seeded randomness
-
-/**
- * mulberry32: a tiny, fast, seeded 32-bit PRNG. Good enough to make a fuzz
- * run or a kill schedule reproducible from one number.
- */
-export class Rng {
-  #a: number;
-  constructor(readonly seed: number) {
-    this.#a = seed >>> 0;
-  }
-
-  /** uniform in [0, 1) */
-  next(): number {
-    this.#a = (this.#a + 0x6d2b79f5) | 0;
-    let t = this.#a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** integer in [0, n) */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /** integer in [lo, hi] */
-  between(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-
-  pick<T>(xs: readonly T[]): T {
-    assert.ok(xs.length > 0, 'pick from an empty list');
-    return xs[this.int(xs.length)]!;
-  }
-
-  /** `n` pseudo-random bytes (fast: 4 bytes per draw) */
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    let i = 0;
-    for (; i + 4 <= n; i += 4) b.writeUInt32LE((this.next() * 4294967296) >>> 0, i);
-    for (; i < n; i++) b[i] = this.int(256);
-    return b;
-  }
-
-  /** printable ASCII without `"`, `}` and `\`: appended to `{"` it never closes the string */
-  unterminated(n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) {
-      let c = 32 + this.int(95);
-      if (c === 0x22 || c === 0x7d || c === 0x5c) c = 0x61;
-      s += String.fromCharCode(c);
-    }
-    return s;
-  }
-
-  /** A child generator with its own stream, so one test's draws do not shift another's. */
-  fork(tag: number): Rng {
-    return new Rng((Math.imul(this.seed ^ 0x9e3779b9, 0x85ebca6b) + tag * 0x27d4eb2d) >>> 0);
-  }
-}
-
-/**
- * The seed of this run: `$<envName>` when set (to reproduce a failure), else a
- * fresh random one. Printed either way.
- */
-export function seedFromEnv(envName: string, what: string): number {
-  const fromEnv = process.env[envName];
-  let seed: number;
-  if (fromEnv !== undefined && fromEnv !== '') {
-    seed = Number(fromEnv);
-    assert.ok(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32, `${envName} must be an integer in [0, 2^32), got '${fromEnv}'`);
-  } else {
-    seed = randomInt(2 ** 32 - 1);
-  }
-  console.log(`# ${what} seed ${seed} (reproduce with ${envName}=${seed})`);
-  return seed;
-}
-
-// ------------------------------------------------------------------ raw messages
+import { randomUUID } from 'node:crypto';
+import { DELIMITER, serialize, unpack } from '../../protocol/index.js';
+import type { Signer } from '../../protocol/index.js';
 
 /** The four JSON frames of a message, and its buffers, as bytes. */
 export interface Parts {
@@ -134,6 +47,24 @@ export function parts(
     content: json(content),
     buffers: o.buffers ?? [],
   };
+}
+
+/** A function source that appends `text` to `file` on the engine that runs it (proof that a request ran). */
+export function markerSource(file: string, text: string): string {
+  return `() => require('node:fs').appendFileSync(${JSON.stringify(file)}, ${JSON.stringify(text)})`;
+}
+
+/** Parts of a load-balanced apply_request of the function `fnSource` with `args`. */
+export function applyParts(
+  fnSource: string,
+  args: unknown[] = [],
+  o: { msgId?: string; metadata?: Record<string, unknown> } = {},
+): Parts & { msgId: string } {
+  return parts(
+    'apply_request',
+    { kind: 'apply' },
+    { msgId: o.msgId, metadata: o.metadata ?? { route: 'lb' }, buffers: serialize(args, 'args', fnSource) },
+  );
 }
 
 /** `[<IDS|MSG>, signature, header, parent, metadata, content, ...buffers]` */
@@ -266,4 +197,8 @@ export function sortedCounts(r: Record<string, number>): Record<string, number> 
   return out;
 }
 
-// ------------------------------------------------------------------ the CLI
+/** A key of the same length and alphabet as `key`, but not `key` (for wrongly signed messages and files with the wrong key). */
+export function otherKey(key: string): string {
+  const k = key.split('').reverse().join('');
+  return k !== key ? k : `${key.startsWith('0') ? '1' : '0'}${key.slice(1)}`;
+}

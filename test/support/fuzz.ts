@@ -1,45 +1,35 @@
 /**
- * Seeded fuzzing of every socket that takes input: the controller's client
- * port and engine port (raw DEALERs), and one engine reached directly through
- * a fake controller (a ROUTER of our own that registers a real engine
- * process). Malformed messages of every kind: random frames, truncated
- * messages, no delimiter, invalid JSON, valid JSON failing the schema, wrong
- * or missing signatures, replays, oversized frames, packed-transport garbage.
- *
- * Afterwards nothing has died, every drop is counted by reason exactly as
- * predicted, every well-formed request sent in between was answered exactly
- * once and correctly, and the cluster still runs a map.
- *
- * The seed is printed; FUZZ_SEED=<n> reproduces a run.
+ * The fuzz-case generator of the fuzz suites (test/fuzz-*.test.ts): from a
+ * seeded Rng, malformed messages of every kind for one receiving side, each
+ * with the drops its receiver must count for it and the answers it must give
+ * to the well-formed messages sent along. Random frames, truncated messages,
+ * no delimiter, invalid JSON, valid JSON failing the schema, wrong or missing
+ * signatures, replays, oversized frames, packed-transport garbage.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { Dealer, Router } from 'zeromq';
-import { Cluster } from '../index.js';
-import type { Client } from '../index.js';
-import { DELIMITER, MAX_JSON_FRAME, PACK_MAGIC, Session, Signer, deserialize, pack, receiveLoop, serialize } from '../protocol/index.js';
-import type { Message } from '../protocol/index.js';
-import { DIST, assertAllGone, connectionFile, pidGone, range, removeTempRoot, stopCluster, useTempRoot, waitFor } from './helpers.js';
-import { Inbox, Rng, delta, framesOf, parts, rawHeader, seedFromEnv, signedFrames, sortedCounts } from './rel-helpers.js';
-import type { Parts } from './rel-helpers.js';
+import { after } from 'node:test';
+import { DELIMITER, MAX_JSON_FRAME, PACK_MAGIC, Signer, deserialize, pack, serialize } from '../../protocol/index.js';
+import { seedFromEnv } from './rng.js';
+import type { Rng } from './rng.js';
+import { framesOf, parts, rawHeader, signedFrames, sortedCounts } from './wire.js';
+import type { Inbox, Parts } from './wire.js';
 
-const root = useTempRoot('fuzz');
-const SEED = seedFromEnv('FUZZ_SEED', 'fuzz');
-const PROFILE = 'fuzz';
 /** malformed ZeroMQ messages per socket */
-const PER_SOCKET = 10000;
+export const PER_SOCKET = 10000;
 /** how many of them carry a JSON frame over MAX_JSON_FRAME (64 MiB) */
-const OVER_MAX_JSON = 2;
+export const OVER_MAX_JSON = 2;
 
-type Side = 'client' | 'engine' | 'engine-direct';
-type Reason = 'framing' | 'signature' | 'replay' | 'json' | 'schema' | 'size';
-type Drops = Partial<Record<Reason, number>>;
+/** The indices (of PER_SOCKET) at which a fuzz run sends a message with a JSON frame over MAX_JSON_FRAME, spread evenly. */
+export function overMaxJsonAt(): Set<number> {
+  return new Set(Array.from({ length: OVER_MAX_JSON }, (_, i) => Math.floor(((i + 1) * PER_SOCKET) / (OVER_MAX_JSON + 1))));
+}
+
+export type Side = 'client' | 'engine' | 'engine-direct';
+export type Reason = 'framing' | 'signature' | 'replay' | 'json' | 'schema' | 'size';
+export type Drops = Partial<Record<Reason, number>>;
 
 /** A request that must be answered exactly once. */
-interface Expect {
+export interface Expect {
   msgId: string;
   /** the result of a well-formed apply (x => x, or x => x * 3 + 1 on an engine) */
   value?: number;
@@ -47,12 +37,12 @@ interface Expect {
   error?: true;
 }
 
-interface Out {
+export interface Out {
   frames: Buffer[];
   expect?: Expect;
 }
 
-interface FuzzCase {
+export interface FuzzCase {
   kind: string;
   /** well-formed messages sent before the malformed one (originals of replays) */
   pre: Out[];
@@ -62,7 +52,7 @@ interface FuzzCase {
   expect?: Expect;
 }
 
-const KINDS = [
+export const KINDS = [
   'random-frames',
   'no-delimiter',
   'truncated-frames',
@@ -77,9 +67,9 @@ const KINDS = [
   'packed-batch',
   'garbage-payload',
 ] as const;
-type Kind = (typeof KINDS)[number];
+export type Kind = (typeof KINDS)[number];
 /** relative frequency of each kind */
-const WEIGHTS: Record<Kind, number> = {
+export const WEIGHTS: Record<Kind, number> = {
   'random-frames': 8,
   'no-delimiter': 8,
   'truncated-frames': 8,
@@ -95,12 +85,25 @@ const WEIGHTS: Record<Kind, number> = {
   'garbage-payload': 1,
 };
 /** kinds whose logical message is dropped by the handler, not by unpack: these may go in a packed batch */
-const BATCHABLE = ['no-delimiter', 'truncated-frames', 'truncated-json', 'bit-flip', 'invalid-json', 'schema', 'wrong-signature'] as const;
+export const BATCHABLE = ['no-delimiter', 'truncated-frames', 'truncated-json', 'bit-flip', 'invalid-json', 'schema', 'wrong-signature'] as const;
 
-const INVALID_JSON: readonly string[] = ['', '{', '{"a":', 'nul', 'undefined', "{'a':1}", '[1,2', '{"a":1,}', 'NaN', '\u0000', '}{', '"unterminated'];
+export const INVALID_JSON: readonly string[] = [
+  '',
+  '{',
+  '{"a":',
+  'nul',
+  'undefined',
+  "{'a':1}",
+  '[1,2',
+  '{"a":1,}',
+  'NaN',
+  '\u0000',
+  '}{',
+  '"unterminated',
+];
 
 /** Which JSON frames the receiver parses for a message type (beyond the header, always parsed). */
-function parsedFrames(side: Side, type: string): ('parent' | 'metadata' | 'content')[] {
+export function parsedFrames(side: Side, type: string): ('parent' | 'metadata' | 'content')[] {
   if (side === 'engine-direct') return ['parent', 'metadata', 'content'];
   if (side === 'client') {
     if (type === 'apply_request') return ['metadata'];
@@ -123,7 +126,7 @@ function overMaxFrame(): Buffer {
   return overMax;
 }
 
-class Fuzzer {
+export class Fuzzer {
   readonly signer: Signer;
   readonly wrong: Signer;
   /** well-formed messages already sent, accepted by the receiver: replay material */
@@ -151,8 +154,7 @@ class Fuzzer {
   }
 
   id(): string {
-    const h = this.rng.bytes(16).toString('hex');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+    return this.rng.uuid('a');
   }
 
   /** A well-formed message of this side, to be broken. */
@@ -610,16 +612,17 @@ class Fuzzer {
   }
 }
 
-function show(d: Record<string, number>): string {
+/** Drop counts for a message: sorted, zeros left out. */
+export function showCounts(d: Record<string, number>): string {
   return JSON.stringify(sortedCounts(d));
 }
 
-function addDrops(into: Record<string, number>, side: 'client' | 'engine', drops: Drops): void {
+export function addDrops(into: Record<string, number>, side: 'client' | 'engine', drops: Drops): void {
   for (const [reason, n] of Object.entries(drops)) into[`${side}.${reason}`] = (into[`${side}.${reason}`] ?? 0) + n;
 }
 
 /** Check that every expected request was answered exactly once, and correctly. */
-function checkAnswers(inbox: Inbox, expects: readonly Expect[], replyType: string, what: string): void {
+export function checkAnswers(inbox: Inbox, expects: readonly Expect[], replyType: string, what: string): void {
   const problems: string[] = [];
   for (const e of expects) {
     const replies = inbox.repliesTo(e.msgId).filter((m) => m.msgType !== 'stream');
@@ -650,7 +653,7 @@ function checkAnswers(inbox: Inbox, expects: readonly Expect[], replyType: strin
   );
 }
 
-interface SocketReport {
+export interface SocketReport {
   socket: string;
   messages: number;
   kinds: Partial<Record<Kind, number>>;
@@ -658,400 +661,54 @@ interface SocketReport {
   wellFormed: number;
   ms: number;
 }
-const reports: SocketReport[] = [];
 
-describe(`fuzzing (seed ${SEED})`, () => {
-  let cluster: Cluster | undefined;
-  let rc: Client;
-  let key: string;
-  let clientPort: number;
-  let enginePort: number;
-  let pids: number[] = [];
-  /** the controller has one signer (one replay history) for both of its ports */
-  const controllerHistory = new Set<string>();
+/** The seed of a fuzz run: `$FUZZ_SEED` (to reproduce one), else a fresh one; printed. */
+export const fuzzSeed = (): number => seedFromEnv('FUZZ_SEED', 'fuzz');
 
-  before(async () => {
-    cluster = await Cluster.start({ n: 2, profile: PROFILE });
-    rc = await cluster.connect();
-    await rc.waitForEngines(2, { timeoutMs: 30000 });
-    pids = [cluster.controllerPid, ...rc.engines.map((e) => e.pid)];
-    const c = JSON.parse(readFileSync(connectionFile(root, 'client', PROFILE), 'utf8')) as { key: string; port: number };
-    const e = JSON.parse(readFileSync(connectionFile(root, 'engine', PROFILE), 'utf8')) as { port: number };
-    key = c.key;
-    clientPort = c.port;
-    enginePort = e.port;
-  });
+/** A list for the reports of a test file's fuzzed sockets, printed once its tests have run. */
+export function fuzzReports(): SocketReport[] {
+  const reports: SocketReport[] = [];
+  after(() => printReports(reports));
+  return reports;
+}
 
-  after(async () => {
-    for (const r of reports) {
-      console.log(
-        `# fuzz ${r.socket}: ${r.messages} malformed ZeroMQ messages (+${r.wellFormed} well-formed) in ${r.ms} ms; kinds ${JSON.stringify(r.kinds)}; drops ${show(r.drops)}`,
-      );
-    }
-    try {
-      await stopCluster(cluster, pids);
-    } finally {
-      removeTempRoot(root);
-    }
-  });
-
-  /** No process of the cluster died, the same engines are registered, and a map runs. */
-  async function assertClusterHealthy(what: string): Promise<void> {
-    const dead = pids.filter(pidGone);
-    assert.deepEqual(dead, [], `${what}: processes died`);
-    const stats = await rc.stats();
-    assert.equal(stats.engines, 2, `${what}: both engines still registered`);
-    assert.deepEqual(new Set(rc.engines.map((e) => e.pid)), new Set(pids.slice(1)), `${what}: the same engines`);
-    const items = range(200);
-    const r = await rc
-      .loadBalancedView()
-      .map((x: number) => x * 7 - 1, items)
-      .get({ timeoutMs: 30000 });
-    assert.deepEqual(
-      r,
-      items.map((x) => x * 7 - 1),
-      `${what}: a map runs correctly`,
+/** Print what each fuzzed socket took (a line of test output per socket). */
+export function printReports(reports: readonly SocketReport[]): void {
+  for (const r of reports) {
+    console.log(
+      `# fuzz ${r.socket}: ${r.messages} malformed ZeroMQ messages (+${r.wellFormed} well-formed) in ${r.ms} ms; kinds ${JSON.stringify(r.kinds)}; drops ${showCounts(r.drops)}`,
     );
   }
+}
 
-  /** Fuzz one of the controller's ports from a raw DEALER. */
-  async function fuzzControllerPort(side: 'client' | 'engine', rng: Rng): Promise<void> {
-    const sock = new Dealer({ linger: 0, routingId: `fuzzer-${side}-${rng.bytes(4).toString('hex')}`, receiveHighWaterMark: 0 });
-    const inbox = new Inbox(sock);
-    const port = side === 'client' ? clientPort : enginePort;
-    const session = new Session(key);
-    const fz = new Fuzzer(rng, key, side, controllerHistory);
-    sock.connect(`tcp://127.0.0.1:${port}`);
-    /**
-     * A well-formed request answered on this socket: once its answer is in,
-     * the controller has handled everything sent before it on this connection.
-     * Client port: stats_request (the answer holds the drop counts). Engine
-     * port: a registration whose uuid is not the routing identity (refused, not counted).
-     */
-    const sync = async (): Promise<Record<string, number>> => {
-      if (side === 'client') {
-        const { frames, header } = session.build([], 'stats_request', {});
-        await sock.send(frames);
-        const r = await inbox.waitFor(header.msg_id, 'stats_reply', 60000);
-        return (r.content as { dropped: Record<string, number> }).dropped;
-      }
-      const { frames, header } = session.build([], 'registration_request', { uuid: 'not-my-routing-id', pid: 1, hostname: 'fuzz', cwd: '/' });
-      await sock.send(frames);
-      const r = await inbox.waitFor(header.msg_id, 'registration_reply', 60000);
-      assert.equal((r.content as { status?: string }).status, 'error');
-      return (await rc.stats()).dropped;
-    };
-    try {
-      const before = await sync();
-      const expected: Record<string, number> = {};
-      const expects: Expect[] = [];
-      const overAt = new Set(Array.from({ length: OVER_MAX_JSON }, (_, i) => Math.floor(((i + 1) * PER_SOCKET) / (OVER_MAX_JSON + 1))));
-      let wellFormed = 0;
-      const t0 = Date.now();
-      for (let i = 0; i < PER_SOCKET; i++) {
-        const c = overAt.has(i) ? fz.overMax() : fz.next();
-        for (const o of c.pre) {
-          await sock.send(o.frames);
-          wellFormed++;
-          if (o.expect) expects.push(o.expect);
-        }
-        await sock.send(c.frames);
-        addDrops(expected, side, c.drops);
-        if (c.expect) expects.push(c.expect);
-      }
-      const after = await sync();
-      const ms = Date.now() - t0;
-      const got = delta(after, before);
-      reports.push({ socket: `controller ${side} port`, messages: PER_SOCKET, kinds: fz.counts, drops: got, wellFormed, ms });
-
-      assert.deepEqual(pids.filter(pidGone), [], 'no process died');
-      assert.deepEqual(sortedCounts(got), sortedCounts(expected), `drops counted by reason (expected ${show(expected)}, got ${show(got)})`);
-      if (side === 'client') {
-        // well-formed requests in between (stats, queue, apply) and garbage-payload tasks are each answered exactly once
-        await waitFor(
-          'answers to every well-formed request',
-          () => expects.every((e) => inbox.repliesTo(e.msgId).some((m) => m.msgType !== 'stream')),
-          { timeoutMs: 60000 },
-        ).catch(() => undefined);
-        checkAnswers(inbox, expects, 'apply_reply', `controller ${side} port`);
-        assert.ok(
-          expects.some((e) => e.value !== undefined),
-          'some well-formed tasks ran in between',
-        );
-      }
-      await assertClusterHealthy(`after fuzzing the controller's ${side} port`);
-      const stats = await rc.stats();
-      assert.equal(stats.tasks.pending, 0, 'no task left pending');
-    } finally {
-      sock.close();
-    }
+/**
+ * Send PER_SOCKET cases of `fz` through `send`: for each, the well-formed
+ * messages it needs first (originals of replays), then the case itself (at
+ * the overMaxJsonAt() indices, one with a JSON frame over MAX_JSON_FRAME).
+ * `after` sees each case once sent and may return more well-formed messages
+ * to send after it. Returns what must be answered and how many well-formed
+ * messages went along; `t0` is when the first was sent.
+ */
+export async function sendFuzz(
+  fz: Fuzzer,
+  send: (frames: Buffer[]) => Promise<void>,
+  after: (c: FuzzCase, i: number) => Out[] | undefined = () => undefined,
+): Promise<{ expects: Expect[]; wellFormed: number; t0: number }> {
+  const expects: Expect[] = [];
+  const overAt = overMaxJsonAt();
+  let wellFormed = 0;
+  const t0 = Date.now();
+  const sendOut = async (o: Out): Promise<void> => {
+    await send(o.frames);
+    wellFormed++;
+    if (o.expect) expects.push(o.expect);
+  };
+  for (let i = 0; i < PER_SOCKET; i++) {
+    const c = overAt.has(i) ? fz.overMax() : fz.next();
+    for (const o of c.pre) await sendOut(o);
+    await send(c.frames);
+    if (c.expect) expects.push(c.expect);
+    for (const o of after(c, i) ?? []) await sendOut(o);
   }
-
-  test(`${PER_SOCKET} malformed messages to the controller's client port: all dropped and counted by reason, well-formed ones in between answered, nothing dies`, async () => {
-    await fuzzControllerPort('client', new Rng(SEED).fork(1));
-  });
-
-  test(`${PER_SOCKET} malformed messages to the controller's engine port: all dropped and counted by reason, nothing dies`, async () => {
-    await fuzzControllerPort('engine', new Rng(SEED).fork(2));
-  });
-
-  test(`${PER_SOCKET} malformed messages to one engine through a fake controller: it stays up, answers the well-formed requests in between exactly once, and still works`, async () => {
-    const rng = new Rng(SEED).fork(3);
-    const fakeKey = rng.bytes(32).toString('hex');
-    const session = new Session(fakeKey);
-    const router = new Router({ linger: 0, mandatory: true, receiveHighWaterMark: 0, sendHighWaterMark: 0 });
-    await router.bind('tcp://127.0.0.1:0');
-    const port = Number(/:(\d+)$/.exec(router.lastEndpoint ?? '')?.[1]);
-    assert.ok(port > 0, `bound port of ${router.lastEndpoint}`);
-    const file = join(root, 'fake-controller-engine.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        tscluster: 1,
-        kind: 'engine',
-        profile: 'fake',
-        cluster_id: '',
-        transport: 'tcp',
-        ip: '127.0.0.1',
-        port,
-        key: fakeKey,
-        signature_scheme: 'hmac-sha256',
-        curve_serverkey: null,
-        controller_pid: process.pid,
-        created: new Date().toISOString(),
-      }),
-      { mode: 0o600 },
-    );
-
-    // the fake controller: registers the engine, keeps it alive with heartbeats, collects its replies
-    let identity: Buffer | undefined;
-    let registeredId: string | undefined;
-    let heartbeats = 0;
-    let lastHeartbeat = 0;
-    const replies = new Map<string, Message[]>();
-    let chain: Promise<void> = Promise.resolve();
-    const send = (frames: Buffer[]): Promise<void> => (chain = chain.then(() => router.send(frames)));
-    receiveLoop(
-      router,
-      (frames) => {
-        const m = session.parse(frames);
-        switch (m.header.msg_type) {
-          case 'registration_request': {
-            identity = m.identities[0];
-            registeredId = (m.content as { uuid: string }).uuid;
-            void send(
-              session.build([identity!], 'registration_reply', { status: 'ok', id: 0, heartbeat_ms: 1000, dead_after_ms: 5000 }, { parent: m.header })
-                .frames,
-            );
-            return;
-          }
-          case 'heartbeat':
-            heartbeats++;
-            lastHeartbeat = Date.now();
-            return;
-          case 'apply_reply': {
-            const parentId = 'msg_id' in m.parent ? m.parent.msg_id : '?';
-            const list = replies.get(parentId);
-            if (list) list.push(m);
-            else replies.set(parentId, [m]);
-            return;
-          }
-          default:
-            return;
-        }
-      },
-      () => undefined,
-      { router: true },
-    );
-    const logPath = join(root, 'fuzzed-engine.log');
-    const fd = openSync(logPath, 'a', 0o600);
-    const engine = spawn(process.execPath, [join(DIST, 'engine', 'main.js'), '--file', file, '--timeout', '30'], {
-      stdio: ['ignore', fd, fd],
-      env: process.env,
-    });
-    closeSync(fd);
-    const enginePid = engine.pid!;
-    const beat = setInterval(() => {
-      if (identity) void send(session.build([identity], 'heartbeat', {}).frames).catch(() => undefined);
-    }, 1000);
-    const apply = (x: number): { frames: Buffer[]; expect: Expect } => {
-      const { frames, header } = session.build(
-        [identity!],
-        'apply_request',
-        { kind: 'apply' },
-        { metadata: { route: 'lb' }, buffers: serialize([x], 'args', '(x) => x * 3 + 1') },
-      );
-      return { frames, expect: { msgId: header.msg_id, value: x * 3 + 1 } };
-    };
-    const answered = (e: Expect): boolean => (replies.get(e.msgId)?.length ?? 0) > 0;
-    try {
-      await waitFor('the engine to register with the fake controller', () => identity !== undefined, { timeoutMs: 30000 });
-      assert.equal(identity!.toString('utf8'), registeredId, 'its routing identity is its uuid');
-      const first = apply(20);
-      await send(first.frames);
-      await waitFor('the first task', () => answered(first.expect), { timeoutMs: 30000 });
-
-      const fz = new Fuzzer(rng, fakeKey, 'engine-direct');
-      const expects: Expect[] = [first.expect];
-      const overAt = new Set(Array.from({ length: OVER_MAX_JSON }, (_, i) => Math.floor(((i + 1) * PER_SOCKET) / (OVER_MAX_JSON + 1))));
-      let wellFormed = 0;
-      const t0 = Date.now();
-      for (let i = 0; i < PER_SOCKET; i++) {
-        const c = overAt.has(i) ? fz.overMax() : fz.next();
-        for (const o of c.pre) {
-          await send([identity!, ...o.frames]);
-          wellFormed++;
-          if (o.expect) expects.push(o.expect);
-        }
-        await send([identity!, ...c.frames]);
-        if (c.expect) expects.push(c.expect);
-        if (i % 100 === 50) {
-          const a = apply(rng.int(100000));
-          await send(a.frames);
-          wellFormed++;
-          expects.push(a.expect);
-        }
-      }
-      // a last well-formed task: answered once everything before it has been read
-      const last = apply(7);
-      await send(last.frames);
-      expects.push(last.expect);
-      await waitFor('the last task sent after the fuzz', () => answered(last.expect), { timeoutMs: 60000 });
-      await waitFor('answers to every well-formed request', () => expects.every(answered), { timeoutMs: 30000 }).catch(() => undefined);
-      reports.push({
-        socket: 'engine (through a fake controller)',
-        messages: PER_SOCKET,
-        kinds: fz.counts,
-        drops: {},
-        wellFormed,
-        ms: Date.now() - t0,
-      });
-
-      assert.equal(pidGone(enginePid), false, 'the engine process is alive');
-      assert.equal(engine.exitCode, null, 'the engine has not exited');
-      // replies to well-formed requests (including replayed ones: answered once, never run twice)
-      const problems: string[] = [];
-      for (const e of expects) {
-        const rs = replies.get(e.msgId) ?? [];
-        if (rs.length !== 1) {
-          problems.push(`${e.msgId}: ${rs.length} replies`);
-          continue;
-        }
-        const c = rs[0]!.content as { status: string; evalue?: string };
-        if (e.error) {
-          if (c.status !== 'error') problems.push(`${e.msgId}: garbage payload answered with ${c.status}`);
-        } else if (c.status !== 'ok') {
-          problems.push(`${e.msgId}: ${c.status} ${c.evalue ?? ''}`);
-        } else if (deserialize(rs[0]!.buffers) !== e.value) {
-          problems.push(`${e.msgId}: result ${String(deserialize(rs[0]!.buffers))}, expected ${e.value}`);
-        }
-      }
-      assert.deepEqual(
-        problems.slice(0, 20),
-        [],
-        `${problems.length} of ${expects.length} well-formed requests not answered exactly once and correctly`,
-      );
-      // a signed request the engine cannot read is answered with an error (so its task does not wait forever); it never runs
-      const unknown = [...replies.keys()].filter((id) => !expects.some((e) => e.msgId === id) && id !== first.expect.msgId);
-      const ran = unknown.filter((id) => replies.get(id)!.some((r) => (r.content as { status?: string }).status !== 'error'));
-      assert.deepEqual(ran, [], 'a request that was not well-formed never runs: any answer to it is an error');
-
-      // it still heartbeats and works
-      const beatsBefore = heartbeats;
-      await waitFor('a heartbeat from the engine after the fuzz', () => heartbeats > beatsBefore && Date.now() - lastHeartbeat < 3000, {
-        timeoutMs: 10000,
-      });
-      const check = apply(1000);
-      await send(check.frames);
-      await waitFor('a task after the fuzz', () => answered(check.expect), { timeoutMs: 30000 });
-      assert.equal(deserialize(replies.get(check.expect.msgId)![0]!.buffers), 3001);
-    } finally {
-      clearInterval(beat);
-      const wasAlive = !pidGone(enginePid);
-      try {
-        process.kill(enginePid, 'SIGTERM');
-      } catch {
-        // gone
-      }
-      router.close();
-      await assertAllGone([enginePid], `the fuzzed engine (alive before SIGTERM: ${wasAlive})`);
-    }
-  });
-
-  test('fuzzed apply_request payloads: a correctly signed apply_request whose content or parent is invalid is answered with an error or dropped and counted; it never leaves a task pending or an engine stuck', async () => {
-    // Runs last: when it fails, the engines may be stuck on the tasks it sent.
-    const rng = new Rng(SEED).fork(4);
-    const signer = new Signer(key);
-    const sock = new Dealer({ linger: 0, receiveHighWaterMark: 0 });
-    const inbox = new Inbox(sock);
-    sock.connect(`tcp://127.0.0.1:${clientPort}`);
-    const session = new Session(key);
-    try {
-      const statsReq = async (): Promise<{ dropped: Record<string, number>; tasks: { pending: number } }> => {
-        const { frames, header } = session.build([], 'stats_request', {});
-        await sock.send(frames);
-        return (await inbox.waitFor(header.msg_id, 'stats_reply', 30000)).content as { dropped: Record<string, number>; tasks: { pending: number } };
-      };
-      const before = await statsReq();
-      const badContent: unknown[] = [
-        { kind: 'bogus' },
-        {},
-        { kind: 'execute' },
-        { kind: 'execute', code: 5 },
-        { kind: 'pull', names: 'x' },
-        { kind: 'pull' },
-        null,
-        [],
-        5,
-        'apply',
-      ];
-      const badParent: unknown[] = [{ x: 1 }, [], 5, null, { msg_id: 'x' }];
-      const ids: string[] = [];
-      const N = 200;
-      for (let i = 0; i < N; i++) {
-        const msgId = randomishId(rng);
-        const route = rng.chance(0.75) ? { route: 'lb' } : { route: 'direct', targets: [rng.pick(rc.ids)] };
-        const p = parts('apply_request', { kind: 'apply' }, { msgId, metadata: route, buffers: serialize([i], 'args', '(x) => x') });
-        const v = rng.int(3);
-        if (v === 0) p.content = Buffer.from(JSON.stringify(rng.pick(badContent)));
-        else if (v === 1) p.content = Buffer.from(rng.pick(INVALID_JSON));
-        else p.parent = rng.chance(0.5) ? Buffer.from(JSON.stringify(rng.pick(badParent))) : Buffer.from(rng.pick(INVALID_JSON));
-        await sock.send(signedFrames(signer, p));
-        ids.push(msgId);
-      }
-      const afterSend = await statsReq();
-      const d = delta(afterSend.dropped, before.dropped);
-      const droppedN = (d['client.schema'] ?? 0) + (d['client.json'] ?? 0);
-      assert.deepEqual(
-        Object.keys(d).filter((k) => k !== 'client.schema' && k !== 'client.json'),
-        [],
-        `only schema/json drops: ${show(d)}`,
-      );
-      // each is either dropped (and counted) or answered with an error
-      await waitFor(
-        'an error reply to every invalid apply_request not dropped',
-        () => ids.filter((id) => inbox.repliesTo(id, 'apply_reply').length > 0).length + droppedN >= N,
-        { timeoutMs: 15000 },
-      ).catch(() => undefined);
-      const answered = ids.filter((id) => inbox.repliesTo(id, 'apply_reply').length > 0);
-      const okAnswers = answered.filter((id) => (inbox.repliesTo(id, 'apply_reply')[0]!.content as { status?: string }).status !== 'error');
-      assert.deepEqual(okAnswers, [], 'an invalid apply_request never runs: any answer is an error');
-      const stats = await rc.stats();
-      assert.equal(
-        answered.length + droppedN,
-        N,
-        `of ${N} invalid apply_requests: ${droppedN} dropped and counted, ${answered.length} answered with an error, ` +
-          `${N - droppedN - answered.length} neither (the controller accepted them, the engine dropped them unanswered; tasks pending: ${stats.tasks.pending}, queue ${JSON.stringify(await rc.queueStatus())})`,
-      );
-      assert.equal(stats.tasks.pending, 0, 'no task left pending');
-      await assertClusterHealthy('after invalid apply_requests');
-    } finally {
-      sock.close();
-    }
-  });
-});
-
-function randomishId(rng: Rng): string {
-  const h = rng.bytes(16).toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-b${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  return { expects, wellFormed, t0 };
 }
