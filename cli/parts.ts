@@ -4,6 +4,7 @@ import { CONTROLLER_OPTIONS, runController } from '../controller/main.js';
 import { ENGINE_OPTIONS, runEngine } from '../engine/main.js';
 import { PROFILE_ROWS, asUsage, parse } from './args.js';
 import type { Command } from './args.js';
+import type { Options } from '../config/part-args.js';
 
 const controllerHelp = (): string => `Usage: tscluster controller [options]
 
@@ -32,24 +33,19 @@ ${helpRows('engine')}
 Example:
   tscluster engine --file ./tscluster-engine.json`;
 
-export const controller: Command = {
-  summary: 'run a controller alone, in the foreground',
-  help: controllerHelp,
-  async run(argv) {
-    const { values } = parse(argv, CONTROLLER_OPTIONS, controllerHelp);
-    if (values.help) return (console.log(controllerHelp()), 0);
-    await asUsage(() => runController(argv));
-    return -1;
-  },
-};
+/** A command that runs one part in the foreground (it keeps running: exit code -1). */
+function partCommand(summary: string, help: () => string, options: Options, run: (argv: string[]) => Promise<unknown>): Command {
+  return {
+    summary,
+    help,
+    async run(argv) {
+      const { values } = parse(argv, options, help);
+      if (values.help) return (console.log(help()), 0);
+      await asUsage(() => run(argv));
+      return -1;
+    },
+  };
+}
 
-export const engine: Command = {
-  summary: 'run one engine alone, in the foreground (e.g. on another machine)',
-  help: engineHelp,
-  async run(argv) {
-    const { values } = parse(argv, ENGINE_OPTIONS, engineHelp);
-    if (values.help) return (console.log(engineHelp()), 0);
-    await asUsage(() => runEngine(argv));
-    return -1;
-  },
-};
+export const controller = partCommand('run a controller alone, in the foreground', controllerHelp, CONTROLLER_OPTIONS, runController);
+export const engine = partCommand('run one engine alone, in the foreground (e.g. on another machine)', engineHelp, ENGINE_OPTIONS, runEngine);

@@ -2,9 +2,10 @@
 import type { ContentOf, TaskRecordWire } from '../protocol/index.js';
 import { checkInt, checkOptionKeys, show } from './validate.js';
 
-/** Where a task is in its life, as the controller records it. */
-export type TaskStatus = 'submitted' | 'waiting' | 'queued' | 'running' | 'retrying' | 'done' | 'failed';
-const STATUSES: readonly TaskStatus[] = ['submitted', 'waiting', 'queued', 'running', 'retrying', 'done', 'failed'];
+import { TASK_STATUSES as STATUSES } from '../protocol/index.js';
+import type { TaskStatus } from '../protocol/index.js';
+
+export type { TaskStatus } from '../protocol/index.js';
 
 /** Which records (every field narrows the selection). */
 export interface TaskQuery {
@@ -58,7 +59,7 @@ export function toQueryRequest(q: TaskQuery): ContentOf<'query_request'> {
   if (o.status !== undefined) {
     const list: unknown[] = Array.isArray(o.status) ? o.status : [o.status];
     out.status = list.map((s) => {
-      if (!STATUSES.includes(s as TaskStatus)) throw new TypeError(`dbQuery: status must be one of ${STATUSES.join(', ')}, got ${show(s)}`);
+      if (!(STATUSES as readonly unknown[]).includes(s)) throw new TypeError(`dbQuery: status must be one of ${STATUSES.join(', ')}, got ${show(s)}`);
       return s as TaskStatus;
     });
   }
@@ -78,7 +79,7 @@ export function fromWire(r: TaskRecordWire): TaskRecordInfo {
     client: r.client,
     route: r.route,
     label: r.label,
-    status: r.status as TaskStatus,
+    status: r.status,
     engineId: r.engine_id,
     submitted: new Date(r.submitted),
     started: date(r.started),

@@ -136,7 +136,7 @@ export class Cluster {
       profile,
       clusterId,
       part: 'controller',
-      args: [...where, ...toFlags(s, 'controller'), ...owner],
+      args: [...where, ...toFlags(s, 'start', 'controller'), ...owner],
       n: 1,
     });
     const state: ClusterState = { version: 2, profile, cluster_id: clusterId, started: new Date().toISOString(), controller, engines: [] };

@@ -31,7 +31,8 @@ export interface SettingSources {
 
 type AnySchema = z.ZodType;
 
-function inner(key: SettingKey): AnySchema {
+/** A setting's schema without its default: what a given value must be. */
+export function inner(key: SettingKey): AnySchema {
   let s: AnySchema = SettingsSchema.shape[key];
   while (s instanceof z.ZodDefault || s instanceof z.ZodOptional) s = s.def.innerType as AnySchema;
   return s;
@@ -127,10 +128,14 @@ function defaultOf(key: SettingKey): string | undefined {
   return typeof v === 'boolean' ? (v ? 'on' : undefined) : String(v);
 }
 
-/** Command-line flags that give these settings to a command of `scope` (e.g. a launcher starting a controller). */
-export function toFlags(s: Partial<Settings>, scope: Scope): string[] {
+/**
+ * Command-line flags that pass settings resolved for `from` on to a command of
+ * `to` (e.g. Cluster.start's to its controller): the settings both take.
+ */
+export function toFlags(s: Partial<Settings>, from: Scope, to: Scope): string[] {
   const out: string[] = [];
-  for (const key of keysOf(scope)) {
+  const passed = keysOf(from);
+  for (const key of keysOf(to).filter((k) => passed.includes(k))) {
     const v = s[key];
     const d = SETTING_DOCS[key];
     if (v === undefined || v === false) continue;

@@ -34,7 +34,7 @@ export const SettingsSchema = z.object({
   curve: z.boolean().default(false),
   maxRecords: int(1, 100_000_000).default(1024),
   maxRecordBytes: int(1024, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
-  timeoutS: z.number().positive().max(86_400).default(30),
+  timeoutS: z.number().min(0.1).max(86_400).default(30),
   maxMemoryMb: int(16, 1_048_576).optional(),
 });
 export type Settings = z.infer<typeof SettingsSchema>;

@@ -80,13 +80,11 @@ export class Controller {
     // one session for both sockets: one replay history, so a message cannot be replayed into the other port
     const session = new Session(o.key);
     // the callbacks below run once the parts exist (after start)
+    const common = { router: true, key: o.key, session, log };
     const clients = new Endpoint({
+      ...common,
       peer: 'client',
       socket: this.#clientSock,
-      router: true,
-      key: o.key,
-      session,
-      log,
       onMessage: (m) => dispatch(clients, this.#handlers.client, 'a client', m, (msg, err) => refuseClient(clients, msg, err)),
       onSendError: (err, msgs) => this.#clientSendFailed(err, msgs),
       onDrop: (err, frames) => {
@@ -94,14 +92,11 @@ export class Controller {
         if (reply) clients.sendFrames(reply);
       },
     });
-    const authErrors = new AuthErrors(clients.session);
+    const authErrors = new AuthErrors(session);
     const engines = new Endpoint({
+      ...common,
       peer: 'engine',
       socket: this.#engineSock,
-      router: true,
-      key: o.key,
-      session,
-      log,
       onMessage: (m) => dispatch(engines, this.#handlers.engine, 'an engine', m),
       onSendError: (err, msgs) => {
         if (!this.#p.registry.sendFailed(msgs[0]?.[0], gone(err)) && !this.#stopping) log.warn(`send to engine failed: ${String(err)}`);

@@ -6,20 +6,10 @@
  */
 import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { curveKeyPair } from 'zeromq';
-import { argOptions, resolveSettings } from '../config/resolve.js';
-import {
-  DEFAULT_PROFILE,
-  checkName,
-  clusterStatePath,
-  ensureProfile,
-  newKey,
-  readProfileConfig,
-  removeConnectionFiles,
-  runningCluster,
-  writeConnectionFile,
-} from '../profiles/index.js';
+import { parsePartArgs, partOptions } from '../config/part-args.js';
+import type { Options } from '../config/part-args.js';
+import { clusterStatePath, ensureProfile, newKey, removeConnectionFiles, runningCluster, writeConnectionFile } from '../profiles/index.js';
 import { createLogger } from '../util/log.js';
 import type { Logger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
@@ -28,21 +18,13 @@ import { identify, pidAlive } from '../util/proc.js';
 import { Controller } from './controller.js';
 
 /** The controller's command-line options: its settings, plus where it belongs and who owns it. */
-export const CONTROLLER_OPTIONS = {
-  profile: { type: 'string' },
-  'cluster-id': { type: 'string' },
+export const CONTROLLER_OPTIONS: Options = partOptions('controller', {
   /** stop the cluster when this process is gone (the launcher of a cluster started from code or a notebook) */
   'owner-pid': { type: 'string' },
-  ...argOptions('controller'),
-} as const;
+});
 
 export async function runController(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: CONTROLLER_OPTIONS, strict: true, allowPositionals: false });
-  const profile = values.profile ?? DEFAULT_PROFILE;
-  const clusterId = values['cluster-id'] ?? '';
-  checkName('profile', profile);
-  checkName('cluster id', clusterId);
-  const s = resolveSettings('controller', { flags: values, profile: readProfileConfig(profile) });
+  const { values, profile, clusterId, settings: s } = parsePartArgs(argv, 'controller', CONTROLLER_OPTIONS);
   const log = createLogger(`controller ${profile}${clusterId ? '/' + clusterId : ''}`);
   ensureProfile(profile);
   const other = runningCluster(profile, clusterId);
@@ -72,7 +54,7 @@ export async function runController(argv: string[]): Promise<void> {
     onShutdown: () => finish(0),
   });
   writeFiles({ profile, clusterId, ip: s.ip, key, curveServerKey: curve?.publicKey ?? null, controller, log });
-  stopOn(controller, values['owner-pid'] === undefined ? undefined : Number(values['owner-pid']), log, finish);
+  stopOn(controller, typeof values['owner-pid'] === 'string' ? Number(values['owner-pid']) : undefined, log, finish);
 }
 
 function pick<T, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {

@@ -59,6 +59,7 @@ export class Queries {
     const { rss, heapUsed, external } = process.memoryUsage();
     return {
       dropped: { ...this.#o.clients.dropped, ...this.#o.engines.dropped },
+      refused: { ...this.#o.clients.refused },
       tasks: { submitted: c.submitted, completed: c.completed, pending: c.submitted - c.completed },
       engines: this.#o.registry.size,
       clients: this.#o.clientCount(),

@@ -5,29 +5,19 @@
  * serves until the controller says stop or goes silent.
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { argOptions, resolveSettings } from '../config/resolve.js';
-import { DEFAULT_PROFILE, checkName, connectionFilePath, readConnectionFile, readProfileConfig } from '../profiles/index.js';
+import { parsePartArgs, partOptions } from '../config/part-args.js';
+import type { Options } from '../config/part-args.js';
+import { connectionFilePath, readConnectionFile } from '../profiles/index.js';
 import { createLogger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
 import { sleep } from '../util/sleep.js';
 import { Engine } from './engine.js';
 
 /** The engine's command-line options: which connection file, and its settings. */
-export const ENGINE_OPTIONS = {
-  file: { type: 'string' },
-  profile: { type: 'string' },
-  'cluster-id': { type: 'string' },
-  ...argOptions('engine'),
-} as const;
+export const ENGINE_OPTIONS: Options = partOptions('engine', { file: { type: 'string' } });
 
 export async function runEngine(argv: string[]): Promise<Engine> {
-  const { values } = parseArgs({ args: argv, options: ENGINE_OPTIONS, strict: true, allowPositionals: false });
-  const profile = values.profile ?? DEFAULT_PROFILE;
-  const clusterId = values['cluster-id'] ?? '';
-  checkName('profile', profile);
-  checkName('cluster id', clusterId);
-  const s = resolveSettings('engine', { flags: values, profile: readProfileConfig(profile) });
+  const { values, profile, clusterId, settings: s } = parsePartArgs(argv, 'engine', ENGINE_OPTIONS);
   const file = typeof values.file === 'string' ? values.file : connectionFilePath(profile, clusterId, 'engine');
   // an engine may start before its controller: wait for the file
   const deadline = Date.now() + s.timeoutS * 1000;

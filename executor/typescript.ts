@@ -47,8 +47,9 @@ export async function stripTypes(src: string, filename: string): Promise<string>
     return sucrase.transform(src, { transforms: ['typescript'], disableESTransforms: true, filePath: filename }).code;
   } catch (e) {
     const loc = (e as { loc?: { line: number; column: number } }).loc;
-    const msg = e instanceof Error ? e.message.replace(/\s*\(\d+:\d+\)$/, '') : String(e);
-    const err = loc ? syntaxErrorAt(src, msg, loc.line, loc.column, filename) : new SyntaxError(msg);
+    // sucrase says "Error transforming <file>: <message> (<line>:<column>)", its column counted from 1
+    const msg = (e instanceof Error ? e.message : String(e)).replace(/^Error transforming [^:]*: /, '').replace(/\s*\(\d+:\d+\)$/, '');
+    const err = loc ? syntaxErrorAt(src, msg, loc.line, Math.max(0, loc.column - 1), filename) : new SyntaxError(msg);
     err.cause = e;
     throw err;
   }

@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { SETTING_DOCS, SettingsSchema } from '../config/settings.js';
+import { inner } from '../config/resolve.js';
+import { SETTING_DOCS } from '../config/settings.js';
 import type { SettingKey, Settings } from '../config/settings.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { readJsonFile } from './jsonfile.js';
@@ -13,10 +14,8 @@ import { ensureProfile, profilePaths } from './paths.js';
 
 const PROFILE_KEYS = (Object.keys(SETTING_DOCS) as SettingKey[]).filter((k) => SETTING_DOCS[k].profile !== false);
 
-/** What tscluster.json may hold: the profile-settable settings, each optional, nothing else. */
-export const ProfileConfigSchema = SettingsSchema.pick(Object.fromEntries(PROFILE_KEYS.map((k) => [k, true])) as { [K in SettingKey]?: true })
-  .partial()
-  .strict();
+/** What tscluster.json may hold: the profile-settable settings, each optional (no defaults filled in), nothing else. */
+export const ProfileConfigSchema = z.object(Object.fromEntries(PROFILE_KEYS.map((k) => [k, inner(k).optional()]))).strict();
 export type ProfileConfig = Partial<Settings>;
 
 /** A profile's config: its values (none when the file does not exist) and the file's path. */

@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import { Dealer } from 'zeromq';
 import { Client, CompositeError, InvalidRequest, RemoteError, TaskAborted } from '../index.js';
 import { Session, serialize, unpack } from '../protocol/index.js';
-import { connectionFile, removeTempRoot, sharedCluster, sleep, useTempRoot } from './helpers.js';
+import { connectionFile, removeTempRoot, sharedCluster, sleep, useTempRoot } from './support/index.js';
 
 const root = useTempRoot('answers');
 after(() => removeTempRoot(root));

@@ -62,7 +62,7 @@ describe(`fuzzing an engine (seed ${SEED})`, () => {
     const replies = new Map<string, Message[]>();
     let chain: Promise<void> = Promise.resolve();
     const send = (frames: Buffer[]): Promise<void> => (chain = chain.then(() => router.send(frames)));
-    void receiveLoop(
+    receiveLoop(
       router,
       (frames) => {
         const m = session.parse(frames);

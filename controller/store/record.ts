@@ -3,13 +3,9 @@
  * (the runtime handles, timers and request frames, live in controller/task.ts).
  */
 
-/**
- * Where a task is in its life (controller/lifecycle.ts moves it):
- * submitted -> waiting (on dependencies) -> queued (in the scheduler) ->
- * running (on an engine) -> done | failed, with retrying between a failed run
- * and the next queueing.
- */
-export type TaskStatus = 'submitted' | 'waiting' | 'queued' | 'running' | 'retrying' | 'done' | 'failed';
+import type { TaskStatus } from '../../protocol/index.js';
+
+export type { TaskStatus } from '../../protocol/index.js';
 
 /** A dependency as the controller keeps it. */
 export interface DepSpec {

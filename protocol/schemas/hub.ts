@@ -1,6 +1,7 @@
 /** Client <-> hub: connect, queue status, stats, records, purge, abort, shutdown. */
 import { z } from 'zod';
 import { EngineInfoSchema } from './engines.js';
+import { TASK_STATUSES } from './tasks.js';
 
 export const ConnectReplySchema = z.object({
   engines: z.array(EngineInfoSchema),
@@ -77,6 +78,8 @@ export const PurgeRequestSchema = z.object({ msg_ids: z.array(z.string().max(200
 
 export const StatsReplySchema = z.object({
   dropped: z.record(z.string(), z.number().int()),
+  /** correctly signed requests refused with an answer (an error naming the field), by reason */
+  refused: z.record(z.string(), z.number().int()).optional(),
   tasks: z.object({ submitted: z.number().int(), completed: z.number().int(), pending: z.number().int() }),
   engines: z.number().int(),
   clients: z.number().int(),
@@ -96,10 +99,7 @@ export type ErrorReply = z.infer<typeof ErrorReplySchema>;
 
 /** Which task records to list (`rc.dbQuery`, `tscluster tasks`); every field narrows the selection. */
 export const QueryRequestSchema = z.object({
-  status: z
-    .array(z.enum(['submitted', 'waiting', 'queued', 'running', 'retrying', 'done', 'failed']))
-    .max(7)
-    .optional(),
+  status: z.array(z.enum(TASK_STATUSES)).max(TASK_STATUSES.length).optional(),
   engine_id: z.number().int().nonnegative().optional(),
   label: z.string().max(1000).optional(),
   client: z.string().max(200).optional(),
@@ -116,7 +116,7 @@ export const TaskRecordSchema = z.object({
   client: z.string(),
   route: z.enum(['direct', 'lb']),
   label: z.string().nullable(),
-  status: z.string(),
+  status: z.enum(TASK_STATUSES),
   engine_id: z.number().int().nullable(),
   submitted: z.number(),
   started: z.number().nullable(),

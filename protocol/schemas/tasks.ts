@@ -92,3 +92,12 @@ export const StreamContentSchema = z.object({
 });
 export type StreamContent = z.infer<typeof StreamContentSchema>;
 export const StreamMetadataSchema = z.object({ engine_id: z.number().int().nullable() });
+
+/**
+ * Where a task is in its life, as the controller records it: submitted ->
+ * waiting (on dependencies) -> queued (in the scheduler) -> running (on an
+ * engine) -> done | failed, with retrying between a failed run and the next
+ * queueing (controller/lifecycle.ts).
+ */
+export const TASK_STATUSES = ['submitted', 'waiting', 'queued', 'running', 'retrying', 'done', 'failed'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];

@@ -198,11 +198,11 @@ describe('the command line of the settings', () => {
     ];
     for (const [scope, options] of cases) {
       const s = resolveSettings(scope, { options });
-      const flags = toFlags(s, scope);
+      const flags = toFlags(s, scope, scope);
       const { values } = parseArgs({ args: flags, options: argOptions(scope), strict: true });
       assert.deepEqual(resolveSettings(scope, { flags: values }), s, `${scope} ${flags.join(' ')}`);
     }
-    assert.deepEqual(toFlags(resolveSettings('start', { options: { n: 2 } }), 'start'), [
+    assert.deepEqual(toFlags(resolveSettings('start', { options: { n: 2 } }), 'start', 'start'), [
       '--n',
       '2',
       '--scheme',
@@ -212,6 +212,15 @@ describe('the command line of the settings', () => {
       '--ip',
       '127.0.0.1',
     ]);
-    assert.deepEqual(toFlags({ curve: true, hwm: undefined }, 'start'), ['--curve']);
+    assert.deepEqual(toFlags({ curve: true, hwm: undefined }, 'start', 'start'), ['--curve']);
+    // passed on to a controller: only what both take, so the controller's own settings (its ports) come from its profile
+    assert.deepEqual(toFlags(resolveSettings('start', { options: { n: 2 } }), 'start', 'controller'), [
+      '--scheme',
+      'leastload',
+      '--hwm',
+      '1',
+      '--ip',
+      '127.0.0.1',
+    ]);
   });
 });

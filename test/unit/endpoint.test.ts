@@ -334,13 +334,13 @@ describe('Endpoint.parse', () => {
     assert.deepEqual(ok.content.msg_ids, ['a', 'b']);
     assert.equal(ok.identities.length, 1, 'a ROUTER message keeps its identity');
 
-    const invalid: Error[] = [];
-    for (const m of h.got.slice(1))
-      assert.equal(
-        h.ep.parse(m, (e) => invalid.push(e)),
-        undefined,
-        m.header.msg_type,
-      );
+    // tryParse returns what is wrong (not counted); parse drops and counts it
+    const invalid = h.got
+      .slice(1)
+      .map((m) => h.ep.tryParse(m))
+      .filter((r): r is ProtocolError => r instanceof ProtocolError);
+    assert.deepEqual(h.ep.dropped, {}, 'tryParse counts nothing');
+    for (const m of h.got.slice(1)) assert.equal(h.ep.parse(m), undefined, m.header.msg_type);
     assert.equal(invalid.length, 3);
     assert.ok(invalid.every((e) => e instanceof ProtocolError && e.reason === 'schema'));
     assert.match(invalid[0]!.message, /invalid purge_request content: msg_ids/);
