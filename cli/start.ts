@@ -1,7 +1,8 @@
 /** `tscluster start`: a controller and engines on this machine. */
 import { argOptions, helpRows, resolveSettings } from '../config/resolve.js';
 import type { Client } from '../client/client.js';
-import { Cluster } from '../cluster/cluster.js';
+import { Cluster, clusterOptionsOf } from '../cluster/cluster.js';
+import { curveOn } from '../config/network.js';
 import { DEFAULT_PROFILE, readProfileConfig, runningCluster } from '../profiles/index.js';
 import { isLoopback } from '../util/net.js';
 import { CLUSTER_OPTIONS, PROFILE_ROWS, asUsage, clusterFlags, parse } from './args.js';
@@ -9,7 +10,8 @@ import type { Command } from './args.js';
 
 const help = (): string => `Usage: tscluster start [-n N] [options]
 
-Start a controller and N engines. In the foreground by default: Ctrl-C stops
+Start a controller and N engines: here, or on other hosts through ssh, MPI or
+Slurm (--engines, --controller). In the foreground by default: Ctrl-C stops
 everything. With --daemon it returns once every engine has registered.
 
 Options:
@@ -21,7 +23,10 @@ ${PROFILE_ROWS}
 Examples:
   tscluster start -n 4
   tscluster start -n 2 --scheme lru --daemon
-  tscluster start -n 16 --profile big --cluster-id nightly --hwm 0`;
+  tscluster start -n 16 --profile big --cluster-id nightly --hwm 0
+  tscluster start --ip 0.0.0.0 --engines ssh --hosts node1:8,me@node2:8
+  tscluster start -n 8 --engines mpi --mpi-arg --host=node1:4,node2:4
+  tscluster start -n 32 --engines slurm --partition cpu --time-limit 2:00:00 --engines-per-job 8`;
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...CLUSTER_OPTIONS, ...argOptions('start'), daemon: { type: 'boolean' } }, help);
@@ -29,9 +34,9 @@ async function run(argv: string[]): Promise<number> {
   const profile = String(values.profile ?? DEFAULT_PROFILE);
   const clusterId = String(values['cluster-id'] ?? '');
   const s = await asUsage(() => resolveSettings('start', { flags: values, profile: readProfileConfig(profile) }));
-  if (!isLoopback(s.ip) && !s.curve) {
+  if (!isLoopback(s.ip) && !curveOn(s)) {
     console.error(
-      `warning: --ip ${s.ip} accepts connections from other machines, and without --curve the traffic is not encrypted (messages are signed, but readable on the network). Add --curve unless the network is trusted.`,
+      `warning: --ip ${s.ip} accepts connections from other machines, and with --no-curve the traffic is not encrypted (messages are signed, but readable on the network). Drop --no-curve unless the network is trusted.`,
     );
   }
   const t0 = Date.now();
@@ -43,8 +48,9 @@ async function run(argv: string[]): Promise<number> {
   try {
     cluster = await Cluster.start({
       signal: interrupted.signal,
-      ...(s.n !== undefined ? { n: s.n } : {}),
-      ...{ profile, clusterId, scheme: s.scheme, hwm: s.hwm, ip: s.ip, curve: s.curve },
+      ...clusterOptionsOf(s),
+      profile,
+      clusterId,
       shutdownAtExit: !values.daemon,
       onEngine: (e) => console.log(`engine ${e.id} registered (pid ${e.pid})`),
     });
@@ -54,6 +60,7 @@ async function run(argv: string[]): Promise<number> {
     return 130;
   }
   const rc = await cluster.connect();
+  for (const p of cluster.problems) console.error(`warning: ${p.what}: ${p.detail}`);
   report(cluster, rc, Date.now() - t0);
   if (values.daemon) {
     await rc.close();
@@ -75,6 +82,7 @@ function report(cluster: Cluster, rc: Client, ms: number): void {
   const named = [profile === DEFAULT_PROFILE ? '' : `profile: '${profile}'`, clusterId ? `clusterId: '${clusterId}'` : ''].filter(Boolean).join(', ');
   console.log(`connect with:  const rc = await Client.connect(${named ? `{ ${named} }` : ''});   // import { Client } from 'tscluster'`);
   console.log(`connection file: ${cluster.connectionFile}`);
+  for (const line of cluster.launched) console.log(`  ${line}`);
 }
 
 /** In the foreground: report engines coming and going until Ctrl-C or the controller stops on its own. */
@@ -102,4 +110,4 @@ async function serve(cluster: Cluster, rc: Client, onStop: (stop: (why: string) 
   });
 }
 
-export const start: Command = { summary: 'start a controller and engines on this machine', help, run };
+export const start: Command = { summary: 'start a controller and engines (here, over ssh, MPI or Slurm)', help, run };

@@ -6,30 +6,63 @@
 import { cpus } from 'node:os';
 import { Client } from '../client/client.js';
 import type { ConnectOptions } from '../client/client.js';
-import { resolveSettings, toFlags } from '../config/resolve.js';
+import { resolveSettings } from '../config/resolve.js';
+import type { Settings } from '../config/settings.js';
 import type { SchemeName } from '../controller/schemes/index.js';
 import { ClusterAlreadyRunning } from '../errors/index.js';
-import { launcherOf, localLauncher } from '../launcher/index.js';
+import { launcherOf } from '../launcher/index.js';
 import {
   DEFAULT_PROFILE,
   checkName,
   connectionFilePath,
   ensureProfile,
   readClusterState,
-  readConnectionFile,
+  localProcesses,
   readProfileConfig,
-  recordedProcesses,
   removeClusterState,
   removeConnectionFiles,
   runningCluster,
   writeClusterState,
 } from '../profiles/index.js';
-import type { ClusterState, LaunchRecord } from '../profiles/index.js';
-import { signalPid } from '../util/proc.js';
-import { sleep } from '../util/sleep.js';
+import type { ClusterState } from '../profiles/index.js';
 import { checkMs, checkOptionKeys } from '../client/validate.js';
 import { atExit } from './at-exit.js';
+import { launchController, launchEngines, startTimeoutMs, waitForController, waitForEngines } from './launch.js';
+import type { StartProblem } from './launch.js';
 import { stopCluster } from './stop.js';
+
+/** How engines are started (the settings of `tscluster start --engines ...`, by their names in the profile config). */
+export type EngineLaunchOptions = { launcher?: Settings['engines'] } & Partial<
+  Pick<
+    Settings,
+    | 'hosts'
+    | 'minEngines'
+    | 'sshPort'
+    | 'sshIdentity'
+    | 'sshOptions'
+    | 'remoteCmd'
+    | 'remoteDir'
+    | 'mpiexec'
+    | 'mpiArgs'
+    | 'partition'
+    | 'timeLimit'
+    | 'account'
+    | 'cpusPerEngine'
+    | 'memory'
+    | 'sbatch'
+    | 'enginesPerJob'
+    | 'slurmTemplate'
+    | 'startTimeoutS'
+    | 'lifetimeS'
+  >
+>;
+
+/** How the controller is started: here, on an ssh host, or as a Slurm job. */
+export interface ControllerLaunchOptions {
+  launcher?: Settings['controller'];
+  /** with launcher 'ssh': [user@]host */
+  host?: string;
+}
 
 export interface ClusterOptions {
   /** number of engines (default: one per core) */
@@ -42,18 +75,24 @@ export interface ClusterOptions {
   scheme?: SchemeName;
   /** most outstanding tasks per engine; 0 = unlimited (default 1) */
   hwm?: number;
-  /** address the controller binds (default 127.0.0.1) */
+  /** address the controller binds (default 127.0.0.1; `0.0.0.0` for every interface) */
   ip?: string;
+  /** address others reach the controller at (default: the bound address, or this host's address on the network) */
+  location?: string;
   /** stop the cluster when this process exits (default true) */
   shutdownAtExit?: boolean;
-  /** how long to wait for the controller and engines (default 60000) */
+  /** how long to wait for the controller and engines (default 60000; Slurm engines 300000) */
   timeoutMs?: number;
   /** called as each engine registers */
   onEngine?: (e: { id: number; pid: number }) => void;
   /** aborting it during start-up stops what was started and rejects the start */
   signal?: AbortSignal;
-  /** CurveZMQ: encrypt all traffic and authenticate the controller (its public key goes in the connection files) */
+  /** CurveZMQ: encrypt all traffic and authenticate the controller (default: on when the controller is reachable off loopback; false turns it off) */
   curve?: boolean;
+  /** how engines are started (default: processes of this machine) */
+  engines?: EngineLaunchOptions;
+  /** how the controller is started (default: a process of this machine) */
+  controller?: ControllerLaunchOptions;
 }
 
 const CLUSTER_START_OPTIONS = [
@@ -63,12 +102,70 @@ const CLUSTER_START_OPTIONS = [
   'scheme',
   'hwm',
   'ip',
+  'location',
   'shutdownAtExit',
   'timeoutMs',
   'onEngine',
   'signal',
   'curve',
+  'engines',
+  'controller',
 ] as const;
+
+const ENGINE_LAUNCH_KEYS = [
+  'hosts',
+  'minEngines',
+  'sshPort',
+  'sshIdentity',
+  'sshOptions',
+  'remoteCmd',
+  'remoteDir',
+  'mpiexec',
+  'mpiArgs',
+  'partition',
+  'timeLimit',
+  'account',
+  'cpusPerEngine',
+  'memory',
+  'sbatch',
+  'enginesPerJob',
+  'slurmTemplate',
+  'startTimeoutS',
+  'lifetimeS',
+] as const satisfies readonly (keyof EngineLaunchOptions)[];
+
+/** Cluster.start's options for resolved settings (what `tscluster start` passes on). */
+export function clusterOptionsOf(s: Settings): ClusterOptions {
+  const engines: EngineLaunchOptions = { launcher: s.engines };
+  for (const k of ENGINE_LAUNCH_KEYS) if (s[k] !== undefined) Object.assign(engines, { [k]: s[k] });
+  return {
+    ...(s.n !== undefined ? { n: s.n } : {}),
+    scheme: s.scheme,
+    hwm: s.hwm,
+    ip: s.ip,
+    ...(s.location !== undefined ? { location: s.location } : {}),
+    ...(s.curve !== undefined || s.noCurve ? { curve: s.curve ?? false } : {}),
+    engines,
+    controller: { launcher: s.controller, ...(s.controllerHost !== undefined ? { host: s.controllerHost } : {}) },
+  };
+}
+
+/** Settings from Cluster.start's options (code options win over flags and the profile). */
+function startOptions(o: ClusterOptions): Partial<Settings> {
+  const { launcher, ...engineSettings } = o.engines ?? {};
+  return {
+    n: o.n,
+    scheme: o.scheme,
+    hwm: o.hwm,
+    ip: o.ip,
+    location: o.location,
+    ...(o.curve === false ? { noCurve: true } : { curve: o.curve }),
+    ...engineSettings,
+    engines: launcher,
+    controller: o.controller?.launcher,
+    controllerHost: o.controller?.host,
+  };
+}
 
 /**
  * A cluster started from code.
@@ -77,31 +174,44 @@ const CLUSTER_START_OPTIONS = [
  * const rc = await cluster.connect();
  * console.log(await rc.loadBalancedView().map((x: number) => x * x, [1, 2, 3]));
  * await cluster.stop();
+ * @example
+ * // engines on other hosts, over ssh
+ * await Cluster.start({ ip: '0.0.0.0', engines: { launcher: 'ssh', hosts: 'node1:8,node2:8' } });
  */
 export class Cluster {
   readonly profile: string;
   readonly clusterId: string;
   readonly #state: ClusterState;
+  readonly #settings: Settings;
+  #controllerPid = -1;
   #client: Client | undefined;
   #stopped = false;
   readonly #removeExitHook: (() => void) | undefined;
+  /** what did not start (hosts that could not be reached, engines that exited) when the start still succeeded (--min-engines) */
+  readonly problems: StartProblem[] = [];
 
-  private constructor(state: ClusterState, shutdownAtExit: boolean) {
+  private constructor(state: ClusterState, settings: Settings, shutdownAtExit: boolean) {
     this.profile = state.profile;
     this.clusterId = state.cluster_id;
     this.#state = state;
-    // at exit there is no time to ask: end the recorded processes by signal
-    this.#removeExitHook = shutdownAtExit ? atExit(() => this.#signalAll()) : undefined;
+    this.#settings = settings;
+    // at exit there is no time to ask: end what was launched (signals here, a blocking ssh per host)
+    this.#removeExitHook = shutdownAtExit ? atExit(() => this.#endAllNow()) : undefined;
   }
 
-  /** The controller's pid. */
+  /** The controller's pid (on the host it runs on). */
   get controllerPid(): number {
-    return this.#state.controller.processes[0]?.pid ?? -1;
+    return this.#controllerPid;
   }
 
-  /** Pids of the engines this object started. */
+  /** Pids of the engines this object started on this machine. */
   get enginePids(): number[] {
-    return this.#state.engines.flatMap((r) => r.processes.map((p) => p.pid));
+    return this.#state.engines.flatMap((r) => localProcesses(r).map((p) => p.pid));
+  }
+
+  /** One line per launch: where the controller and engines run (as `tscluster list` shows them). */
+  get launched(): string[] {
+    return [this.#state.controller, ...this.#state.engines].map((r) => launcherOf(r).describe(r));
   }
 
   /** The client connection file of this cluster. */
@@ -120,33 +230,42 @@ export class Cluster {
     const clusterId = o.clusterId ?? '';
     checkName('profile', profile);
     checkName('cluster id', clusterId);
-    const s = resolveSettings('start', {
-      options: { n: o.n, scheme: o.scheme, hwm: o.hwm, ip: o.ip, curve: o.curve },
-      profile: readProfileConfig(profile),
-    });
+    const s = resolveSettings('start', { options: startOptions(o), profile: readProfileConfig(profile) });
     const n = s.n ?? cpus().length;
     ensureProfile(profile);
     checkNotRunning(profile, clusterId);
     await cleanStale(profile, clusterId);
-    const timeoutMs = o.timeoutMs ?? 60000;
-    const where = ['--profile', profile, '--cluster-id', clusterId];
-    // a cluster that stops with this process also stops if this process dies without a word (SIGKILL)
-    const owner = (o.shutdownAtExit ?? true) ? ['--owner-pid', String(process.pid)] : [];
-    const controller = await localLauncher.start({
-      profile,
-      clusterId,
-      part: 'controller',
-      args: [...where, ...toFlags(s, 'start', 'controller'), ...owner],
-      n: 1,
-    });
+    const w = { profile, clusterId };
+    const timeoutMs = o.timeoutMs ?? startTimeoutMs(s);
+    const shutdownAtExit = o.shutdownAtExit ?? true;
+    // a cluster that stops with this process also stops if this process dies without a word (SIGKILL); a controller elsewhere cannot watch this pid
+    const owner = shutdownAtExit && s.controller === 'local' ? ['--owner-pid', String(process.pid)] : [];
+    const controller = await launchController(w, s, 'start', owner);
     const state: ClusterState = { version: 2, profile, cluster_id: clusterId, started: new Date().toISOString(), controller, engines: [] };
-    const cluster = new Cluster(state, o.shutdownAtExit ?? true);
+    const cluster = new Cluster(state, s, shutdownAtExit);
     try {
-      // engines start with the controller and wait for its connection file
-      if (n > 0) state.engines.push(await localLauncher.start({ profile, clusterId, part: 'engines', args: where, n }));
       writeClusterState(state);
-      await abortable(cluster.#waitForController(timeoutMs), o.signal);
-      if (n > 0) await abortable(cluster.#waitForEngines(state.engines, n, timeoutMs, o.onEngine), o.signal);
+      // local engines start with a local controller and wait for its connection file; others need the file first
+      const early = n > 0 && s.engines === 'local';
+      if (early) state.engines.push(await launchEngines(w, s, 'start', n));
+      writeClusterState(state);
+      const localPid = controller.launcher === 'local' ? controller.processes[0]?.pid : undefined;
+      const info = await abortable(waitForController(w, controller, localPid, Math.max(timeoutMs, 60_000)), o.signal);
+      cluster.#controllerPid = info.controller_pid;
+      if (n > 0 && !early) {
+        state.engines.push(await launchEngines(w, s, 'start', n));
+        writeClusterState(state);
+      }
+      if (n > 0) {
+        const rc = await cluster.connect();
+        const waiting = waitForEngines(rc, state.engines, {
+          before: 0,
+          min: s.minEngines,
+          timeoutMs,
+          ...(o.onEngine ? { onEngine: o.onEngine } : {}),
+        });
+        cluster.problems.push(...(await abortable(waiting, o.signal)));
+      }
     } catch (e) {
       await cluster.stop();
       throw e;
@@ -166,28 +285,29 @@ export class Cluster {
   }
 
   /**
-   * Start `n` more engines; resolves with their pids when they are registered.
+   * Start `n` more engines (through the launcher the cluster was started with,
+   * or the one `engines` names); resolves with the pids of those on this
+   * machine when they are registered.
    * @example await cluster.addEngines(2);
+   * @example await cluster.addEngines(4, { engines: { launcher: 'ssh', hosts: 'node3' } });
    */
-  async addEngines(n: number, timeoutMs = 60000): Promise<number[]> {
+  async addEngines(n: number, o: number | { timeoutMs?: number; engines?: EngineLaunchOptions } = {}): Promise<number[]> {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`addEngines takes a whole number of engines >= 1, got ${String(n)}`);
     if (this.#stopped) throw new Error('the cluster is stopped');
+    const opts = typeof o === 'number' ? { timeoutMs: o } : o;
+    const s = opts.engines
+      ? resolveSettings('engines', { options: startOptions({ engines: opts.engines }), profile: readProfileConfig(this.profile) })
+      : { ...this.#settings, n };
     const rc = await this.connect();
     const before = rc.ids.length;
-    const rec = await localLauncher.start({
-      profile: this.profile,
-      clusterId: this.clusterId,
-      part: 'engines',
-      args: ['--profile', this.profile, '--cluster-id', this.clusterId],
-      n,
-    });
+    const rec = await launchEngines({ profile: this.profile, clusterId: this.clusterId }, s, opts.engines ? 'engines' : 'start', n);
     this.#state.engines.push(rec);
     writeClusterState(this.#state);
-    await this.#waitForEngines([rec], before + n, timeoutMs);
-    return rec.processes.map((p) => p.pid);
+    this.problems.push(...(await waitForEngines(rc, [rec], { before, min: s.minEngines, timeoutMs: opts.timeoutMs ?? startTimeoutMs(s) })));
+    return localProcesses(rec).map((p) => p.pid);
   }
 
-  /** Stop the engines and the controller, and remove the cluster's files. */
+  /** Stop the engines and the controller, and remove the cluster's files (here and on the hosts engines ran on). */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
@@ -199,48 +319,13 @@ export class Cluster {
     await stopCluster(this.profile, this.clusterId, client);
   }
 
-  #signalAll(): void {
-    for (const p of recordedProcesses(this.#state)) signalPid(p.pid, 'SIGTERM');
-  }
-
-  async #waitForController(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const rec = this.#state.controller;
-    const pid = this.controllerPid;
-    while (Date.now() < deadline) {
+  #endAllNow(): void {
+    for (const rec of [...this.#state.engines, this.#state.controller]) {
       try {
-        if (readConnectionFile('client', { profile: this.profile, clusterId: this.clusterId }).info.controller_pid === pid) return;
+        launcherOf(rec).endNow(rec);
       } catch {
-        // not written yet
+        // at exit: best effort
       }
-      const st = await launcherOf(rec).poll(rec);
-      if (st.running === 0) throw new Error(`the controller (pid ${pid}) exited during start-up. ${st.ended[0]?.detail ?? ''}`);
-      await sleep(5);
-    }
-    const st = await launcherOf(rec).poll(rec);
-    throw new Error(
-      `the controller (pid ${pid}) wrote no connection file (${this.connectionFile}) within ${timeoutMs} ms. ${st.ended[0]?.detail ?? ''}`,
-    );
-  }
-
-  async #waitForEngines(recs: LaunchRecord[], total: number, timeoutMs: number, onEngine?: ClusterOptions['onEngine']): Promise<void> {
-    const rc = await this.connect();
-    const off = onEngine ? rc.onEngine((e) => e.type === 'registered' && onEngine({ id: e.engine.id, pid: e.engine.pid })) : undefined;
-    if (onEngine) for (const e of rc.engines) onEngine({ id: e.id, pid: e.pid });
-    try {
-      const ready = rc.waitForEngines(total, { timeoutMs });
-      // an engine that exits during start-up fails the start with its log
-      for (;;) {
-        const done = await Promise.race([ready.then(() => true), sleep(50).then(() => false)]);
-        if (done) return;
-        for (const rec of recs) {
-          const st = await launcherOf(rec).poll(rec);
-          const dead = st.ended[0];
-          if (dead) throw new Error(`engine ${dead.what} exited during start-up. ${dead.detail}`);
-        }
-      }
-    } finally {
-      off?.();
     }
   }
 }
@@ -280,7 +365,7 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
 /** Files of a cluster whose controller is dead: end what its launchers left, and remove them. */
 async function cleanStale(profile: string, clusterId: string): Promise<void> {
   const state = readClusterState(profile, clusterId);
-  if (typeof state === 'object') for (const rec of state.engines) await launcherOf(rec).stop(rec);
+  if (typeof state === 'object') await Promise.all(state.engines.map((rec) => launcherOf(rec).stop(rec, 0)));
   removeConnectionFiles(profile, clusterId);
   removeClusterState(profile, clusterId);
 }

@@ -5,17 +5,11 @@
  * remove the cluster's files.
  */
 import { Client } from '../client/client.js';
-import { launcherOf, waitEnded } from '../launcher/index.js';
-import {
-  controllerRuns,
-  readClusterState,
-  readConnectionFile,
-  recordedProcesses,
-  removeClusterState,
-  removeConnectionFiles,
-} from '../profiles/index.js';
+import { launcherOf } from '../launcher/index.js';
+import { controllerRuns, readClusterState, readConnectionFile, removeClusterState, removeConnectionFiles } from '../profiles/index.js';
 import type { ClusterState, ConnectionInfo } from '../profiles/index.js';
 import { sameProcess } from '../util/proc.js';
+import { enginesOf } from './launch.js';
 
 export interface Stopped {
   /** the controller's pid, when known */
@@ -27,7 +21,8 @@ export interface Stopped {
 /** The controller of a cluster answers when its recorded process (or, without a record, the one its file names) runs. */
 function controllerUp(state: ClusterState | undefined, file: ConnectionInfo | undefined): boolean {
   if (!file) return false;
-  if (state) return state.controller.processes.some(sameProcess);
+  // a controller on another host is asked (a short connect) whenever its file is there
+  if (state) return state.controller.launcher === 'local' ? state.controller.processes.some(sameProcess) : true;
   return controllerRuns(file);
 }
 
@@ -54,17 +49,13 @@ export async function stopCluster(profile: string, clusterId: string, client?: C
   if (state) {
     // the controller stops its registered engines before it exits; an engine not yet registered
     // (still starting) hears nothing, so after the controller, engines get a short grace only
-    await waitEnded(state.controller.processes, 5000);
-    await waitEnded(
-      state.engines.flatMap((r) => r.processes),
-      1000,
-    );
-    for (const rec of [state.controller, ...state.engines]) await launcherOf(rec).stop(rec);
+    await launcherOf(state.controller).stop(state.controller, 5000);
+    await Promise.all(state.engines.map((rec) => launcherOf(rec).stop(rec, 1000)));
   }
   removeConnectionFiles(profile, clusterId);
   removeClusterState(profile, clusterId);
-  const controllerPid = state?.controller.processes[0]?.pid ?? filePid;
-  return { controllerPid, engines: state ? recordedProcesses(state).length - state.controller.processes.length : 0 };
+  const recorded = state?.controller.launcher === 'local' ? state.controller.processes[0]?.pid : undefined;
+  return { controllerPid: recorded ?? filePid, engines: state ? state.engines.reduce((a, r) => a + enginesOf(r), 0) : 0 };
 }
 
 async function shutdownController(up: boolean, profile: string, clusterId: string, client: Client | undefined): Promise<void> {

@@ -50,7 +50,11 @@ export function expected(key: SettingKey): string {
   }
   if (s instanceof z.ZodEnum) return `one of ${(s.options as string[]).join(', ')}`;
   if (s instanceof z.ZodBoolean) return 'true or false';
-  return key === 'ip' ? 'an IP address or a host name' : 'a string';
+  if (s instanceof z.ZodArray) return 'a list of strings';
+  if (key === 'ip' || key === 'location') return 'an IP address or a host name';
+  if (key === 'hosts') return 'a list like h1:4,user@h2:2';
+  if (key === 'adapt') return 'MIN:MAX (engines), MIN <= MAX';
+  return 'a string';
 }
 
 function isNumeric(key: SettingKey): boolean {
@@ -68,8 +72,8 @@ export function checkSetting<K extends SettingKey>(key: K, value: unknown, sourc
   return r.data as Settings[K];
 }
 
-function fromFlag(key: SettingKey, v: string | boolean): unknown {
-  if (typeof v === 'boolean' || !isNumeric(key)) return v;
+function fromFlag(key: SettingKey, v: string | boolean | (string | boolean)[]): unknown {
+  if (typeof v === 'boolean' || Array.isArray(v) || !isNumeric(key)) return v;
   const n = v.trim() === '' ? NaN : Number(v);
   return Number.isNaN(n) ? v : n;
 }
@@ -81,8 +85,8 @@ export function resolveSettings(scope: Scope, src: SettingSources = {}): Setting
     const doc = SETTING_DOCS[key];
     const opt = src.options?.[key];
     const given = src.flags?.[doc.flag];
-    // a flag given twice: the last one counts
-    const flag = Array.isArray(given) ? given.at(-1) : given;
+    // a flag given twice: the last one counts (a list flag keeps them all)
+    const flag = Array.isArray(given) && !doc.multiple ? given.at(-1) : given;
     const file = doc.profile === false ? undefined : src.profile?.values[key];
     if (opt !== undefined) out[key] = checkSetting(key, opt, key);
     else if (flag !== undefined) out[key] = checkSetting(key, fromFlag(key, flag), `--${doc.flag}`);
@@ -90,6 +94,7 @@ export function resolveSettings(scope: Scope, src: SettingSources = {}): Setting
     else out[key] = checkSetting(key, undefined, key);
   }
   const s = SettingsSchema.parse(out);
+  if (s.curve === true && s.noCurve === true) throw new SettingError('--curve and --no-curve contradict each other: give one', 'curve');
   if (keysOf(scope).includes('deadAfterMs') && s.deadAfterMs <= s.heartbeatMs) {
     throw new SettingError(
       `deadAfterMs (${s.deadAfterMs}) must be longer than heartbeatMs (${s.heartbeatMs}): engines would be declared dead between heartbeats`,
@@ -104,7 +109,11 @@ export function argOptions(scope: Scope): NonNullable<ParseArgsConfig['options']
   const out: NonNullable<ParseArgsConfig['options']> = {};
   for (const key of keysOf(scope)) {
     const d = SETTING_DOCS[key];
-    out[d.flag] = { type: d.arg === undefined ? 'boolean' : 'string', ...(d.short ? { short: d.short } : {}) };
+    out[d.flag] = {
+      type: d.arg === undefined ? 'boolean' : 'string',
+      ...(d.short ? { short: d.short } : {}),
+      ...(d.multiple ? { multiple: true } : {}),
+    };
   }
   return out;
 }
@@ -139,8 +148,10 @@ export function toFlags(s: Partial<Settings>, from: Scope, to: Scope): string[] 
     const v = s[key];
     const d = SETTING_DOCS[key];
     if (v === undefined || v === false) continue;
-    out.push(`--${d.flag}`);
-    if (d.arg !== undefined) out.push(String(v));
+    for (const one of Array.isArray(v) ? v : [v]) {
+      out.push(`--${d.flag}`);
+      if (d.arg !== undefined) out.push(String(one));
+    }
   }
   return out;
 }

@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { SCHEME_NAMES } from '../controller/schemes/index.js';
 
 /** The commands (and code paths) that take settings. */
-export type Scope = 'start' | 'controller' | 'engine';
+/** The commands (and code paths) that take settings: start, controller, engine, and engines (adding engines). */
+export type Scope = 'start' | 'controller' | 'engine' | 'engines';
 
 const int = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max);
 
@@ -21,21 +22,65 @@ const address = z
   .max(253)
   .refine((s) => isIP(s) !== 0 || (/^[A-Za-z0-9.-]+$/.test(s) && !/^[\d.]+$/.test(s)), 'not an IP address or a host name');
 
+/** The launchers engines can be started with, and those that can start a controller. */
+export const ENGINE_LAUNCHERS = ['local', 'ssh', 'mpi', 'slurm'] as const;
+export const CONTROLLER_LAUNCHERS = ['local', 'ssh', 'slurm'] as const;
+
+/** `host:count,user@host:count`: the engines of the ssh launcher. */
+const hostList = z
+  .string()
+  .min(1)
+  .max(100_000)
+  .refine((s) => s.split(',').every((h) => /^([\w.-]+@)?[\w.-]+(:\d+)?$/.test(h.trim())), 'a list like h1:4,user@h2:2');
+
+/** `MIN:MAX` engines for adaptive scaling. */
+const range = z.string().refine((s) => {
+  const m = /^(\d+):(\d+)$/.exec(s);
+  return m !== null && Number(m[1]) <= Number(m[2]);
+}, 'MIN:MAX with MIN <= MAX');
+
 /** The value schemas, with defaults: the one source of truth for types and bounds. */
 export const SettingsSchema = z.object({
   n: int(0, 4096).optional(),
   scheme: z.enum(SCHEME_NAMES).default('leastload'),
   hwm: int(0, 1_000_000).default(1),
   ip: address.default('127.0.0.1'),
+  location: address.optional(),
   clientPort: int(0, 65535).default(0),
   enginePort: int(0, 65535).default(0),
   heartbeatMs: int(10, 3_600_000).default(1000),
   deadAfterMs: int(100, 86_400_000).default(5000),
-  curve: z.boolean().default(false),
+  curve: z.boolean().optional(),
+  noCurve: z.boolean().optional(),
   maxRecords: int(1, 100_000_000).default(1024),
   maxRecordBytes: int(1024, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
   timeoutS: z.number().min(0.1).max(86_400).default(30),
   maxMemoryMb: int(16, 1_048_576).optional(),
+  lifetimeS: z.number().min(1).max(31_536_000).optional(),
+  // launchers
+  engines: z.enum(ENGINE_LAUNCHERS).default('local'),
+  controller: z.enum(CONTROLLER_LAUNCHERS).default('local'),
+  controllerHost: z.string().min(1).max(300).optional(),
+  hosts: hostList.optional(),
+  minEngines: int(0, 100_000).optional(),
+  sshPort: int(1, 65535).optional(),
+  sshIdentity: z.string().min(1).max(4096).optional(),
+  sshOptions: z.array(z.string().min(1).max(1000)).max(100).optional(),
+  remoteCmd: z.string().min(1).max(4096).default('tscluster'),
+  remoteDir: z.string().min(1).max(4096).optional(),
+  mpiexec: z.string().min(1).max(4096).default('mpiexec'),
+  mpiArgs: z.array(z.string().max(1000)).max(100).optional(),
+  partition: z.string().min(1).max(200).optional(),
+  timeLimit: z.string().min(1).max(50).optional(),
+  account: z.string().min(1).max(200).optional(),
+  cpusPerEngine: int(1, 1024).optional(),
+  memory: z.string().min(1).max(50).optional(),
+  sbatch: z.array(z.string().min(1).max(1000)).max(100).optional(),
+  enginesPerJob: int(1, 100_000).optional(),
+  slurmTemplate: z.string().min(1).max(4096).optional(),
+  startTimeoutS: z.number().min(1).max(86_400).optional(),
+  adapt: range.optional(),
+  adaptIdleS: z.number().min(1).max(86_400).default(60),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 export type SettingKey = keyof Settings;
@@ -47,6 +92,8 @@ export interface SettingDoc {
   short?: string;
   /** the placeholder in help (absent: a boolean flag) */
   arg?: string;
+  /** the flag may be given several times (a list) */
+  multiple?: boolean;
   help: string;
   /** the default as help shows it (absent: the schema's default) */
   shownDefault?: string;
@@ -55,16 +102,31 @@ export interface SettingDoc {
   profile?: boolean;
 }
 
+const LAUNCH: readonly Scope[] = ['start', 'engines'];
+
 export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
   n: { flag: 'n', short: 'n', arg: 'N', help: 'number of engines', shownDefault: 'one per core', scopes: ['start'] },
   scheme: { flag: 'scheme', arg: 'S', help: `load-balancing scheme: ${SCHEME_NAMES.join(', ')}`, scopes: ['start', 'controller'] },
   hwm: { flag: 'hwm', arg: 'N', help: 'most outstanding tasks per engine, 0 = unlimited', scopes: ['start', 'controller'] },
-  ip: { flag: 'ip', arg: 'ADDR', help: 'address the controller binds', scopes: ['start', 'controller'] },
+  ip: { flag: 'ip', arg: 'ADDR', help: 'address the controller binds (0.0.0.0: every interface)', scopes: ['start', 'controller'] },
+  location: {
+    flag: 'location',
+    arg: 'HOST',
+    help: 'address others reach the controller at, written into the connection files',
+    shownDefault: "the bound address, or this host's address on the network",
+    scopes: ['start', 'controller'],
+  },
   clientPort: { flag: 'client-port', arg: 'N', help: 'port for clients (0: a free one)', scopes: ['controller'] },
   enginePort: { flag: 'engine-port', arg: 'N', help: 'port for engines (0: a free one)', scopes: ['controller'] },
   heartbeatMs: { flag: 'heartbeat-ms', arg: 'N', help: 'heartbeat period, ms', scopes: ['controller'] },
   deadAfterMs: { flag: 'dead-after-ms', arg: 'N', help: 'declare a silent engine dead after this long, ms', scopes: ['controller'] },
-  curve: { flag: 'curve', help: 'encrypt all traffic with CurveZMQ (use it whenever --ip leaves this machine)', scopes: ['start', 'controller'] },
+  curve: {
+    flag: 'curve',
+    help: 'encrypt all traffic with CurveZMQ',
+    shownDefault: 'on when the controller is reachable off loopback',
+    scopes: ['start', 'controller'],
+  },
+  noCurve: { flag: 'no-curve', help: 'do not encrypt, even off loopback (a warning says so)', scopes: ['start', 'controller'] },
   maxRecords: { flag: 'max-records', arg: 'N', help: 'finished task records the controller keeps', scopes: ['controller'] },
   maxRecordBytes: {
     flag: 'max-record-bytes',
@@ -81,6 +143,64 @@ export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
     shownDefault: "the engine's own",
     scopes: ['engine'],
   },
+  lifetimeS: {
+    flag: 'lifetime',
+    arg: 'S',
+    help: 'stop taking tasks after S seconds and exit once idle (a batch job ends at its time limit)',
+    shownDefault: 'none; under Slurm, the time limit less a minute',
+    scopes: ['engine', 'start', 'engines'],
+  },
+  engines: { flag: 'engines', arg: 'L', help: `how engines are started: ${ENGINE_LAUNCHERS.join(', ')}`, scopes: LAUNCH },
+  controller: { flag: 'controller', arg: 'L', help: `how the controller is started: ${CONTROLLER_LAUNCHERS.join(', ')}`, scopes: ['start'] },
+  controllerHost: { flag: 'controller-host', arg: 'HOST', help: 'with --controller ssh: the host ([user@]host) it runs on', scopes: ['start'] },
+  hosts: { flag: 'hosts', arg: 'LIST', help: 'with --engines ssh: hosts and engines per host, e.g. h1:4,user@h2:2', scopes: LAUNCH },
+  minEngines: {
+    flag: 'min-engines',
+    arg: 'N',
+    help: 'the start fails when fewer engines than this register',
+    shownDefault: 'all of them',
+    scopes: LAUNCH,
+  },
+  sshPort: { flag: 'ssh-port', arg: 'N', help: 'ssh: the port of the hosts', shownDefault: "ssh's", scopes: LAUNCH },
+  sshIdentity: { flag: 'ssh-identity', arg: 'FILE', help: 'ssh: the identity (private key) file', scopes: LAUNCH },
+  sshOptions: { flag: 'ssh-option', arg: 'K=V', multiple: true, help: 'ssh: an extra -o option (repeatable)', scopes: LAUNCH },
+  remoteCmd: {
+    flag: 'remote-cmd',
+    arg: 'CMD',
+    help: "ssh: how to run tscluster on the hosts (e.g. 'cd /srv/app && npx tscluster')",
+    scopes: LAUNCH,
+  },
+  remoteDir: {
+    flag: 'remote-dir',
+    arg: 'DIR',
+    help: "ssh: the profiles' root on the hosts",
+    shownDefault: "the hosts' $TSCLUSTER_DIR or ~/.tscluster",
+    scopes: LAUNCH,
+  },
+  mpiexec: { flag: 'mpiexec', arg: 'CMD', help: 'mpi: the mpiexec to run', scopes: LAUNCH },
+  mpiArgs: { flag: 'mpi-arg', arg: 'ARG', multiple: true, help: 'mpi: an extra mpiexec argument (repeatable), e.g. --host=a,b', scopes: LAUNCH },
+  partition: { flag: 'partition', arg: 'P', help: 'slurm: the partition', scopes: LAUNCH },
+  timeLimit: { flag: 'time-limit', arg: 'T', help: 'slurm: the time limit of each job, e.g. 1:00:00', scopes: LAUNCH },
+  account: { flag: 'account', arg: 'A', help: 'slurm: the account', scopes: LAUNCH },
+  cpusPerEngine: { flag: 'cpus-per-engine', arg: 'N', help: 'slurm: CPUs of each engine', shownDefault: '1', scopes: LAUNCH },
+  memory: { flag: 'memory', arg: 'M', help: 'slurm: memory of each engine, e.g. 2G', scopes: LAUNCH },
+  sbatch: { flag: 'sbatch', arg: 'LINE', multiple: true, help: 'slurm: an extra #SBATCH line (repeatable), e.g. --qos=long', scopes: LAUNCH },
+  enginesPerJob: { flag: 'engines-per-job', arg: 'K', help: 'slurm: engines per batch job', shownDefault: 'all in one job', scopes: LAUNCH },
+  slurmTemplate: { flag: 'slurm-template', arg: 'FILE', help: 'slurm: the batch script template', shownDefault: 'the built-in one', scopes: LAUNCH },
+  startTimeoutS: {
+    flag: 'start-timeout',
+    arg: 'S',
+    help: 'seconds engines may take to register before the start fails',
+    shownDefault: '60; 300 for slurm',
+    scopes: LAUNCH,
+  },
+  adapt: {
+    flag: 'adapt',
+    arg: 'MIN:MAX',
+    help: 'slurm: submit engine jobs while tasks wait, cancel idle ones, keep MIN..MAX engines',
+    scopes: ['start'],
+  },
+  adaptIdleS: { flag: 'adapt-idle', arg: 'S', help: 'slurm: with --adapt, cancel engines idle this long', scopes: ['start'] },
 };
 
 /** The keys a scope takes, in table order. */

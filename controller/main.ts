@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { curveKeyPair } from 'zeromq';
+import { advertisedAddress, curveOn } from '../config/network.js';
 import { parsePartArgs, partOptions } from '../config/part-args.js';
 import type { Options } from '../config/part-args.js';
 import { clusterStatePath, ensureProfile, newKey, removeConnectionFiles, runningCluster, writeConnectionFile } from '../profiles/index.js';
@@ -16,6 +17,7 @@ import { isMainModule } from '../util/main-module.js';
 import { isLoopback } from '../util/net.js';
 import { identify, pidAlive } from '../util/proc.js';
 import { Controller } from './controller.js';
+import { MemoryTaskStore } from './store/memory.js';
 
 /** The controller's command-line options: its settings, plus where it belongs and who owns it. */
 export const CONTROLLER_OPTIONS: Options = partOptions('controller', {
@@ -34,9 +36,9 @@ export async function runController(argv: string[]): Promise<void> {
     );
   }
   const key = newKey();
-  const curve = s.curve ? curveKeyPair() : undefined;
+  const curve = curveOn(s) ? curveKeyPair() : undefined;
   if (!curve && !isLoopback(s.ip)) {
-    log.warn(`listening on ${s.ip} without --curve: traffic is signed but not encrypted; use --curve on networks you do not trust`);
+    log.warn(`listening on ${s.ip} without CurveZMQ (--no-curve): traffic is signed but not encrypted; drop --no-curve on networks you do not trust`);
   }
   const finish = (code: number): never => {
     removeConnectionFiles(profile, clusterId);
@@ -51,9 +53,10 @@ export async function runController(argv: string[]): Promise<void> {
     profile,
     clusterId,
     log,
+    store: new MemoryTaskStore({ maxRecords: s.maxRecords, maxBytes: s.maxRecordBytes }),
     onShutdown: () => finish(0),
   });
-  writeFiles({ profile, clusterId, ip: s.ip, key, curveServerKey: curve?.publicKey ?? null, controller, log });
+  writeFiles({ profile, clusterId, ip: advertisedAddress(s), key, curveServerKey: curve?.publicKey ?? null, controller, log });
   stopOn(controller, typeof values['owner-pid'] === 'string' ? Number(values['owner-pid']) : undefined, log, finish);
 }
 

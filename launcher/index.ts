@@ -2,20 +2,25 @@
 import type { LaunchRecord, LauncherName } from '../profiles/index.js';
 import type { Launcher } from './launcher.js';
 import { localLauncher } from './local.js';
+import { sshLauncher } from './ssh.js';
 
 export type { LaunchStatus, Launcher, PartSpec } from './launcher.js';
 export { localLauncher } from './local.js';
+export { parseHosts, sshLauncher } from './ssh.js';
 export { running, terminate, waitEnded } from './processes.js';
 
-const launchers: { [K in LauncherName]: Launcher<Extract<LaunchRecord, { launcher: K }>> } = {
+const launchers: { [K in LauncherName]?: Launcher<Extract<LaunchRecord, { launcher: K }>> } = {
   local: localLauncher,
+  ssh: sshLauncher,
 };
 
-export function launcherNamed<K extends LauncherName>(name: K): Launcher<Extract<LaunchRecord, { launcher: K }>> {
-  return launchers[name];
+export function launcherNamed(name: LauncherName): Launcher {
+  const l = launchers[name] as Launcher | undefined;
+  if (!l) throw new Error(`the ${name} launcher is not available yet`);
+  return l;
 }
 
 /** The launcher that made a record. */
 export function launcherOf(rec: LaunchRecord): Launcher {
-  return launchers[rec.launcher];
+  return launcherNamed(rec.launcher);
 }

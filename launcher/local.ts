@@ -2,12 +2,13 @@
 import type { LaunchRecord } from '../profiles/index.js';
 import { logPath } from '../profiles/index.js';
 import type { LaunchStatus, Launcher, PartSpec } from './launcher.js';
-import { CONTROLLER_SCRIPT, ENGINE_SCRIPT, markRun, runLogTail, running, spawnDetached, terminate } from './processes.js';
+import { signalPid } from '../util/proc.js';
+import { CONTROLLER_SCRIPT, ENGINE_SCRIPT, markRun, runLogTail, running, spawnDetached, terminate, waitEnded } from './processes.js';
 import type { RunLog } from './processes.js';
 
 type LocalRecord = Extract<LaunchRecord, { launcher: 'local' }>;
 
-export class LocalLauncher implements Launcher {
+export class LocalLauncher implements Launcher<LocalRecord> {
   readonly name = 'local' as const;
   /** the log of each process this launcher started in this process, marked at its run */
   readonly #logs = new Map<number, RunLog>();
@@ -27,13 +28,18 @@ export class LocalLauncher implements Launcher {
       total: rec.processes.length,
       ended: ended.map((p) => {
         const log = this.#logs.get(p.pid);
-        return { what: `pid ${p.pid}`, detail: log ? `Its log (${log.path}):\n${runLogTail(log)}` : '' };
+        return { what: `pid ${p.pid}`, detail: log ? `Its log (${log.path}):\n${runLogTail(log)}` : '', count: 1 };
       }),
     });
   }
 
-  async stop(rec: LocalRecord, graceMs = 2000): Promise<void> {
-    await terminate(rec.processes, graceMs);
+  async stop(rec: LocalRecord, graceMs: number): Promise<void> {
+    const left = await waitEnded(rec.processes, graceMs);
+    await terminate(left);
+  }
+
+  endNow(rec: LocalRecord): void {
+    for (const p of rec.processes) if (running(p)) signalPid(p.pid, 'SIGTERM');
   }
 
   describe(rec: LocalRecord): string {

@@ -4,7 +4,7 @@ import { sameProcess } from '../util/proc.js';
 import { connectionFilePath, listProfiles, profilePaths } from './paths.js';
 import { readConnectionFile } from './connection.js';
 import type { ConnectionInfo } from './connection.js';
-import { readClusterState } from './state.js';
+import { localProcesses, readClusterState } from './state.js';
 import type { ClusterState } from './state.js';
 
 /** Does the controller a connection file names still run (the same process, not another one that got its pid)? */
@@ -18,10 +18,16 @@ export function runningCluster(profile: string, clusterId: string): { info: Conn
   if (!existsSync(path)) return undefined;
   try {
     const r = readConnectionFile('client', { profile, clusterId });
-    return controllerRuns(r.info) ? r : undefined;
+    return controllerRuns(r.info) || remoteController(profile, clusterId) ? r : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Is the cluster's controller recorded as running on another host (ssh, Slurm)? Its pid cannot be checked here. */
+function remoteController(profile: string, clusterId: string): boolean {
+  const state = readClusterState(profile, clusterId);
+  return typeof state === 'object' && state.controller.launcher !== 'local';
 }
 
 export interface ClusterEntry {
@@ -59,14 +65,14 @@ export function listClusters(): ClusterEntry[] {
       }
     for (const clusterId of [...ids].sort()) {
       const state = readClusterState(profile, clusterId);
-      const recorded = typeof state === 'object' ? state.controller.processes[0] : undefined;
+      const recorded = typeof state === 'object' ? localProcesses(state.controller)[0] : undefined;
       let controllerPid = recorded?.pid ?? null;
       let running = recorded !== undefined && sameProcess(recorded);
       let clientFile: string | null = null;
       try {
         const r = readConnectionFile('client', { profile, clusterId });
         controllerPid = r.info.controller_pid;
-        running = controllerRuns(r.info);
+        running = controllerRuns(r.info) || (typeof state === 'object' && state.controller.launcher !== 'local');
         clientFile = r.path;
       } catch {
         // no or bad connection file: the state file may still name the processes

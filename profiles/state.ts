@@ -19,9 +19,48 @@ export const ProcessRecordSchema = z.object({
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
 
-/** What one launcher started: processes of this machine (local). */
+/** How ssh reaches the hosts (kept so that another process can stop what was started). */
+export const SshOptionsSchema = z.object({
+  port: z.number().int().min(1).max(65535).optional(),
+  identity: z.string().optional(),
+  options: z.array(z.string()),
+});
+export type SshOptions = z.infer<typeof SshOptionsSchema>;
+
+/** Processes on one ssh host, and the connection file put there for them. */
+export const SshHostRecordSchema = z.object({
+  /** [user@]host as ssh takes it */
+  host: z.string(),
+  /** processes asked for */
+  n: z.number().int().nonnegative(),
+  processes: z.array(ProcessRecordSchema),
+  /** the connection file on that host */
+  file: z.string(),
+  /** their log on that host */
+  log: z.string(),
+  /** why nothing started there (ssh's error), when it failed */
+  error: z.string().optional(),
+});
+export type SshHostRecord = z.infer<typeof SshHostRecordSchema>;
+
+/** One Slurm batch job. */
+export const SlurmJobSchema = z.object({
+  id: z.string(),
+  /** engines (tasks) in it, or 1 for a controller */
+  n: z.number().int().nonnegative(),
+  /** its batch script and output file */
+  script: z.string(),
+  output: z.string(),
+});
+export type SlurmJob = z.infer<typeof SlurmJobSchema>;
+
+/** What one launcher started: processes of this machine, processes on ssh hosts, an mpiexec, Slurm jobs. */
 export const LaunchRecordSchema = z.discriminatedUnion('launcher', [
   z.object({ launcher: z.literal('local'), processes: z.array(ProcessRecordSchema) }),
+  z.object({ launcher: z.literal('ssh'), ssh: SshOptionsSchema, hosts: z.array(SshHostRecordSchema) }),
+  /** the mpiexec process (its ranks are the engines) */
+  z.object({ launcher: z.literal('mpi'), processes: z.array(ProcessRecordSchema), n: z.number().int().nonnegative() }),
+  z.object({ launcher: z.literal('slurm'), jobs: z.array(SlurmJobSchema) }),
 ]);
 export type LaunchRecord = z.infer<typeof LaunchRecordSchema>;
 export type LauncherName = LaunchRecord['launcher'];
@@ -56,7 +95,12 @@ export function removeClusterState(profile: string, clusterId: string): void {
   rmSync(clusterStatePath(profile, clusterId), { force: true });
 }
 
-/** Every process a state records (controller first). */
+/** The processes of this machine a record names (ssh hosts' and Slurm jobs' are elsewhere). */
+export function localProcesses(r: LaunchRecord): ProcessRecord[] {
+  return r.launcher === 'local' || r.launcher === 'mpi' ? r.processes : [];
+}
+
+/** Every process of this machine a state records (controller first). */
 export function recordedProcesses(s: ClusterState): ProcessRecord[] {
-  return [s.controller, ...s.engines].flatMap((r) => r.processes);
+  return [s.controller, ...s.engines].flatMap(localProcesses);
 }

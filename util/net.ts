@@ -1,5 +1,6 @@
 /** Addresses and ports. */
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 
 /** Addresses that do not leave this machine. */
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
@@ -20,4 +21,17 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Does an address mean every interface? */
+export function isWildcard(ip: string): boolean {
+  return ip === '0.0.0.0' || ip === '::' || ip === '*';
+}
+
+/** This host's first IPv4 address that is not loopback (what others on the network reach it at), or undefined. */
+export function externalAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return undefined;
 }
