@@ -10,6 +10,7 @@
  * - fuzz: the fuzz-case generator
  * - notebooks: notebooks and `tscluster nbrun` runs
  * - records: the controller's task records, made up for unit suites
+ * - hosts: test hosts (network namespaces on a bridge), sshd on them, TCP probes and relays, their gate
  *
  * Files in test/support/ hold no tests; the test command's glob
  * (dist/test/*.test.js, dist/test/unit/*.test.js) does not load them.
@@ -24,3 +25,4 @@ export * from './gates.js';
 export * from './fuzz.js';
 export * from './notebooks.js';
 export * from './records.js';
+export * from './hosts.js';

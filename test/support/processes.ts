@@ -10,22 +10,35 @@ import type { ChildProcess, ChildProcessWithoutNullStreams } from 'node:child_pr
 import { readFileSync, readdirSync } from 'node:fs';
 import { CLI, sleep, waitFor } from './env.js';
 
-/** True once `process.kill(pid, 0)` throws ESRCH. */
+/** The state letter of a process (R, S, D, Z...) in /proc/<pid>/stat; undefined when it cannot be read. */
+function stateOf(pid: number): string | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True once `process.kill(pid, 0)` throws ESRCH, or the process has exited and
+ * waits to be reaped (a zombie): an orphan's zombie waits for pid 1, which on
+ * some machines reaps only every few seconds.
+ */
 export function pidGone(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
   } catch (e) {
     return (e as { code?: string }).code === 'ESRCH';
   }
+  const state = stateOf(pid);
+  return state === undefined || state === 'Z';
 }
 
 function procState(pid: number): string {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = s.slice(s.lastIndexOf(')') + 2).split(' ')[0] ?? '?';
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-    return `state ${state}${cmd ? `, ${cmd}` : ''}`;
+    return `state ${stateOf(pid) ?? '?'}${cmd ? `, ${cmd}` : ''}`;
   } catch {
     return 'state unknown';
   }
@@ -86,23 +99,35 @@ export async function killAll(pids: readonly number[]): Promise<void> {
   await ensureGone(pids, 5000);
 }
 
-/** Processes (not this one) whose environment has TSCLUSTER_DIR=dir: every process a test started, and theirs. */
-export function processesOf(dir: string): { pid: number; cmd: string }[] {
-  const needle = `TSCLUSTER_DIR=${dir}`;
-  const out: { pid: number; cmd: string }[] = [];
+/** A process found in /proc: its pid and its command line. */
+export interface ProcessInfo {
+  pid: number;
+  cmd: string;
+}
+
+/**
+ * Processes (not this one, not exited zombies) for which `match(pid)` is true;
+ * a process that cannot be read (gone meanwhile, not ours) does not match.
+ */
+export function findProcesses(match: (pid: number) => boolean): ProcessInfo[] {
+  const out: ProcessInfo[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     try {
-      const env = readFileSync(`/proc/${d}/environ`, 'utf8').split('\0');
-      if (!env.includes(needle)) continue;
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue; // exited, not yet reaped
+      if (!match(Number(d))) continue;
+      if (stateOf(Number(d)) === 'Z') continue; // exited, not yet reaped
       out.push({ pid: Number(d), cmd: readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').trim() });
     } catch {
       // gone, or not ours to read
     }
   }
   return out;
+}
+
+/** Processes (not this one) whose environment has TSCLUSTER_DIR=dir: every process a test started, and theirs. */
+export function processesOf(dir: string): ProcessInfo[] {
+  const needle = `TSCLUSTER_DIR=${dir}`;
+  return findProcesses((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(needle));
 }
 
 /** Wait up to `ms` for every process of a test (by its TSCLUSTER_DIR) to be gone, then assert none is left (SIGKILLing leftovers). */
@@ -139,46 +164,44 @@ export function showResult(r: CliResult): string {
 }
 
 /** This process's environment with `env` on top; a variable set to undefined in `env` is left out. */
-function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out = { ...process.env, ...env };
   for (const [k, v] of Object.entries(out)) if (v === undefined) delete out[k];
   return out;
 }
 
+export interface RunOptions {
+  /** SIGKILLed after this, which then rejects (default 60 s) */
+  timeoutMs?: number;
+  /** on top of this process's environment; a variable set to undefined is left out */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** names the command in the timeout error (default: the command line) */
+  label?: string;
+  /** gets the child once started (to signal it) and a reader of its stdout so far */
+  onStart?: (child: ChildProcess, stdout: () => string) => void;
+}
+
 /**
- * Run `node <script> <args>` to completion (SIGKILLed after `timeoutMs`, which
- * then rejects). The environment is this process's (so TSCLUSTER_DIR carries
+ * Run `file <args>` to completion (SIGKILLed after `timeoutMs`, which then
+ * rejects). The environment is this process's (so TSCLUSTER_DIR carries
  * over) with `env` on top (a variable set to undefined is left out).
  */
-export function runNode(
-  script: string,
+export function runProcess(
+  file: string,
   args: readonly string[],
-  {
-    timeoutMs = 60000,
-    env = {},
-    cwd,
-    label = `node ${script}`,
-    onStart,
-  }: {
-    timeoutMs?: number;
-    env?: NodeJS.ProcessEnv;
-    cwd?: string;
-    /** names the command in the timeout error */
-    label?: string;
-    /** gets the child once started (to signal it) and a reader of its stdout so far */
-    onStart?: (child: ChildProcess, stdout: () => string) => void;
-  } = {},
+  { timeoutMs = 60000, env = {}, cwd, label = [file, ...args].join(' '), onStart }: RunOptions = {},
 ): Promise<CliResult & { ms: number }> {
   return new Promise((resolvePromise, reject) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [script, ...args], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${label} ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(new Error(`${label} did not finish within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
@@ -190,6 +213,11 @@ export function runNode(
     });
     onStart?.(child, () => stdout);
   });
+}
+
+/** Run `node <script> <args>` to completion: runProcess with this node; `label` names the script in the timeout error. */
+export function runNode(script: string, args: readonly string[], o: RunOptions = {}): Promise<CliResult & { ms: number }> {
+  return runProcess(process.execPath, [script, ...args], { ...o, label: `${o.label ?? `node ${script}`} ${args.join(' ')}` });
 }
 
 /**
