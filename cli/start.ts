@@ -25,7 +25,7 @@ Examples:
   tscluster start -n 2 --scheme lru --daemon
   tscluster start -n 16 --profile big --cluster-id nightly --hwm 0
   tscluster start --ip 0.0.0.0 --engines ssh --hosts node1:8,me@node2:8
-  tscluster start -n 8 --engines mpi --mpi-arg --host=node1:4,node2:4
+  tscluster start -n 8 --engines mpi --mpi-arg=--host=node1:4,node2:4
   tscluster start -n 32 --engines slurm --partition cpu --time-limit 2:00:00 --engines-per-job 8`;
 
 async function run(argv: string[]): Promise<number> {

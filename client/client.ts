@@ -13,6 +13,8 @@ import type { Submitter } from './submitter.js';
 import { fromWire, toQueryRequest } from './query.js';
 import type { TaskQuery, TaskRecordInfo } from './query.js';
 import { TaskTable } from './tasks.js';
+import { openTunnel } from './tunnel.js';
+import type { SshTunnelOptions, Tunnel } from './tunnel.js';
 import { checkInt, checkMs, checkOptionKeys, checkTargets, show } from './validate.js';
 import { DirectView, LoadBalancedView } from './views.js';
 
@@ -32,6 +34,13 @@ export interface ConnectOptions {
   echo?: boolean;
   /** reject pending work with ConnectionLost after this long without a word from the controller (default 10000) */
   lostAfterMs?: number;
+  /**
+   * reach the controller through an ssh tunnel via this gateway ([user@]host),
+   * for a controller that listens on an interface only the gateway reaches
+   */
+  sshServer?: string;
+  /** how ssh reaches the gateway: port, identity file, extra `-o` options */
+  sshOptions?: SshTunnelOptions;
 }
 
 /** Per-engine queue counts, plus tasks not yet assigned to any engine. */
@@ -42,7 +51,7 @@ export interface QueueStatus {
 
 export type EngineEvent = { type: 'registered' | 'unregistered'; engine: EngineInfo; reason?: string };
 
-const CONNECT_OPTIONS = ['profile', 'clusterId', 'connectionFile', 'timeoutMs', 'echo', 'lostAfterMs'] as const;
+const CONNECT_OPTIONS = ['profile', 'clusterId', 'connectionFile', 'timeoutMs', 'echo', 'lostAfterMs', 'sshServer', 'sshOptions'] as const;
 
 /** How long requests to the controller (queue status, stats, abort...) may take. */
 const REQUEST_TIMEOUT_MS = 10000;
@@ -58,6 +67,8 @@ export class Client {
   readonly #submitter: Submitter;
   /** the controller's connect reply */
   #hub!: ContentOf<'connect_reply'>;
+  /** the ssh tunnel to the controller, with `sshServer` */
+  #tunnel: Tunnel | undefined;
 
   private constructor(file: string) {
     this.#file = file;
@@ -78,8 +89,11 @@ export class Client {
     checkOptionKeys('Client.connect', opts, CONNECT_OPTIONS);
     if (opts.timeoutMs !== undefined) checkMs('Client.connect: timeoutMs', opts.timeoutMs);
     if (opts.lostAfterMs !== undefined) checkMs('Client.connect: lostAfterMs', opts.lostAfterMs);
+    if (opts.sshServer !== undefined && (typeof opts.sshServer !== 'string' || opts.sshServer === '')) {
+      throw new TypeError(`Client.connect: sshServer must be a [user@]host string, got ${show(opts.sshServer)}`);
+    }
     const { info, path } = readConnectionFile('client', opts);
-    if (isLocal(info.ip) && !controllerRuns(info)) {
+    if (opts.sshServer === undefined && isLocal(info.ip) && !controllerRuns(info)) {
       const flags = (info.profile === 'default' ? '' : ` --profile ${info.profile}`) + (info.cluster_id ? ` --cluster-id ${info.cluster_id}` : '');
       throw new ConnectionLost(
         `the controller of ${path} (pid ${info.controller_pid}) is not running: the file is left from a cluster that did not stop cleanly. ` +
@@ -87,16 +101,27 @@ export class Client {
       );
     }
     const c = new Client(path);
-    const { conn, hub } = await Connection.open(
+    const timeoutMs = opts.timeoutMs ?? 10000;
+    c.#tunnel = opts.sshServer === undefined ? undefined : await openTunnel(opts.sshServer, opts.sshOptions ?? {}, info, timeoutMs);
+    const t = c.#tunnel;
+    const via = t && opts.sshServer ? { ip: t.ip, port: t.port, what: `through an ssh tunnel via ${opts.sshServer}, local port ${t.port}` } : undefined;
+    const opened = Connection.open(
       info,
       path,
-      { timeoutMs: opts.timeoutMs ?? 10000, lostAfterMs: opts.lostAfterMs ?? 10000 },
+      { timeoutMs, lostAfterMs: opts.lostAfterMs ?? 10000, ...(via ? { via } : {}) },
       {
         onMessage: (m) => c.#onMessage(m),
-        onLost: (err) => c.#tasks.failAll(err),
+        onLost: (err) => {
+          c.#tasks.failAll(err);
+          c.#tunnel?.close();
+        },
         busy: () => c.#tasks.waiting() || c.#engineWaiters > 0,
       },
     );
+    const { conn, hub } = await opened.catch((e: unknown) => {
+      c.#tunnel?.close();
+      throw e;
+    });
     c.#conn = conn;
     c.#hub = hub;
     for (const e of hub.engines) c.#engines.set(e.id, e);
@@ -298,6 +323,7 @@ export class Client {
   async close(): Promise<void> {
     if (this.#conn.closed) return;
     await this.#conn.close();
+    this.#tunnel?.close();
     this.#tasks.failAll(new ConnectionLost('the client was closed before the result arrived'));
   }
 

@@ -40,6 +40,8 @@ export class Connection {
   #lastHeard = Date.now();
   #watch: NodeJS.Timeout | undefined;
   #handshakeError: string | undefined;
+  /** the local end of a tunnel the connection goes through, if any */
+  #via: { ip: string; port: number; what: string } | undefined;
 
   private constructor(info: ConnectionInfo, file: string, events: ConnectionEvents) {
     this.#info = info;
@@ -69,12 +71,13 @@ export class Connection {
   static async open(
     info: ConnectionInfo,
     file: string,
-    o: { timeoutMs: number; lostAfterMs: number },
+    o: { timeoutMs: number; lostAfterMs: number; via?: { ip: string; port: number; what: string } },
     events: ConnectionEvents,
   ): Promise<{ conn: Connection; hub: ContentOf<'connect_reply'> }> {
     const c = new Connection(info, file, events);
+    c.#via = o.via;
     void c.#watchHandshake();
-    c.#sock.connect(endpointOf(info));
+    c.#sock.connect(endpointOf({ transport: info.transport, ...(o.via ?? info) }));
     c.#ep.start();
     try {
       const reply = await c.#ep.request('connect_request', {}, o.timeoutMs);
@@ -97,9 +100,9 @@ export class Connection {
     return this.#ep.session.id;
   }
 
-  /** Where the controller listens, e.g. tcp://127.0.0.1:5555. */
+  /** Where the controller listens, e.g. tcp://127.0.0.1:5555 (and the tunnel the connection goes through). */
   get endpoint(): string {
-    return endpointOf(this.#info);
+    return `${endpointOf(this.#info)}${this.#via ? ` (${this.#via.what})` : ''}`;
   }
 
   send<T extends MsgType>(type: T, content: ContentOf<T>, opts: BuildOptions = {}): Header & { msg_type: T } {
@@ -197,7 +200,8 @@ export class Connection {
    */
   #watchController(lostAfterMs: number): void {
     const pid = this.#info.controller_pid;
-    const local = isLocal(this.#info.ip);
+    // through a tunnel, the controller runs elsewhere even when its file says 127.0.0.1
+    const local = this.#via === undefined && isLocal(this.#info.ip);
     const period = Math.min(1000, lostAfterMs / 2);
     let lastTick = Date.now();
     this.#watch = setInterval(() => {

@@ -68,10 +68,11 @@ export async function waitForController(w: Where, rec: LaunchRecord, localPid: n
       // not written yet
     }
     const st = await launcher.poll(rec);
-    if (st.running === 0) throw new Error(`the controller (${launcher.describe(rec)}) exited during start-up. ${st.ended[0]?.detail ?? ''}`);
+    const which = localPid !== undefined ? `pid ${localPid}` : launcher.describe(rec);
+    if (st.running === 0) throw new Error(`the controller (${which}) exited during start-up. ${st.ended[0]?.detail ?? ''}`);
     if (Date.now() > deadline) {
       throw new Error(
-        `the controller (${launcher.describe(rec)}) wrote no connection file (${connectionFilePath(w.profile, w.clusterId, 'client')}) within ${timeoutMs} ms. ${st.ended[0]?.detail ?? ''}`,
+        `the controller (${which}) wrote no connection file (${connectionFilePath(w.profile, w.clusterId, 'client')}) within ${timeoutMs} ms. ${st.ended[0]?.detail ?? ''}`,
       );
     }
     await sleep(localPid === undefined ? 250 : 5);

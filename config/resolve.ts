@@ -149,8 +149,9 @@ export function toFlags(s: Partial<Settings>, from: Scope, to: Scope): string[] 
     const d = SETTING_DOCS[key];
     if (v === undefined || v === false) continue;
     for (const one of Array.isArray(v) ? v : [v]) {
-      out.push(`--${d.flag}`);
-      if (d.arg !== undefined) out.push(String(one));
+      // a value that starts with a dash (an mpiexec flag) is given as --flag=value, or it would read as a flag
+      if (d.arg !== undefined && String(one).startsWith('-')) out.push(`--${d.flag}=${String(one)}`);
+      else out.push(`--${d.flag}`, ...(d.arg !== undefined ? [String(one)] : []));
     }
   }
   return out;

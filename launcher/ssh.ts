@@ -99,8 +99,11 @@ export class SshLauncher implements Launcher<SshRecord> {
     const from = hostname();
     const hosts = await Promise.all(
       targets.map(async ({ host, n }): Promise<SshHostRecord> => {
-        const file = spec.part === 'engines' && spec.engineFile ? { path: `security/${stem}-engine.json`, text: spec.engineFile.text } : undefined;
-        const partArgs = spec.part === 'engines' ? ['--file', '$DIR/security/' + stem + '-engine.json', ...spec.args] : spec.args;
+        // named by host: hosts that share a home directory (NFS) keep their own files
+        const tag = host.replace(/[^\w.-]/g, '_');
+        const name = `security/${stem}-engine-${tag}.json`;
+        const file = spec.part === 'engines' && spec.engineFile ? { path: name, text: spec.engineFile.text } : undefined;
+        const partArgs = spec.part === 'engines' ? ['--file', `$DIR/${name}`, ...spec.args] : spec.args;
         // the inner shell expands $DIR (exported by the script); every other word is quoted
         const command = `TSCLUSTER_DIR="$ROOT" exec ${s.remoteCmd} ${spec.part === 'engines' ? 'engine' : 'controller'} ${partArgs
           .map((a) => (a.startsWith('$DIR/') ? `"${a}"` : shq(a)))
@@ -109,7 +112,7 @@ export class SshLauncher implements Launcher<SshRecord> {
           dir,
           root: remoteRoot(s.remoteDir),
           file,
-          log: `log/${stem}-${spec.part}.log`,
+          log: spec.part === 'engines' ? `log/${stem}-engines-${tag}.log` : `log/${stem}-controller.log`,
           n,
           command,
           mark: `==== ${new Date().toISOString()} ${spec.part === 'controller' ? 'controller' : `${n} engine(s)`} (started over ssh from ${from}) ====`,

@@ -216,24 +216,43 @@ describe('security: CurveZMQ', () => {
     }
   });
 
-  test('`tscluster start --ip 0.0.0.0` without --curve warns on stderr', async () => {
-    const profile = 'wide';
-    const known: number[] = [];
-    try {
-      const r = await runCli(['start', '--ip', '0.0.0.0', '-n', '1', '--daemon', '--profile', profile], { timeoutMs: 90000 });
-      const st = readState(root, profile);
-      if (st) known.push(st.controller_pid, ...st.engine_pids);
-      assert.equal(r.code, 0, showResult(r));
-      assert.match(r.stderr, /warning/i);
-      assert.match(r.stderr, /0\.0\.0\.0/);
-      assert.match(r.stderr, /--curve/);
-      const stopped = await runCli(['stop', '--profile', profile], { timeoutMs: 60000 });
-      assert.equal(stopped.code, 0, showResult(stopped));
-      await assertAllGone(known, 'after stopping the 0.0.0.0 cluster');
-    } finally {
-      const st = readState(root, profile);
-      if (st) known.push(st.controller_pid, ...st.engine_pids);
-      await killAll(known);
+  test('`tscluster start --ip 0.0.0.0`: CurveZMQ on by default, the file names an address others reach; --no-curve warns', async () => {
+    for (const [profile, extra] of [
+      ['wide', []],
+      ['wideplain', ['--no-curve']],
+    ] as const) {
+      const known: number[] = [];
+      try {
+        const r = await runCli(['start', '--ip', '0.0.0.0', '-n', '1', '--daemon', '--profile', profile, ...extra], { timeoutMs: 90000 });
+        const st = readState(root, profile);
+        if (st) known.push(st.controller_pid, ...st.engine_pids);
+        assert.equal(r.code, 0, showResult(r));
+        const file = readConnectionFile(root, 'client', profile);
+        // every interface is bound; the file gives an address of this host, not the wildcard
+        assert.notEqual(file.ip, '0.0.0.0');
+        if (extra.length === 0) {
+          assert.doesNotMatch(r.stderr, /warning/i);
+          assert.equal(file.curve_serverkey?.length, 40, 'curve is on off loopback');
+        } else {
+          assert.match(r.stderr, /warning/i);
+          assert.match(r.stderr, /0\.0\.0\.0/);
+          assert.match(r.stderr, /--no-curve/);
+          assert.equal(file.curve_serverkey, null);
+        }
+        const c = await Client.connect({ profile, timeoutMs: 10000 });
+        try {
+          assert.deepEqual(await c.loadBalancedView().map((x: number) => x + 1, range(5)), range(5).map((x) => x + 1));
+        } finally {
+          await c.close();
+        }
+        const stopped = await runCli(['stop', '--profile', profile], { timeoutMs: 60000 });
+        assert.equal(stopped.code, 0, showResult(stopped));
+        await assertAllGone(known, `after stopping the 0.0.0.0 cluster ${extra.join(' ')}`);
+      } finally {
+        const st = readState(root, profile);
+        if (st) known.push(st.controller_pid, ...st.engine_pids);
+        await killAll(known);
+      }
     }
   });
 });

@@ -40,12 +40,18 @@ describe('resolveSettings', () => {
       enginePort: 0,
       heartbeatMs: 1000,
       deadAfterMs: 5000,
-      curve: false,
+      location: undefined,
+      curve: undefined,
+      noCurve: undefined,
       maxRecords: 1024,
       maxRecordBytes: 1024 ** 3,
     });
-    assert.deepEqual(pick(resolveSettings('start'), 'start'), { n: undefined, scheme: 'leastload', hwm: 1, ip: '127.0.0.1', curve: false });
-    assert.deepEqual(pick(resolveSettings('engine'), 'engine'), { timeoutS: 30, maxMemoryMb: undefined });
+    const start = pick(resolveSettings('start'), 'start');
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)),
+      { scheme: 'leastload', hwm: 1, ip: '127.0.0.1', engines: 'local', controller: 'local', remoteCmd: 'tscluster', mpiexec: 'mpiexec', adaptIdleS: 60 },
+    );
+    assert.deepEqual(pick(resolveSettings('engine'), 'engine'), { timeoutS: 30, maxMemoryMb: undefined, lifetimeS: undefined });
   });
 
   test('precedence: code options over flags over the profile file over defaults, setting by setting', () => {
@@ -139,36 +145,42 @@ describe('resolveSettings', () => {
 
 describe('the command line of the settings', () => {
   test('argOptions: one parseArgs option per setting of the scope, boolean for a flag without a value', () => {
-    assert.deepEqual(argOptions('start'), {
-      n: { type: 'string', short: 'n' },
-      scheme: { type: 'string' },
-      hwm: { type: 'string' },
-      ip: { type: 'string' },
-      curve: { type: 'boolean' },
-    });
-    assert.deepEqual(argOptions('engine'), { timeout: { type: 'string' }, 'max-memory-mb': { type: 'string' } });
-    assert.deepEqual(Object.keys(argOptions('controller')), [
+    const start = argOptions('start');
+    assert.deepEqual(start.n, { type: 'string', short: 'n' });
+    assert.deepEqual(start.curve, { type: 'boolean' });
+    assert.deepEqual(start['no-curve'], { type: 'boolean' });
+    // a list flag may be given several times
+    assert.deepEqual(start['ssh-option'], { type: 'string', multiple: true });
+    assert.deepEqual(start.hosts, { type: 'string' });
+    assert.deepEqual(argOptions('engine'), { timeout: { type: 'string' }, 'max-memory-mb': { type: 'string' }, lifetime: { type: 'string' } });
+    assert.deepEqual(Object.keys(argOptions('controller')).slice(0, 11), [
       'scheme',
       'hwm',
       'ip',
+      'location',
       'client-port',
       'engine-port',
       'heartbeat-ms',
       'dead-after-ms',
       'curve',
+      'no-curve',
       'max-records',
-      'max-record-bytes',
     ]);
+    // adding engines takes the launchers' settings, not the controller's
+    const engines = Object.keys(argOptions('engines'));
+    assert.ok(engines.includes('engines') && engines.includes('hosts') && engines.includes('mpiexec') && engines.includes('partition'), engines.join(' '));
+    assert.ok(!engines.includes('scheme') && !engines.includes('ip'), engines.join(' '));
   });
 
   test('helpRows: a row per setting with its flag, placeholder, help and default', () => {
     const rows = helpRows('start').split('\n');
-    assert.equal(rows.length, 5);
+    assert.equal(rows.length, keysOf('start').length);
     assert.equal(rows[0], '  -n, --n N              number of engines (default one per core)');
     assert.equal(rows[2], '  --hwm N                most outstanding tasks per engine, 0 = unlimited (default 1)');
+    assert.ok(rows.includes('  --curve                encrypt all traffic with CurveZMQ (default on when the controller is reachable off loopback)'), rows.join('\n'));
     // a boolean that is off by default shows no default
-    assert.match(rows[4]!, /^ {2}--curve {16}encrypt all traffic with CurveZMQ/);
-    assert.doesNotMatch(rows[4]!, /default/);
+    const noCurve = rows.find((r) => r.startsWith('  --no-curve'));
+    assert.ok(noCurve !== undefined && !noCurve.includes('default'), noCurve);
     const controller = helpRows('controller');
     assert.match(controller, /^ {2}--max-record-bytes N {3}bytes of finished task records the controller keeps \(default 1 GiB\)$/m);
     assert.match(controller, /^ {2}--dead-after-ms N {6}declare a silent engine dead after this long, ms \(default 5000\)$/m);
@@ -194,7 +206,9 @@ describe('the command line of the settings', () => {
         },
       ],
       ['start', { n: 8, scheme: 'twobin', curve: true }],
-      ['engine', { timeoutS: 2.5, maxMemoryMb: 256 }],
+      ['start', { n: 4, engines: 'ssh', hosts: 'h1:2,me@h2:2', sshOptions: ['StrictHostKeyChecking=no', 'LogLevel=ERROR'], noCurve: true }],
+      ['engines', { engines: 'mpi', mpiArgs: ['--host=a,b', '-x', 'PATH'] }],
+      ['engine', { timeoutS: 2.5, maxMemoryMb: 256, lifetimeS: 3600 }],
     ];
     for (const [scope, options] of cases) {
       const s = resolveSettings(scope, { options });
@@ -202,7 +216,7 @@ describe('the command line of the settings', () => {
       const { values } = parseArgs({ args: flags, options: argOptions(scope), strict: true });
       assert.deepEqual(resolveSettings(scope, { flags: values }), s, `${scope} ${flags.join(' ')}`);
     }
-    assert.deepEqual(toFlags(resolveSettings('start', { options: { n: 2 } }), 'start', 'start'), [
+    assert.deepEqual(toFlags(resolveSettings('start', { options: { n: 2 } }), 'start', 'start').slice(0, 8), [
       '--n',
       '2',
       '--scheme',
