@@ -48,7 +48,13 @@ async function run(argv: string[]): Promise<number> {
     if (typeof state === 'object') writeClusterState({ ...state, engines: [...state.engines, rec] });
     console.log(`started ${n} engine${n === 1 ? '' : 's'} (${launcherOf(rec).describe(rec)})`);
     if (rc) {
-      const problems = await waitForEngines(rc, [rec], { before, min: s.minEngines, timeoutMs: startTimeoutMs(s) });
+      const problems = await waitForEngines(rc, [rec], { before, min: s.minEngines, timeoutMs: startTimeoutMs(s) }).catch(async (e: unknown) => {
+        // a failed add changes nothing: what it started is stopped and forgotten
+        await launcherOf(rec).stop(rec, 0);
+        const now = readClusterState(profile, clusterId);
+        if (typeof now === 'object') writeClusterState({ ...now, engines: now.engines.filter((r) => JSON.stringify(r) !== JSON.stringify(rec)) });
+        throw e;
+      });
       for (const p of problems) console.error(`warning: ${p.what}: ${p.detail}`);
       console.log(`${rc.ids.length} engines registered`);
     }

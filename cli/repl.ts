@@ -49,7 +49,10 @@ async function run(argv: string[]): Promise<number> {
     clusterId: String(values['cluster-id'] ?? ''),
     ...(file !== undefined ? { connectionFile: file } : {}),
     ...(ssh !== undefined
-      ? { sshServer: ssh, sshOptions: { ...(sshPort !== undefined ? { port: sshPort } : {}), ...(identity !== undefined ? { identity } : {}), options } }
+      ? {
+          sshServer: ssh,
+          sshOptions: { ...(sshPort !== undefined ? { port: sshPort } : {}), ...(identity !== undefined ? { identity } : {}), options },
+        }
       : {}),
   });
   const { start: startRepl } = await import('node:repl');

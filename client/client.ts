@@ -104,7 +104,8 @@ export class Client {
     const timeoutMs = opts.timeoutMs ?? 10000;
     c.#tunnel = opts.sshServer === undefined ? undefined : await openTunnel(opts.sshServer, opts.sshOptions ?? {}, info, timeoutMs);
     const t = c.#tunnel;
-    const via = t && opts.sshServer ? { ip: t.ip, port: t.port, what: `through an ssh tunnel via ${opts.sshServer}, local port ${t.port}` } : undefined;
+    const via =
+      t && opts.sshServer ? { ip: t.ip, port: t.port, what: `through an ssh tunnel via ${opts.sshServer}, local port ${t.port}` } : undefined;
     const opened = Connection.open(
       info,
       path,

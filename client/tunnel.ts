@@ -46,17 +46,25 @@ function accepts(port: number): Promise<boolean> {
  * @throws Error naming the gateway and quoting ssh when it cannot be set up
  */
 export async function openTunnel(server: string, o: SshTunnelOptions, target: { ip: string; port: number }, timeoutMs: number): Promise<Tunnel> {
-  const ssh = { ...(o.port !== undefined ? { port: o.port } : {}), ...(o.identity !== undefined ? { identity: o.identity } : {}), options: o.options ?? [] };
+  const ssh = {
+    ...(o.port !== undefined ? { port: o.port } : {}),
+    ...(o.identity !== undefined ? { identity: o.identity } : {}),
+    options: o.options ?? [],
+  };
   const remote = target.ip.includes(':') ? `[${target.ip}]` : target.ip;
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child = spawn('ssh', ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${port}:${remote}:${target.port}`, ...sshArgs(ssh, server)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      'ssh',
+      ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${port}:${remote}:${target.port}`, ...sshArgs(ssh, server)],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     let exited: number | null | undefined;
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('exit', (code) => (exited = code));
     child.on('error', (e) => {
       stderr += e.message;
@@ -71,12 +79,14 @@ export async function openTunnel(server: string, o: SshTunnelOptions, target: { 
       if (exited !== undefined) break;
       if (await accepts(port)) {
         child.unref();
-        child.stderr?.destroy();
+        child.stderr.destroy();
         return { ip: '127.0.0.1', port, close };
       }
       if (Date.now() > deadline) {
         close();
-        throw new Error(`the ssh tunnel through ${server} to ${remote}:${target.port} was not up within ${timeoutMs} ms${stderr ? `: ${stderr.trim()}` : ''}`);
+        throw new Error(
+          `the ssh tunnel through ${server} to ${remote}:${target.port} was not up within ${timeoutMs} ms${stderr ? `: ${stderr.trim()}` : ''}`,
+        );
       }
       await sleep(50);
     }

@@ -303,7 +303,15 @@ export class Cluster {
     const rec = await launchEngines({ profile: this.profile, clusterId: this.clusterId }, s, opts.engines ? 'engines' : 'start', n);
     this.#state.engines.push(rec);
     writeClusterState(this.#state);
-    this.problems.push(...(await waitForEngines(rc, [rec], { before, min: s.minEngines, timeoutMs: opts.timeoutMs ?? startTimeoutMs(s) })));
+    try {
+      this.problems.push(...(await waitForEngines(rc, [rec], { before, min: s.minEngines, timeoutMs: opts.timeoutMs ?? startTimeoutMs(s) })));
+    } catch (e) {
+      // a failed add changes nothing: what it started is stopped and forgotten
+      await launcherOf(rec).stop(rec, 0);
+      this.#state.engines = this.#state.engines.filter((r) => r !== rec);
+      writeClusterState(this.#state);
+      throw e;
+    }
     return localProcesses(rec).map((p) => p.pid);
   }
 

@@ -75,7 +75,9 @@ describe('a client that goes away (2 engines, hwm 1)', () => {
       const line = await out.waitForLine(/msgIds/, child, 30000);
       const sent = JSON.parse(line) as { client: string; msgIds: string[] };
       // every submission has reached the controller (a busy machine may still be sending when the line is printed)
-      await waitFor('its submissions to arrive', async () => (await rc().dbQuery({ client: sent.client })).length === sent.msgIds.length, { timeoutMs: 30000 });
+      await waitFor('its submissions to arrive', async () => (await rc().dbQuery({ client: sent.client })).length === sent.msgIds.length, {
+        timeoutMs: 30000,
+      });
       await waitFor('some of its tasks to run', async () => (await rc().dbQuery({ status: 'done' })).length > 4, { timeoutMs: 30000 });
       return sent;
     } finally {

@@ -241,7 +241,10 @@ describe('security: CurveZMQ', () => {
         }
         const c = await Client.connect({ profile, timeoutMs: 10000 });
         try {
-          assert.deepEqual(await c.loadBalancedView().map((x: number) => x + 1, range(5)), range(5).map((x) => x + 1));
+          assert.deepEqual(
+            await c.loadBalancedView().map((x: number) => x + 1, range(5)),
+            range(5).map((x) => x + 1),
+          );
         } finally {
           await c.close();
         }

@@ -47,10 +47,16 @@ describe('resolveSettings', () => {
       maxRecordBytes: 1024 ** 3,
     });
     const start = pick(resolveSettings('start'), 'start');
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)),
-      { scheme: 'leastload', hwm: 1, ip: '127.0.0.1', engines: 'local', controller: 'local', remoteCmd: 'tscluster', mpiexec: 'mpiexec', adaptIdleS: 60 },
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(start).filter(([, v]) => (v as unknown) !== undefined)), {
+      scheme: 'leastload',
+      hwm: 1,
+      ip: '127.0.0.1',
+      engines: 'local',
+      controller: 'local',
+      remoteCmd: 'tscluster',
+      mpiexec: 'mpiexec',
+      adaptIdleS: 60,
+    });
     assert.deepEqual(pick(resolveSettings('engine'), 'engine'), { timeoutS: 30, maxMemoryMb: undefined, lifetimeS: undefined });
   });
 
@@ -168,7 +174,10 @@ describe('the command line of the settings', () => {
     ]);
     // adding engines takes the launchers' settings, not the controller's
     const engines = Object.keys(argOptions('engines'));
-    assert.ok(engines.includes('engines') && engines.includes('hosts') && engines.includes('mpiexec') && engines.includes('partition'), engines.join(' '));
+    assert.ok(
+      engines.includes('engines') && engines.includes('hosts') && engines.includes('mpiexec') && engines.includes('partition'),
+      engines.join(' '),
+    );
     assert.ok(!engines.includes('scheme') && !engines.includes('ip'), engines.join(' '));
   });
 
@@ -177,7 +186,10 @@ describe('the command line of the settings', () => {
     assert.equal(rows.length, keysOf('start').length);
     assert.equal(rows[0], '  -n, --n N              number of engines (default one per core)');
     assert.equal(rows[2], '  --hwm N                most outstanding tasks per engine, 0 = unlimited (default 1)');
-    assert.ok(rows.includes('  --curve                encrypt all traffic with CurveZMQ (default on when the controller is reachable off loopback)'), rows.join('\n'));
+    assert.ok(
+      rows.includes('  --curve                encrypt all traffic with CurveZMQ (default on when the controller is reachable off loopback)'),
+      rows.join('\n'),
+    );
     // a boolean that is off by default shows no default
     const noCurve = rows.find((r) => r.startsWith('  --no-curve'));
     assert.ok(noCurve !== undefined && !noCurve.includes('default'), noCurve);
