@@ -119,14 +119,17 @@ export class SshLauncher implements Launcher<SshRecord> {
         });
         const r = await sshRun(ssh, host, script);
         const started = parseStarted(r.stdout);
+        // a controller writes its connection files next to its log's directory
+        const home = started.log.replace(/\/log\/[^/]*$/, '');
+        const files = spec.part === 'engines' ? [started.file].filter(Boolean) : ['client', 'engine'].map((k) => `${home}/security/${stem}-${k}.json`);
         if (r.code !== 0 || started.pids.length === 0) {
-          return { host, n, processes: [], file: started.file, log: started.log, error: sshError(r.stderr) };
+          return { host, n, processes: [], files: started.file ? [started.file] : [], log: started.log, error: sshError(r.stderr) };
         }
         return {
           host,
           n,
           processes: started.pids.map((p) => ({ host, pid: p.pid, start: p.start, cmd: null })),
-          file: started.file,
+          files,
           log: started.log,
         };
       }),
@@ -165,13 +168,13 @@ export class SshLauncher implements Launcher<SshRecord> {
   }
 
   async stop(rec: SshRecord, graceMs: number): Promise<void> {
-    const hosts = rec.hosts.filter((h) => h.processes.length > 0 || h.file !== '');
-    await Promise.all(hosts.map((h) => sshRun(rec.ssh, h.host, stopScript(h.processes, graceMs / 1000, h.file ? [h.file] : []), graceMs + 30_000)));
+    const hosts = rec.hosts.filter((h) => h.processes.length > 0 || h.files.length > 0);
+    await Promise.all(hosts.map((h) => sshRun(rec.ssh, h.host, stopScript(h.processes, graceMs / 1000, h.files), graceMs + 30_000)));
   }
 
   endNow(rec: SshRecord): void {
     // at exit: one blocking ssh per host (bounded), so that nothing is left behind
-    for (const h of rec.hosts) if (h.processes.length) sshRunSync(rec.ssh, h.host, stopScript(h.processes, 0, h.file ? [h.file] : []), 5000);
+    for (const h of rec.hosts) if (h.processes.length) sshRunSync(rec.ssh, h.host, stopScript(h.processes, 0, h.files), 5000);
   }
 
   describe(rec: SshRecord): string {

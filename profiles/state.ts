@@ -34,8 +34,8 @@ export const SshHostRecordSchema = z.object({
   /** processes asked for */
   n: z.number().int().nonnegative(),
   processes: z.array(ProcessRecordSchema),
-  /** the connection file on that host */
-  file: z.string(),
+  /** files put (or written) there for them: removed when they are stopped */
+  files: z.array(z.string()),
   /** their log on that host */
   log: z.string(),
   /** why nothing started there (ssh's error), when it failed */

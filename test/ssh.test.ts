@@ -29,8 +29,8 @@ const remoteDir = join(dir, 'remote');
 const MH_CLIENT = join(FIXTURES, 'mh-client.mjs');
 
 interface State {
-  controller: { launcher: string; processes?: { pid: number }[] };
-  engines: { launcher: string; hosts?: { host: string; n: number; processes: { pid: number }[]; file: string; log: string; error?: string }[] }[];
+  controller: { launcher: string; processes?: { pid: number }[]; hosts?: { host: string; processes: { pid: number }[] }[] };
+  engines: { launcher: string; hosts?: { host: string; n: number; processes: { pid: number }[]; files: string[]; log: string; error?: string }[] }[];
 }
 
 describeGated(hostsGate(), 'ssh launcher: controller on A, engines on B and C', () => {
@@ -87,7 +87,7 @@ describeGated(hostsGate(), 'ssh launcher: controller on A, engines on B and C', 
   });
   after(async () => {
     // whatever a failed test left: stop it the way a user would, then the hosts' own cleanup
-    if (hosts) for (const p of ['default', 'tun', 'ctrlc', 'orphan', 'part', 'unreach', 'sixteen']) await stopQuietly(p);
+    if (hosts) for (const p of ['default', 'tun', 'ctrlc', 'orphan', 'part', 'unreach', 'sixteen', 'remotectl']) await stopQuietly(p);
     await hosts?.cleanup();
   });
 
@@ -355,6 +355,53 @@ describeGated(hostsGate(), 'ssh launcher: controller on A, engines on B and C', 
         );
     } finally {
       await stopQuietly('sixteen');
+    }
+  });
+
+  test('the controller on B over ssh (--controller ssh), engines on C: its files come back to A; a client on A; stop ends both', async () => {
+    try {
+      const r = await cli(a, [
+        ...['start', '--daemon', '--profile', 'remotectl', '--controller', 'ssh', '--controller-host', `root@${b.ip}`, '--ip', b.ip],
+        ...['--engines', 'ssh', '--hosts', `root@${c.ip}:2`, ...sshFlags()],
+      ]);
+      assert.equal(r.code, 0, showResult(r));
+      const st = state('remotectl');
+      const ctl = st?.controller.hosts?.[0]?.processes[0]?.pid;
+      assert.ok(ctl !== undefined, JSON.stringify(st));
+      assert.ok(
+        b.processes().some((p) => p.pid === ctl && p.cmd.includes('controller')),
+        'the controller runs on B',
+      );
+      const file = JSON.parse(readFileSync(join(homeA, 'profile_remotectl', 'security', 'tscluster-client.json'), 'utf8')) as {
+        ip: string;
+        controller_pid: number;
+      };
+      assert.deepEqual([file.ip, file.controller_pid], [b.ip, ctl]);
+      assert.deepEqual(
+        await onHost<number[]>(a, 'return await rc.loadBalancedView().map((x) => x + 1, [1, 2, 3]);', { profile: 'remotectl' }),
+        [2, 3, 4],
+      );
+      const list = await cli(a, ['list', '--json']);
+      assert.match(list.stdout, /"profile": "remotectl"[\s\S]*?"state": "running"/);
+      const stopped = await cli(a, ['stop', '--profile', 'remotectl']);
+      assert.equal(stopped.code, 0, showResult(stopped));
+      for (const h of [b, c])
+        assert.deepEqual(
+          ours(h).filter((p) => p.includes('remotectl')),
+          [],
+          `processes left on ${h.name}`,
+        );
+      assert.equal(
+        ours(b).some((p) => p.includes('controller')),
+        false,
+      );
+      assert.deepEqual(
+        existsSync(join(remoteDir, 'profile_remotectl', 'security')) ? readdirSync(join(remoteDir, 'profile_remotectl', 'security')) : [],
+        [],
+      );
+      assert.deepEqual(readdirSync(join(homeA, 'profile_remotectl', 'security')), []);
+    } finally {
+      await stopQuietly('remotectl');
     }
   });
 
