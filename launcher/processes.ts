@@ -15,12 +15,12 @@ import { tailFile } from '../util/tail.js';
 export const CONTROLLER_SCRIPT = fileURLToPath(new URL('../controller/main.js', import.meta.url));
 export const ENGINE_SCRIPT = fileURLToPath(new URL('../engine/main.js', import.meta.url));
 
-/** Children of this process that have exited (a dead child must not look alive before it is reaped). */
-const exited = new Set<number>();
+/** How children of this process ended, exit code or signal, by pid (a dead child must not look alive before it is reaped). */
+const endings = new Map<number, string>();
 
 /** Is the recorded process still running (and still the one recorded)? */
 export function running(p: ProcessRecord): boolean {
-  return !exited.has(p.pid) && sameProcess(p);
+  return !endings.has(p.pid) && sameProcess(p);
 }
 
 /** Extra node flags for controller and engine processes, e.g. `TSCLUSTER_NODE_ARGS="--cpu-prof --max-old-space-size=8192"`. */
@@ -54,18 +54,39 @@ export function runLogTail(log: RunLog, lines = 15): string {
   return own.join('\n') || '(nothing logged)';
 }
 
+/** The command line of a node script as parts are run: this node, its flags, the script and its arguments. */
+export function nodeCommand(script: string, args: readonly string[]): string[] {
+  return [process.execPath, '--disable-warning=ExperimentalWarning', ...extraNodeArgs(), script, ...args];
+}
+
 /** Start a node script detached, its output appended to `log`. Returns its record. */
 export function spawnDetached(script: string, args: string[], log: string): ProcessRecord {
+  const [node = process.execPath, ...rest] = nodeCommand(script, args);
+  return spawnCommandDetached(node, rest, log);
+}
+
+/** How a child of this process ended ("exit code 1", "signal SIGKILL"), if it was this process's child and has ended. */
+export function endingOf(pid: number): string | undefined {
+  return endings.get(pid);
+}
+
+/**
+ * Start a command detached (its own session), its output appended to `log`,
+ * with `env` added to this process's environment. Returns its record; a
+ * command that cannot be started (not found, not executable) throws.
+ */
+export function spawnCommandDetached(file: string, args: readonly string[], log: string, env: NodeJS.ProcessEnv = {}): ProcessRecord {
   const fd = openSync(log, 'a', 0o600);
   try {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...extraNodeArgs(), script, ...args], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: process.env,
-    });
+    const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
     const pid = child.pid;
-    if (pid === undefined) throw new Error(`could not start ${script}`);
-    child.on('exit', () => exited.add(pid));
+    if (pid === undefined) {
+      child.on('error', () => undefined);
+      throw new Error(`could not start ${file}`);
+    }
+    child.on('exit', (code, signal) => {
+      endings.set(pid, signal !== null ? `signal ${signal}` : `exit code ${code ?? '?'}`);
+    });
     child.unref();
     return { ...identify(pid), host: hostname() };
   } finally {

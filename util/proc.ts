@@ -97,17 +97,21 @@ export function signalPid(pid: number, sig: NodeJS.Signals | 0): boolean {
   }
 }
 
-/** Every process under `root` (children, their children...), from /proc; empty where there is no /proc. */
-export function descendants(root: number): ProcessIdentity[] {
-  let entries: string[];
+/** The pids /proc lists (none where there is no /proc). */
+function procPids(): number[] {
   try {
-    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    return readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
   } catch {
     return [];
   }
+}
+
+/** Every process under `root` (children, their children...), from /proc; empty where there is no /proc. */
+export function descendants(root: number): ProcessIdentity[] {
   const children = new Map<number, { pid: number; start: string }[]>();
-  for (const d of entries) {
-    const pid = Number(d);
+  for (const pid of procPids()) {
     const s = procStat(pid);
     if (!s) continue;
     const list = children.get(s.ppid) ?? [];
@@ -121,6 +125,27 @@ export function descendants(root: number): ProcessIdentity[] {
       out.push({ ...c, cmd: procCmdline(c.pid) || null });
       queue.push(c.pid);
     }
+  }
+  return out;
+}
+
+/**
+ * Every process (of those this user may read) whose environment holds
+ * `entry` (`NAME=value`), e.g. a mark a launcher set on the process it started
+ * and that its children inherit; empty where there is no /proc.
+ */
+export function processesWithEnv(entry: string): ProcessIdentity[] {
+  const out: ProcessIdentity[] = [];
+  for (const pid of procPids()) {
+    if (pid === process.pid) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry)) continue;
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    const id = identify(pid);
+    // a process that ended meanwhile has no start time left to record it by
+    if (id.start !== null && pidAlive(pid)) out.push(id);
   }
   return out;
 }
