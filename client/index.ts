@@ -7,4 +7,4 @@ export type { TaskInfo, PerTask, GetOptions, IterateOptions } from './asyncresul
 export type { TaskQuery, TaskRecordInfo, TaskStatus } from './query.js';
 export type { TaskOptions, DirectTaskOptions, Dependency, DependencyLike, TaskRef } from './options.js';
 export * from '../errors/index.js';
-export type { EngineInfo } from '../protocol/index.js';
+export type { EngineInfo, MpiPlace } from '../protocol/index.js';

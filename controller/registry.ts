@@ -64,7 +64,7 @@ export class EngineRegistry {
   }
 
   info(e: EngineState): EngineInfo {
-    return { id: e.id, uuid: e.uuid, pid: e.pid, hostname: e.hostname, registered: e.registered };
+    return { id: e.id, uuid: e.uuid, pid: e.pid, hostname: e.hostname, registered: e.registered, mpi: e.mpi };
   }
 
   /** A message from this engine arrived: it is alive. */
@@ -89,6 +89,7 @@ export class EngineRegistry {
       pid: req.pid,
       hostname: req.hostname,
       registered: new Date().toISOString(),
+      mpi: req.mpi ?? null,
       identity,
       lastSeen: Date.now(),
       load: 0,
@@ -103,7 +104,9 @@ export class EngineRegistry {
       { status: 'ok', id: e.id, heartbeat_ms: this.#o.heartbeatMs, dead_after_ms: this.#o.deadAfterMs },
       { parent },
     );
-    this.#o.log.info(`engine ${e.id} registered (pid ${e.pid} on ${e.hostname}, uuid ${e.uuid})`);
+    this.#o.log.info(
+      `engine ${e.id} registered (pid ${e.pid} on ${e.hostname}${e.mpi ? `, MPI rank ${e.mpi.rank} of ${e.mpi.size}` : ''}, uuid ${e.uuid})`,
+    );
     this.#o.onJoin(e);
   }
 

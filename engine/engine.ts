@@ -12,6 +12,7 @@ import type { ApplyReplyMetadata, ContentOf, ErrorContent, Incoming, Message } f
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
+import { mpiPlace } from './mpi.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
 import type { RunnerTask, TaskResult } from './runner.js';
@@ -100,7 +101,7 @@ export class Engine {
   }
 
   async #register(timeoutMs: number): Promise<Extract<ContentOf<'registration_reply'>, { status: 'ok' }>> {
-    const req = { uuid: this.uuid, pid: process.pid, hostname: hostname(), cwd: process.cwd() };
+    const req = { uuid: this.uuid, pid: process.pid, hostname: hostname(), cwd: process.cwd(), mpi: mpiPlace() };
     let reply: Message<'registration_reply'>;
     try {
       reply = await this.#ep.request('registration_request', req, timeoutMs);

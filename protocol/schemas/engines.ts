@@ -1,11 +1,19 @@
 /** Engines: registration and the engine records clients see. */
 import { z } from 'zod';
 
+/** An engine's place in an MPI job: its rank and the job's size (from MPI's environment). */
+export const MpiPlaceSchema = z
+  .object({ rank: z.number().int().nonnegative(), size: z.number().int().positive() })
+  .refine((m) => m.rank < m.size, 'rank must be below size');
+export type MpiPlace = z.infer<typeof MpiPlaceSchema>;
+
 export const RegistrationRequestSchema = z.object({
   uuid: z.string().min(1).max(200),
   pid: z.number().int(),
   hostname: z.string().max(1000),
   cwd: z.string().max(10000),
+  /** its rank and size when it runs as a rank of an MPI job */
+  mpi: MpiPlaceSchema.nullable().optional(),
 });
 export type RegistrationRequest = z.infer<typeof RegistrationRequestSchema>;
 
@@ -26,5 +34,7 @@ export const EngineInfoSchema = z.object({
   pid: z.number().int(),
   hostname: z.string(),
   registered: z.string(),
+  /** its rank and its job's size when it runs as a rank of an MPI job (`--engines mpi`), else null */
+  mpi: MpiPlaceSchema.nullable().default(null),
 });
 export type EngineInfo = z.infer<typeof EngineInfoSchema>;
