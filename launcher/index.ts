@@ -2,16 +2,19 @@
 import type { LaunchRecord, LauncherName } from '../profiles/index.js';
 import type { Launcher } from './launcher.js';
 import { localLauncher } from './local.js';
+import { mpiLauncher } from './mpi.js';
 import { sshLauncher } from './ssh.js';
 
 export type { LaunchStatus, Launcher, PartSpec } from './launcher.js';
 export { localLauncher } from './local.js';
+export { mpiLauncher } from './mpi.js';
 export { parseHosts, sshLauncher } from './ssh.js';
 export { running, terminate, waitEnded } from './processes.js';
 
 const launchers: { [K in LauncherName]?: Launcher<Extract<LaunchRecord, { launcher: K }>> } = {
   local: localLauncher,
   ssh: sshLauncher,
+  mpi: mpiLauncher,
 };
 
 export function launcherNamed(name: LauncherName): Launcher {

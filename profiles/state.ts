@@ -59,7 +59,15 @@ export const LaunchRecordSchema = z.discriminatedUnion('launcher', [
   z.object({ launcher: z.literal('local'), processes: z.array(ProcessRecordSchema) }),
   z.object({ launcher: z.literal('ssh'), ssh: SshOptionsSchema, hosts: z.array(SshHostRecordSchema) }),
   /** the mpiexec process (its ranks are the engines) */
-  z.object({ launcher: z.literal('mpi'), processes: z.array(ProcessRecordSchema), n: z.number().int().nonnegative() }),
+  z.object({
+    launcher: z.literal('mpi'),
+    processes: z.array(ProcessRecordSchema),
+    n: z.number().int().nonnegative(),
+    /** the mark (TSCLUSTER_MPI_JOB=<job>) in the environment of mpiexec and of every rank it starts here: ranks left behind are found by it */
+    job: z.string().min(1),
+    /** mpiexec's log (with its ranks' output) and where this run's lines start */
+    log: z.object({ path: z.string(), offset: z.number().int().nonnegative() }),
+  }),
   z.object({ launcher: z.literal('slurm'), jobs: z.array(SlurmJobSchema) }),
 ]);
 export type LaunchRecord = z.infer<typeof LaunchRecordSchema>;
