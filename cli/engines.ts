@@ -21,7 +21,8 @@ ${PROFILE_ROWS}
 
 Examples:
   tscluster engines -n 2
-  tscluster engines --engines ssh --hosts node3:8`;
+  tscluster engines --engines ssh --hosts node3:8
+  tscluster engines -n 4 --engines mpi --mpi-arg=--host=node3:4`;
 
 async function run(argv: string[]): Promise<number> {
   const { values } = parse(
