@@ -121,7 +121,8 @@ export class SshLauncher implements Launcher<SshRecord> {
         const started = parseStarted(r.stdout);
         // a controller writes its connection files next to its log's directory
         const home = started.log.replace(/\/log\/[^/]*$/, '');
-        const files = spec.part === 'engines' ? [started.file].filter(Boolean) : ['client', 'engine'].map((k) => `${home}/security/${stem}-${k}.json`);
+        const files =
+          spec.part === 'engines' ? [started.file].filter(Boolean) : ['client', 'engine'].map((k) => `${home}/security/${stem}-${k}.json`);
         if (r.code !== 0 || started.pids.length === 0) {
           return { host, n, processes: [], files: started.file ? [started.file] : [], log: started.log, error: sshError(r.stderr) };
         }
