@@ -136,7 +136,7 @@ export class MpiLauncher implements Launcher<MpiRecord> {
     const job = randomUUID();
     const [file = words[0], ...args] = cmd;
     const mpiexec = spawnCommandDetached(file, args, log.path, { [MPI_JOB_ENV]: job });
-    return { launcher: 'mpi', processes: [mpiexec], n: spec.n, job, log };
+    return { launcher: 'mpi', processes: [mpiexec], n: spec.n, job, command: cmd, log };
   }
 
   poll(rec: MpiRecord): Promise<LaunchStatus> {
@@ -155,7 +155,7 @@ export class MpiLauncher implements Launcher<MpiRecord> {
     const how = endingOf(p.pid);
     return (
       `mpiexec ended${how ? ` (${how})` : ''}. Its log (${rec.log.path}):\n${runLogTail(rec.log)}\n` +
-      `It ran: ${p.cmd ?? '(command line unknown)'}\n` +
+      `It ran: ${rec.command.join(' ')}\n` +
       'If that is an error of mpiexec itself, fix its arguments (--mpi-arg=ARG) or the command (--mpiexec CMD); the command above, run by hand, fails the same way.'
     );
   }

@@ -65,6 +65,8 @@ export const LaunchRecordSchema = z.discriminatedUnion('launcher', [
     n: z.number().int().nonnegative(),
     /** the mark (TSCLUSTER_MPI_JOB=<job>) in the environment of mpiexec and of every rank it starts here: ranks left behind are found by it */
     job: z.string().min(1),
+    /** the command line run (for messages: an mpiexec that fails at once may be gone before /proc shows it) */
+    command: z.array(z.string()),
     /** mpiexec's log (with its ranks' output) and where this run's lines start */
     log: z.object({ path: z.string(), offset: z.number().int().nonnegative() }),
   }),
