@@ -13,15 +13,21 @@
  * of it dead, tasks without retries fail with EngineError and tasks with
  * retries wait for engines and run on the next ones; with
  * `--mpi-arg=--enable-recovery` the other ranks live on and take the retried
- * task. mpiexec SIGKILLed (with its controller) leaves its ranks running:
- * `tscluster stop` finds them by the job's mark and ends them.
+ * task. An mpiexec SIGKILLed leaves its ranks running and registered (one
+ * that writes to its output then dies of EPIPE: mpiexec read it); with their
+ * controller killed too, `tscluster stop` ends them. That it finds them by the
+ * mark of their job is checked on a stand-in for MPICH's mpiexec (Hydra), whose
+ * ranks write to the log itself and so live on deterministically; the
+ * stand-in also shows that an mpiexec that is not Open MPI gets none of its
+ * flags and that ranks report PMI_RANK/PMI_SIZE.
  *
  * Every process of this file carries its TSCLUSTER_DIR, so "nothing left" is
  * checked over every process with it (mpiexec, ranks and any helper mpiexec
  * starts), not only the pids a test knows of.
  *
- * Needs Open MPI (Debian: apt-get install -y openmpi-bin): skipped with the
- * reason without it, a failure with CI=true.
+ * The Open MPI suite needs Open MPI (Debian: apt-get install -y openmpi-bin):
+ * skipped with the reason without it, a failure with CI=true; the stand-in
+ * suite needs only sh.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -46,6 +52,7 @@ import {
   runCli,
   runNode,
   showResult,
+  sleep,
   spawnWatched,
   stateFilePath,
   tempRootForFile,
@@ -169,12 +176,18 @@ trap 'kill -TERM $pids 2>/dev/null' TERM INT
 wait; wait
 `;
 
+/** The stand-in, written into this file's profile root; its path. */
+function fakeHydra(): string {
+  const fake = join(dir, 'fake-hydra-mpiexec');
+  writeFileSync(fake, FAKE_HYDRA, { mode: 0o755 });
+  return fake;
+}
+
 describe('mpi launcher with an mpiexec that is not Open MPI', () => {
   after(cleanup);
 
   test('a Hydra-like mpiexec: no Open MPI flags on its command line; each engine reports PMI_RANK/PMI_SIZE as its rank and size', async () => {
-    const fake = join(dir, 'fake-hydra-mpiexec');
-    writeFileSync(fake, FAKE_HYDRA, { mode: 0o755 });
+    const fake = fakeHydra();
     const cluster = await Cluster.start({ n: 3, profile: 'hydra', engines: { launcher: 'mpi', mpiexec: fake } });
     let running: number[];
     try {
@@ -196,6 +209,31 @@ describe('mpi launcher with an mpiexec that is not Open MPI', () => {
       await cluster.stop();
     }
     await assertAllGone(running, 'after cluster.stop()');
+  });
+
+  test('its mpiexec and the controller SIGKILLed, the ranks live on (their output goes to the log itself); tscluster stop finds them by the mark of their job and ends them', async () => {
+    await startCli('orphan-mark', ['-n', '2', '--mpiexec', fakeHydra()]);
+    const mpiexec = mpiRecords('orphan-mark')[0]!.processes[0]!.pid;
+    const controller = state('orphan-mark').controller.processes[0]!.pid;
+    const rc = await Client.connect({ profile: 'orphan-mark' });
+    const rankPids = rc.engines.map((e) => e.pid);
+    await rc.close();
+    assert.equal(rankPids.length, 2);
+    process.kill(mpiexec, 'SIGKILL');
+    process.kill(controller, 'SIGKILL');
+    assert.deepEqual(await waitGone([mpiexec, controller], 5000), []);
+    // nobody is left to tell them to stop; they would exit by themselves 10 s after their controller went silent
+    const t0 = Date.now();
+    assert.deepEqual(
+      rankPids.filter((p) => pidGone(p)),
+      [],
+      'the ranks still run',
+    );
+    await stopCli('orphan-mark');
+    const ms = Date.now() - t0;
+    assert.deepEqual(await ensureGone(rankPids, 500), [], `the ranks ended by tscluster stop (${ms} ms)`);
+    assert.ok(ms < 8000, `tscluster stop took ${ms} ms`);
+    await assertNoProcesses(dir, 'after tscluster stop of the orphaned ranks', 1000);
   });
 });
 
@@ -449,22 +487,35 @@ describeGated(openMpi, 'mpi launcher: engines as the ranks of one mpiexec job (O
     await assertNoProcesses(dir, 'after tscluster stop of the recovered job');
   });
 
-  test('mpiexec and the controller SIGKILLed: the ranks live on; tscluster stop ends them by the mark of their job', async () => {
+  test('mpiexec SIGKILLed: Open MPI leaves its ranks running and registered; with their controller killed too, tscluster stop ends them', async () => {
     await startCli('orphan', ['-n', '3']);
-    const mpiexec = mpiRecords('orphan')[0]!.processes[0]!.pid;
+    const [rec] = mpiRecords('orphan');
+    assert.ok(rec);
+    const mpiexec = rec.processes[0]!.pid;
     const controller = state('orphan').controller.processes[0]!.pid;
     const rc = await Client.connect({ profile: 'orphan' });
     const rankPids = rc.engines.map((e) => e.pid);
-    await rc.close();
-    process.kill(mpiexec, 'SIGKILL');
+    try {
+      // an engine logs its registration once its execution worker is up, after the controller counted it: from then on it writes nothing unasked
+      await waitFor(
+        'every rank to log its registration',
+        () => readFileSync(rec.log.path, 'utf8').slice(rec.log.offset).split('registered as engine').length - 1 === 3,
+      );
+      process.kill(mpiexec, 'SIGKILL');
+      assert.deepEqual(await waitGone([mpiexec], 5000), []);
+      await sleep(1000);
+      // nothing ends them: they serve on (a rank that writes to its output now, whose reader was mpiexec, dies of EPIPE)
+      assert.deepEqual(
+        rankPids.filter((p) => pidGone(p)),
+        [],
+        'the ranks still run',
+      );
+      assert.deepEqual(await rc.directView().apply(() => process.pid), rankPids);
+    } finally {
+      await rc.close();
+    }
     process.kill(controller, 'SIGKILL');
-    assert.deepEqual(await waitGone([mpiexec, controller], 5000), []);
-    // Open MPI does not end the ranks of an mpiexec that is killed outright, and with no controller nobody tells them to stop
-    assert.deepEqual(
-      rankPids.filter((p) => pidGone(p)),
-      [],
-      'the ranks still run',
-    );
+    assert.deepEqual(await waitGone([controller], 5000), []);
     const t0 = Date.now();
     await stopCli('orphan');
     // gone at once, well before they would have exited by themselves (10 s without their controller)
