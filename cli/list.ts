@@ -1,6 +1,6 @@
 /** `tscluster list`: the clusters of every profile. */
 import { Client } from '../client/client.js';
-import { launcherOf } from '../launcher/index.js';
+import { describeLive } from '../launcher/index.js';
 import { listClusters } from '../profiles/index.js';
 import { parse } from './args.js';
 import type { Command } from './args.js';
@@ -8,7 +8,8 @@ import type { Command } from './args.js';
 const help = (): string => `Usage: tscluster list [--json]
 
 List every cluster of every profile: profile, cluster id, controller pid,
-engines, and whether it is running or dead.
+engines, and whether it is running or dead; under each, what runs elsewhere
+(ssh hosts, Slurm jobs with their states).
 
 Options:
   --json                 machine-readable output
@@ -45,7 +46,8 @@ async function rows(): Promise<Row[]> {
         engines = null;
       }
     }
-    const launched = typeof c.state === 'object' ? [c.state.controller, ...c.state.engines].map((r) => launcherOf(r).describe(r)) : [];
+    // a batch system is asked for its jobs' states (a dead cluster's too: its jobs may still be queued)
+    const launched = typeof c.state === 'object' ? await Promise.all([c.state.controller, ...c.state.engines].map((r) => describeLive(r))) : [];
     const problem = c.state === 'corrupt' ? 'its state file is corrupt' : null;
     out.push({
       profile: c.profile,
@@ -78,13 +80,16 @@ async function run(argv: string[]): Promise<number> {
     ...all.map((r) => [r.profile, r.clusterId || '-', String(r.controllerPid ?? '-'), r.engines === null ? '-' : String(r.engines), r.state]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  for (const r of table)
+  table.forEach((r, i) => {
     console.log(
       r
-        .map((x, i) => x.padEnd(widths[i]!))
+        .map((x, j) => x.padEnd(widths[j]!))
         .join('  ')
         .trimEnd(),
     );
+    // what runs elsewhere (ssh hosts, batch jobs and their states), under its cluster's row
+    for (const line of all[i - 1]?.launched.filter((l) => !l.startsWith('local:')) ?? []) console.log(`  ${line}`);
+  });
   for (const r of all.filter((x) => x.problem))
     console.log(`\nprofile '${r.profile}'${r.clusterId ? `, cluster id '${r.clusterId}'` : ''}: ${r.problem}`);
   if (all.some((r) => r.state === 'dead')) console.log("\ndead clusters left files behind; 'tscluster stop --all' cleans them");

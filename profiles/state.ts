@@ -45,12 +45,19 @@ export type SshHostRecord = z.infer<typeof SshHostRecordSchema>;
 
 /** One Slurm batch job. */
 export const SlurmJobSchema = z.object({
+  /** its job id ('' when the submission failed) */
   id: z.string(),
+  /** its job name: the launcher cancels only a job of this id and name */
+  name: z.string(),
   /** engines (tasks) in it, or 1 for a controller */
   n: z.number().int().nonnegative(),
   /** its batch script and output file */
   script: z.string(),
   output: z.string(),
+  /** when it was submitted (ISO time) */
+  submitted: z.string(),
+  /** why the submission failed (sbatch's message) */
+  error: z.string().optional(),
 });
 export type SlurmJob = z.infer<typeof SlurmJobSchema>;
 
@@ -60,7 +67,8 @@ export const LaunchRecordSchema = z.discriminatedUnion('launcher', [
   z.object({ launcher: z.literal('ssh'), ssh: SshOptionsSchema, hosts: z.array(SshHostRecordSchema) }),
   /** the mpiexec process (its ranks are the engines) */
   z.object({ launcher: z.literal('mpi'), processes: z.array(ProcessRecordSchema), n: z.number().int().nonnegative() }),
-  z.object({ launcher: z.literal('slurm'), jobs: z.array(SlurmJobSchema) }),
+  /** Slurm batch jobs; `adapt`: the jobs the controller's adapter started (--adapt), kept by it */
+  z.object({ launcher: z.literal('slurm'), jobs: z.array(SlurmJobSchema), adapt: z.boolean().optional() }),
 ]);
 export type LaunchRecord = z.infer<typeof LaunchRecordSchema>;
 export type LauncherName = LaunchRecord['launcher'];

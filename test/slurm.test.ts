@@ -1,0 +1,249 @@
+/**
+ * The Slurm launcher on a real single-node Slurm (test/support/slurm.ts):
+ * `tscluster start --engines slurm` submits a batch job whose srun starts
+ * the engines (squeue shows it; tasks run inside it; `tscluster list` shows
+ * the job and its state); jobs of --engines-per-job; a job cancelled from
+ * outside unregisters its engines, and their tasks fail with EngineError or
+ * retry on the other job's engines; a start whose job never brings engines
+ * (an option sbatch refuses, a job that fails, one whose engines never come
+ * within --start-timeout, one that waits in the queue) fails with Slurm's
+ * word and the job's output, and leaves no job behind; stop ends the jobs.
+ *
+ * Needs root, slurm-wlm and munge (Debian: apt-get install -y slurm-wlm
+ * munge). Without them the suite is skipped, saying so, unless CI=true,
+ * where it fails (test/support/gates.ts).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Client, EngineError } from '../index.js';
+import type { AsyncResult } from '../index.js';
+import {
+  TestFiles,
+  assertNoProcesses,
+  describeGated,
+  failure,
+  gated,
+  listJson,
+  range,
+  runCli,
+  showResult,
+  slurmGate,
+  startSlurm,
+  tempRootForFile,
+  waitFor,
+} from './support/index.js';
+import type { CliResult, Slurm } from './support/index.js';
+
+const dir = tempRootForFile('slurm');
+const files = new TestFiles(dir);
+/** a job of more engines than the node's 2 CPUs */
+const OVERCOMMIT = '--sbatch=--overcommit';
+
+describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
+  let slurm: Slurm | undefined;
+  const clients: Client[] = [];
+  const profiles: string[] = [];
+
+  before(async () => {
+    slurm = await startSlurm();
+  });
+  after(async () => {
+    files.openAll();
+    for (const rc of clients) await rc.close().catch(() => undefined);
+    for (const p of profiles) await runCli(['stop', '--profile', p], { timeoutMs: 120_000 }).catch(() => undefined);
+    await slurm?.stop();
+  });
+
+  const s = (): Slurm => {
+    assert.ok(slurm, 'Slurm started');
+    return slurm;
+  };
+
+  async function start(profile: string, ...args: string[]): Promise<CliResult> {
+    profiles.push(profile);
+    return runCli(['start', '--engines', 'slurm', '--profile', profile, '--daemon', ...args], { timeoutMs: 180_000 });
+  }
+
+  async function connect(profile: string): Promise<Client> {
+    const rc = await Client.connect({ profile, timeoutMs: 10_000 });
+    clients.push(rc);
+    return rc;
+  }
+
+  /** Stop the profile's cluster; then none of its jobs is active and none of the test's processes is left. */
+  async function stopAndCheck(profile: string): Promise<void> {
+    const r = await runCli(['stop', '--profile', profile], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, showResult(r));
+    assert.deepEqual(await s().activeJobs(`tscluster-${profile}-`), [], 'no job of the cluster is left in the queue');
+    await assertNoProcesses(dir, `after tscluster stop --profile ${profile}`);
+  }
+
+  /** The job a failed start left: not in the queue, and nothing of it runs. */
+  async function nothingLeft(profile: string): Promise<void> {
+    assert.deepEqual(await s().activeJobs(`tscluster-${profile}-`), [], 'the failed start cancelled its job');
+    await assertNoProcesses(dir, `after the failed start of ${profile}`);
+    assert.equal(
+      (await listJson()).find((r) => r.profile === profile),
+      undefined,
+      'the failed start left no cluster files',
+    );
+  }
+
+  test('--engines slurm -n 4: one job in squeue runs the engines; tasks run in it; list shows the job and its state; stop ends it', async () => {
+    const r = await start('one', '-n', '4', OVERCOMMIT);
+    assert.equal(r.code, 0, showResult(r));
+    const jobs = await s().activeJobs('tscluster-one-engines');
+    assert.equal(jobs.length, 1, JSON.stringify(await s().jobs()));
+    const job = jobs[0]!;
+    assert.equal(job.state, 'RUNNING');
+    assert.match(r.stdout, new RegExp(`slurm: 4 processes \\(job ${job.id}\\)`), r.stdout);
+
+    const rc = await connect('one');
+    assert.equal(rc.ids.length, 4);
+    const seen = await rc.loadBalancedView().map((i: number) => ({ i, job: process.env.SLURM_JOB_ID, pid: process.pid }), range(12));
+    assert.deepEqual(
+      seen.map((x) => x.i),
+      range(12),
+    );
+    assert.ok(
+      seen.every((x) => x.job === job.id),
+      `every task ran inside job ${job.id}: ${JSON.stringify(seen)}`,
+    );
+    const pids = new Set(rc.engines.map((e) => e.pid));
+    assert.ok(
+      seen.every((x) => pids.has(x.pid)),
+      'on the registered engines',
+    );
+
+    const row = (await listJson()).find((x) => x.profile === 'one');
+    assert.ok(row, 'list shows the cluster');
+    assert.equal(row.engines, 4);
+    assert.ok(row.launched.includes(`slurm: job ${job.id} RUNNING, 4 processes`), JSON.stringify(row.launched));
+    const table = await runCli(['list']);
+    assert.match(table.stdout, new RegExp(`^  slurm: job ${job.id} RUNNING, 4 processes$`, 'm'), table.stdout);
+
+    await rc.close();
+    await stopAndCheck('one');
+    const ended = (await s().jobs()).find((j) => j.id === job.id);
+    assert.ok(ended && ['COMPLETED', 'CANCELLED'].includes(ended.state), JSON.stringify(ended));
+  });
+
+  test('--engines-per-job 2: two jobs; one cancelled from outside: its engines unregister, their tasks fail with EngineError or retry on the other job', async () => {
+    const r = await start('two', '-n', '4', '--engines-per-job', '2', OVERCOMMIT);
+    assert.equal(r.code, 0, showResult(r));
+    const jobs = await s().activeJobs('tscluster-two-engines');
+    assert.equal(jobs.length, 2, JSON.stringify(jobs));
+    const rc = await connect('two');
+    const events: string[] = [];
+    rc.onEngine((e) => events.push(`${e.type} ${e.engine.id}`));
+    const jobOf = new Map<number, string>();
+    for (const id of rc.ids) jobOf.set(id, (await rc.directView(id).apply(() => process.env.SLURM_JOB_ID)) ?? '');
+    const [a, b] = [jobs[0]!.id, jobs[1]!.id];
+    const onA = rc.ids.filter((id) => jobOf.get(id) === a);
+    const onB = rc.ids.filter((id) => jobOf.get(id) === b);
+    assert.equal(onA.length, 2, JSON.stringify([...jobOf]));
+    assert.equal(onB.length, 2, JSON.stringify([...jobOf]));
+
+    // B's engines busy until the gate opens; then two load-balanced tasks (one retry each) can only go to A's
+    const gate = files.file('gate');
+    const busyB = onB.map((id) => rc.directView(id).apply(gated, { gate, v: `b${id}` }));
+    await waitFor('the tasks on B to run', async () => Object.values((await rc.queueStatus()).engines).filter((q) => q.running > 0).length === 2);
+    const retried: AsyncResult<string>[] = [0, 1].map((i) =>
+      rc
+        .loadBalancedView()
+        .withOptions({ retries: 1 })
+        .apply(gated, { gate, v: `lb${i}` }),
+    );
+    // and one task for each of A's engines without a retry, queued behind them
+    const direct = onA.map((id) => rc.directView(id).apply(gated, { gate, v: `a${id}` }));
+    await waitFor('A to hold its tasks', async () => {
+      const q = await rc.queueStatus();
+      return onA.every((id) => {
+        const e: { running: number; queued: number } | undefined = q.engines[id];
+        return e?.running === 1 && e.queued === 1;
+      });
+    });
+
+    const cancel = await s().run('scancel', [a]);
+    assert.equal(cancel.code, 0, showResult(cancel));
+    await waitFor(`A's engines (${onA.join(', ')}) to unregister`, () => onA.every((id) => !rc.ids.includes(id)), { timeoutMs: 30_000 });
+    for (const id of onA) assert.ok(events.includes(`unregistered ${id}`), events.join('; '));
+    for (const d of direct) {
+      const err = await failure(d, 30_000);
+      assert.ok(err instanceof EngineError, String(err));
+    }
+    files.open(gate);
+    assert.deepEqual(
+      await Promise.all(busyB.map((t) => t.get({ timeoutMs: 30_000 }))),
+      onB.map((id) => `b${id}`),
+    );
+    for (const [i, t] of retried.entries()) {
+      assert.equal(await t.get({ timeoutMs: 60_000 }), `lb${i}`);
+      assert.equal(t.metadata.attempts.length, 1, JSON.stringify(t.metadata.attempts));
+      assert.equal(t.metadata.attempts[0]!.ename, 'EngineError');
+      assert.ok(onA.includes(t.metadata.attempts[0]!.engineId!), 'it first ran on A');
+      assert.ok(onB.includes(t.metadata.engineId!), 'the retry ran on B');
+    }
+    const row = (await listJson()).find((x) => x.profile === 'two');
+    assert.ok(
+      row?.launched.some((l) => l.includes(`job ${a} CANCELLED`) && l.includes(`job ${b} RUNNING`)),
+      JSON.stringify(row?.launched),
+    );
+    await rc.close();
+    await stopAndCheck('two');
+  });
+
+  test('an option sbatch refuses fails the start at once with its message; nothing is left', async () => {
+    const r = await start('refused', '-n', '2', '--partition', 'no-such-partition');
+    assert.notEqual(r.code, 0, showResult(r));
+    assert.match(r.stderr, /sbatch refused the job: .*[Ii]nvalid partition/, r.stderr);
+    await nothingLeft('refused');
+  });
+
+  test("a job that fails: the start fails with Slurm's state and exit code and the job's output", async () => {
+    const template = join(dir, 'failing.sbatch');
+    writeFileSync(
+      template,
+      '#!/bin/sh\n#SBATCH --job-name={jobName}\n#SBATCH --output={output}\n{options}\necho "the {part} job of {profile} fails on purpose"\nexit 3\n',
+    );
+    const r = await start('failing', '-n', '2', '--slurm-template', template);
+    assert.notEqual(r.code, 0, showResult(r));
+    assert.match(r.stderr, /Slurm: job \d+ FAILED, reason NonZeroExitCode, exit code 3:0/, r.stderr);
+    assert.match(r.stderr, /the engines job of failing fails on purpose/, r.stderr);
+    await nothingLeft('failing');
+  });
+
+  test('engines that never register within --start-timeout: the job state and its output are reported, and the job is cancelled', async () => {
+    const template = join(dir, 'silent.sbatch');
+    writeFileSync(template, '#!/bin/sh\n#SBATCH --job-name={jobName}\n#SBATCH --output={output}\necho "this job starts no engine"\nsleep 600\n');
+    const r = await start('silent', '-n', '2', '--slurm-template', template, '--start-timeout', '5');
+    assert.notEqual(r.code, 0, showResult(r));
+    assert.match(r.stderr, /0 of 2 engines registered within 5000 ms/, r.stderr);
+    assert.match(r.stderr, /slurm: job \d+ RUNNING, 2 processes/, r.stderr);
+    assert.match(r.stderr, /this job starts no engine/, r.stderr);
+    await nothingLeft('silent');
+  });
+
+  test('a job that waits in the queue past --start-timeout: its state and reason are reported, and it is cancelled', async () => {
+    const r = await start('queued', '-n', '2', '--sbatch=--begin=now+1hour', '--start-timeout', '3');
+    assert.notEqual(r.code, 0, showResult(r));
+    assert.match(r.stderr, /slurm: job \d+ PENDING \(BeginTime\), 2 processes/, r.stderr);
+    await nothingLeft('queued');
+  });
+
+  test('a template that names an unknown variable is refused before anything is submitted', async () => {
+    const template = join(dir, 'typo.sbatch');
+    writeFileSync(template, '#!/bin/sh\n#SBATCH --job-name={jobname}\nsrun {cmd}\n');
+    const r = await start('typo', '-n', '1', '--slurm-template', template);
+    assert.notEqual(r.code, 0, showResult(r));
+    assert.match(r.stderr, /uses \{jobname\}, which is not a template variable/, r.stderr);
+    assert.deepEqual(
+      (await s().jobs()).filter((j) => j.name.includes('tscluster-typo-')),
+      [],
+    );
+    await nothingLeft('typo');
+    assert.ok(readFileSync(template, 'utf8').includes('{jobname}'));
+  });
+});
