@@ -157,6 +157,38 @@ export function jobSizes(n: number, k: number | undefined): number[] {
   return out;
 }
 
+/**
+ * A Slurm duration as squeue prints it (`%L`, `%l`): `[days-]hours:minutes:seconds`,
+ * `minutes:seconds`, or seconds; undefined for UNLIMITED, NOT_SET and the like.
+ */
+export function parseSlurmDuration(text: string): number | undefined {
+  const m = /^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const [days, a, b, c] = [Number(m[1] ?? 0), Number(m[2]), m[3], m[4]];
+  const hms = c !== undefined ? [a, Number(b), Number(c)] : b !== undefined ? [0, a, Number(b)] : [0, 0, a];
+  return days * 86400 + hms[0]! * 3600 + hms[1]! * 60 + hms[2]!;
+}
+
+/** The time left of a running job, seconds (squeue %L); undefined when it has no limit or Slurm cannot be asked. */
+export async function jobTimeLeftS(jobId: string): Promise<number | undefined> {
+  const r = await runCommand('squeue', ['-h', '-j', jobId, '-o', '%L'], { timeoutMs: 10_000 });
+  return r.code === 0 ? parseSlurmDuration(r.stdout.split('\n')[0] ?? '') : undefined;
+}
+
+/**
+ * The default lifetime of an engine in a Slurm job: the job's time left less
+ * a minute (half of it when less than two minutes are left), so it stops
+ * taking tasks before the time limit ends it. Undefined outside a job, or for
+ * a job without a time limit.
+ */
+export async function slurmLifetimeS(env: NodeJS.ProcessEnv = process.env): Promise<{ s: number; left: number } | undefined> {
+  const id = env.SLURM_JOB_ID;
+  if (!id) return undefined;
+  const left = await jobTimeLeftS(id);
+  if (left === undefined) return undefined;
+  return { s: left >= 120 ? left - 60 : left / 2, left };
+}
+
 let submissions = 0;
 
 /** Write a job's batch script and submit it with sbatch; a refused submission is recorded with sbatch's message. */

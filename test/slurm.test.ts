@@ -8,6 +8,7 @@
  * (an option sbatch refuses, a job that fails, one whose engines never come
  * within --start-timeout, one that waits in the queue) fails with Slurm's
  * word and the job's output, and leaves no job behind; stop ends the jobs.
+ * Engines in a job retire a minute before its time limit by default.
  *
  * Needs root, slurm-wlm and munge (Debian: apt-get install -y slurm-wlm
  * munge). Without them the suite is skipped, saying so, unless CI=true,
@@ -92,7 +93,7 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
   }
 
   test('--engines slurm -n 4: one job in squeue runs the engines; tasks run in it; list shows the job and its state; stop ends it', async () => {
-    const r = await start('one', '-n', '4', OVERCOMMIT);
+    const r = await start('one', '-n', '4', OVERCOMMIT, '--time-limit', '3');
     assert.equal(r.code, 0, showResult(r));
     const jobs = await s().activeJobs('tscluster-one-engines');
     assert.equal(jobs.length, 1, JSON.stringify(await s().jobs()));
@@ -115,6 +116,17 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
     assert.ok(
       seen.every((x) => pids.has(x.pid)),
       'on the registered engines',
+    );
+
+    // without --lifetime, each engine retires a minute before the job's time limit (3 minutes)
+    const output = join(dir, 'profile_one', 'log', `tscluster-engines-${job.id}.out`);
+    const retires = await waitFor('the engines to say when they retire', () => {
+      const lines = readFileSync(output, 'utf8').match(/retires in (\d+) s \(the Slurm job's time left, \d+ s, less a minute\)/g) ?? [];
+      return lines.length === 4 && lines.map((l) => Number(/(\d+)/.exec(l)?.[1]));
+    });
+    assert.ok(
+      retires.every((secs) => secs > 90 && secs <= 120),
+      String(retires),
     );
 
     const row = (await listJson()).find((x) => x.profile === 'one');
