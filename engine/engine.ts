@@ -12,6 +12,8 @@ import type { ApplyReplyMetadata, ContentOf, ErrorContent, Incoming, Message } f
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
+import { setLongTimeout } from '../util/timers.js';
+import type { Timer } from '../util/timers.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
 import type { RunnerTask, TaskResult } from './runner.js';
@@ -51,7 +53,7 @@ export class Engine {
   #stopped = false;
   /** why this engine takes no new tasks (its lifetime ended), once it does not */
   #retiring: string | undefined;
-  #lifetimeTimer: NodeJS.Timeout | undefined;
+  #lifetimeTimer: Timer | undefined;
 
   constructor(o: EngineOptions) {
     this.#o = o;
@@ -158,8 +160,9 @@ export class Engine {
    * kills them mid-task.
    */
   retireAfter(ms: number, why: string): void {
-    clearTimeout(this.#lifetimeTimer);
-    this.#lifetimeTimer = setTimeout(() => this.retire(why), ms);
+    this.#lifetimeTimer?.clear();
+    // a lifetime may be longer than one Node timer takes (2^31 - 1 ms)
+    this.#lifetimeTimer = setLongTimeout(() => this.retire(why), ms);
   }
 
   /** Take no new tasks now (see retireAfter). */
@@ -187,7 +190,7 @@ export class Engine {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
-    clearTimeout(this.#lifetimeTimer);
+    this.#lifetimeTimer?.clear();
     void this.#runner.stop();
     void this.#ep.flush(500).then(() => {
       // everything was flushed: nothing left for a linger to wait for at exit

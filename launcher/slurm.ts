@@ -169,10 +169,14 @@ export function parseSlurmDuration(text: string): number | undefined {
   return days * 86400 + hms[0]! * 3600 + hms[1]! * 60 + hms[2]!;
 }
 
+/** A year: squeue may show a job without a time limit as having a year left (365-00:00:00) instead of UNLIMITED. */
+const NO_LIMIT_S = 365 * 86400 - 3600;
+
 /** The time left of a running job, seconds (squeue %L); undefined when it has no limit or Slurm cannot be asked. */
 export async function jobTimeLeftS(jobId: string): Promise<number | undefined> {
   const r = await runCommand('squeue', ['-h', '-j', jobId, '-o', '%L'], { timeoutMs: 10_000 });
-  return r.code === 0 ? parseSlurmDuration(r.stdout.split('\n')[0] ?? '') : undefined;
+  const left = r.code === 0 ? parseSlurmDuration(r.stdout.split('\n')[0] ?? '') : undefined;
+  return left !== undefined && left < NO_LIMIT_S ? left : undefined;
 }
 
 /**

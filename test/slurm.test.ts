@@ -15,7 +15,7 @@
  * where it fails (test/support/gates.ts).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client, EngineError } from '../index.js';
@@ -79,6 +79,17 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
     assert.equal(r.code, 0, showResult(r));
     assert.deepEqual(await s().activeJobs(`tscluster-${profile}-`), [], 'no job of the cluster is left in the queue');
     await assertNoProcesses(dir, `after tscluster stop --profile ${profile}`);
+  }
+
+  /** The outputs of a profile's jobs, for an assertion message. */
+  function jobOutputs(profile: string, ids: string[]): string {
+    const log = join(dir, `profile_${profile}`, 'log');
+    return ids
+      .map((id) => {
+        const f = readdirSync(log).find((x) => x.endsWith(`-${id}.out`));
+        return `--- job ${id} (${f ?? 'no output'}):\n${f ? readFileSync(join(log, f), 'utf8') : ''}`;
+      })
+      .join('\n');
   }
 
   /** The job a failed start left: not in the queue, and nothing of it runs. */
@@ -243,6 +254,42 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
     assert.notEqual(r.code, 0, showResult(r));
     assert.match(r.stderr, /slurm: job \d+ PENDING \(BeginTime\), 2 processes/, r.stderr);
     await nothingLeft('queued');
+  });
+
+  test('--controller slurm: the controller runs in a job of its own and writes its connection files into the profile; stop ends both jobs', async () => {
+    const r = await start('ctl', '--controller', 'slurm', '-n', '2');
+    assert.equal(r.code, 0, showResult(r));
+    const [controllerJob] = await s().activeJobs('tscluster-ctl-controller');
+    const [engineJob] = await s().activeJobs('tscluster-ctl-engines');
+    assert.equal(controllerJob?.state, 'RUNNING', JSON.stringify(await s().jobs()));
+    assert.equal(engineJob?.state, 'RUNNING', JSON.stringify(await s().jobs()));
+    const rc = await connect('ctl');
+    assert.deepEqual(await rc.loadBalancedView().map((x: number) => x * 2, [1, 2, 3]), [2, 4, 6]);
+    const pid = rc.cluster.controllerPid;
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    assert.ok(env.includes(`SLURM_JOB_ID=${controllerJob.id}`), `the controller (pid ${pid}) runs in job ${controllerJob.id}`);
+    const row = (await listJson()).find((x) => x.profile === 'ctl');
+    assert.deepEqual(
+      row?.launched,
+      [`slurm: job ${controllerJob.id} RUNNING, 1 process`, `slurm: job ${engineJob.id} RUNNING, 2 processes`],
+      jobOutputs('ctl', [controllerJob.id, engineJob.id]),
+    );
+    await rc.close();
+    await stopAndCheck('ctl');
+  });
+
+  test("a controller job that fails: the start fails at once with Slurm's state and the job's output", async () => {
+    const template = join(dir, 'failing-controller.sbatch');
+    writeFileSync(template, '#!/bin/sh\n#SBATCH --job-name={jobName}\n#SBATCH --output={output}\necho "no {part} today"\nexit 2\n');
+    const r = await start('ctlfail', '--controller', 'slurm', '-n', '1', '--slurm-template', template);
+    assert.notEqual(r.code, 0, showResult(r));
+    assert.match(
+      r.stderr,
+      /the controller \(slurm: .*\) exited during start-up\. Slurm: job \d+ FAILED, reason NonZeroExitCode, exit code 2:0/,
+      r.stderr,
+    );
+    assert.match(r.stderr, /no controller today/, r.stderr);
+    await nothingLeft('ctlfail');
   });
 
   test('a template that names an unknown variable is refused before anything is submitted', async () => {
