@@ -9,7 +9,8 @@ const help = (): string => `Usage: tscluster list [--json]
 
 List every cluster of every profile: profile, cluster id, controller pid,
 engines, and whether it is running or dead; under each, what runs elsewhere
-(ssh hosts, Slurm jobs with their states).
+(ssh hosts, Slurm jobs with their states) and, with --adapt, the engines it
+aims for and has.
 
 Options:
   --json                 machine-readable output
@@ -25,6 +26,8 @@ interface Row {
   engines: number | null;
   state: 'running' | 'dead';
   dropped: Record<string, number> | null;
+  /** adaptive scaling (--adapt): the range, the engines aimed for, registered and still to come; null without it */
+  adapt: { min: number; max: number; target: number; engines: number; starting: number } | null;
   /** what its launchers started, one line each */
   launched: string[];
   /** what is wrong with its files, if anything */
@@ -36,11 +39,21 @@ async function rows(): Promise<Row[]> {
   for (const c of listClusters()) {
     let engines: number | null = null;
     let dropped: Record<string, number> | null = null;
+    let adapt: Row['adapt'] = null;
     if (c.running) {
       try {
         const rc = await Client.connect({ profile: c.profile, clusterId: c.clusterId, timeoutMs: 2000 });
         engines = rc.ids.length;
-        dropped = (await rc.stats()).dropped;
+        const stats = await rc.stats();
+        dropped = stats.dropped;
+        if (stats.adapt)
+          adapt = {
+            min: stats.adapt.min,
+            max: stats.adapt.max,
+            target: stats.adapt.target,
+            engines: stats.adapt.engines,
+            starting: stats.adapt.starting,
+          };
         await rc.close();
       } catch {
         engines = null;
@@ -56,6 +69,7 @@ async function rows(): Promise<Row[]> {
       engines,
       state: c.running ? 'running' : 'dead',
       dropped,
+      adapt,
       launched,
       problem,
     });
@@ -88,7 +102,13 @@ async function run(argv: string[]): Promise<number> {
         .trimEnd(),
     );
     // what runs elsewhere (ssh hosts, batch jobs and their states), under its cluster's row
-    for (const line of all[i - 1]?.launched.filter((l) => !l.startsWith('local:')) ?? []) console.log(`  ${line}`);
+    const row = all[i - 1];
+    for (const line of row?.launched.filter((l) => !l.startsWith('local:')) ?? []) console.log(`  ${line}`);
+    const a = row?.adapt;
+    if (a)
+      console.log(
+        `  adaptive ${a.min}:${a.max}: target ${a.target}, ${a.engines} engine${a.engines === 1 ? '' : 's'} registered, ${a.starting} starting`,
+      );
   });
   for (const r of all.filter((x) => x.problem))
     console.log(`\nprofile '${r.profile}'${r.clusterId ? `, cluster id '${r.clusterId}'` : ''}: ${r.problem}`);

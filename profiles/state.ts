@@ -95,8 +95,33 @@ export function readClusterState(profile: string, clusterId: string): ClusterSta
   }
 }
 
+/** The record of the jobs the controller's adapter started (--adapt): the controller writes it, no one else. */
+function isAdaptRecord(r: LaunchRecord): boolean {
+  return r.launcher === 'slurm' && r.adapt === true;
+}
+
+/**
+ * Write a cluster's state. The adapter's record is the controller's: the one
+ * in the file (re-read now) is kept, whatever `s` holds of it.
+ */
 export function writeClusterState(s: ClusterState): void {
-  writeJsonAtomic(clusterStatePath(s.profile, s.cluster_id), s, 0o600);
+  const file = readClusterState(s.profile, s.cluster_id);
+  const adapt = typeof file === 'object' && file.started === s.started ? file.engines.filter(isAdaptRecord) : s.engines.filter(isAdaptRecord);
+  writeJsonAtomic(clusterStatePath(s.profile, s.cluster_id), { ...s, engines: [...s.engines.filter((r) => !isAdaptRecord(r)), ...adapt] }, 0o600);
+}
+
+/**
+ * Record the jobs the adapter has now (re-reading the file just before), so
+ * that `tscluster stop` can cancel them if the controller cannot. False when
+ * there is no state file (a controller started alone).
+ */
+export function recordAdaptJobs(profile: string, clusterId: string, jobs: SlurmJob[]): boolean {
+  const file = readClusterState(profile, clusterId);
+  if (typeof file !== 'object') return false;
+  const others = file.engines.filter((r) => !isAdaptRecord(r));
+  const engines: LaunchRecord[] = jobs.length > 0 ? [...others, { launcher: 'slurm', adapt: true, jobs }] : others;
+  writeJsonAtomic(clusterStatePath(profile, clusterId), { ...file, engines }, 0o600);
+  return true;
 }
 
 export function removeClusterState(profile: string, clusterId: string): void {

@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { Client, EngineError } from '../index.js';
 import type { AsyncResult } from '../index.js';
 import {
@@ -46,9 +46,15 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
   let slurm: Slurm | undefined;
   const clients: Client[] = [];
   const profiles: string[] = [];
+  /** clusters a test started and has not stopped (a failed test's are stopped after it, so the next one starts clean) */
+  const live = new Set<string>();
 
   before(async () => {
     slurm = await startSlurm();
+  });
+  afterEach(async () => {
+    for (const p of live) await runCli(['stop', '--profile', p], { timeoutMs: 120_000 }).catch(() => undefined);
+    live.clear();
   });
   after(async () => {
     files.openAll();
@@ -64,6 +70,7 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
 
   async function start(profile: string, ...args: string[]): Promise<CliResult> {
     profiles.push(profile);
+    live.add(profile);
     return runCli(['start', '--engines', 'slurm', '--profile', profile, '--daemon', ...args], { timeoutMs: 180_000 });
   }
 
@@ -77,6 +84,7 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
   async function stopAndCheck(profile: string): Promise<void> {
     const r = await runCli(['stop', '--profile', profile], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, showResult(r));
+    live.delete(profile);
     assert.deepEqual(await s().activeJobs(`tscluster-${profile}-`), [], 'no job of the cluster is left in the queue');
     await assertNoProcesses(dir, `after tscluster stop --profile ${profile}`);
   }
@@ -94,6 +102,7 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
 
   /** The job a failed start left: not in the queue, and nothing of it runs. */
   async function nothingLeft(profile: string): Promise<void> {
+    live.delete(profile);
     assert.deepEqual(await s().activeJobs(`tscluster-${profile}-`), [], 'the failed start cancelled its job');
     await assertNoProcesses(dir, `after the failed start of ${profile}`);
     assert.equal(
@@ -290,6 +299,86 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
     );
     assert.match(r.stderr, /no controller today/, r.stderr);
     await nothingLeft('ctlfail');
+  });
+
+  /** The adapter's jobs in the cluster's state file (what `tscluster stop` cancels if the controller cannot). */
+  function adaptJobsRecorded(profile: string): string[] {
+    const state = JSON.parse(readFileSync(join(dir, `profile_${profile}`, 'pid', 'tscluster.json'), 'utf8')) as {
+      engines: { launcher: string; adapt?: boolean; jobs?: { id: string }[] }[];
+    };
+    return state.engines.filter((r) => r.adapt === true).flatMap((r) => (r.jobs ?? []).map((j) => j.id));
+  }
+
+  test('--adapt 0:4: grows from 0 engines when a map is submitted, shrinks back after idling; list shows target and count; stop cancels', async (t) => {
+    const r = await start('adapt', '--adapt', '0:4', '--adapt-idle', '3');
+    assert.equal(r.code, 0, showResult(r));
+    let row = (await listJson()).find((x) => x.profile === 'adapt');
+    assert.deepEqual(row?.adapt, { min: 0, max: 4, target: 0, engines: 0, starting: 0 });
+    assert.equal(row.engines, 0);
+    const table = await runCli(['list']);
+    assert.match(table.stdout, /^ {2}adaptive 0:4: target 0, 0 engines registered, 0 starting$/m, table.stdout);
+
+    const rc = await connect('adapt');
+    const gate = files.file('gate');
+    const t0 = Date.now();
+    const work = rc.loadBalancedView().map((x: number) => x * 10, range(8));
+    assert.deepEqual(
+      await work.get({ timeoutMs: 120_000 }),
+      range(8).map((x) => x * 10),
+    );
+    const held = rc.loadBalancedView().map(
+      gated,
+      range(8).map((v) => ({ gate, v })),
+    );
+    await waitFor('4 engines', () => rc.ids.length === 4, { timeoutMs: 120_000 });
+    t.diagnostic(`grew from 0 to 4 engines in ${Date.now() - t0} ms`);
+    const jobs = await s().activeJobs('tscluster-adapt-engines');
+    assert.equal(jobs.length, 4, JSON.stringify(jobs));
+    assert.deepEqual(adaptJobsRecorded('adapt').sort(), jobs.map((j) => j.id).sort());
+    row = (await listJson()).find((x) => x.profile === 'adapt');
+    assert.deepEqual(row?.adapt, { min: 0, max: 4, target: 4, engines: 4, starting: 0 });
+    assert.equal(row.launched.filter((l) => l.startsWith('slurm (adaptive): ')).length, 1, JSON.stringify(row.launched));
+
+    files.open(gate);
+    assert.deepEqual(await held.get({ timeoutMs: 60_000 }), range(8));
+    const t1 = Date.now();
+    await waitFor('the engines to retire', () => rc.ids.length === 0, { timeoutMs: 60_000 });
+    await waitFor('their jobs to end', async () => (await s().activeJobs('tscluster-adapt-engines')).length === 0, { timeoutMs: 60_000 });
+    t.diagnostic(`shrank from 4 to 0 engines ${Date.now() - t1} ms after the work ended (--adapt-idle 3)`);
+    // the controller notes ended jobs at its next look
+    await waitFor('the ended jobs to leave the state file', () => adaptJobsRecorded('adapt').length === 0, { timeoutMs: 10_000 });
+    row = (await listJson()).find((x) => x.profile === 'adapt');
+    assert.deepEqual(row?.adapt, { min: 0, max: 4, target: 0, engines: 0, starting: 0 });
+
+    // it grows again; stop then ends the job it has (before its engine has idled long enough to retire)
+    assert.deepEqual(await rc.loadBalancedView().map((x: number) => x + 1, [1]), [2]);
+    assert.equal((await s().activeJobs('tscluster-adapt-engines')).length, 1);
+    await rc.close();
+    await stopAndCheck('adapt');
+  });
+
+  test('--adapt 1:2: starts with MIN engines, grows to MAX under work, never goes below MIN', async () => {
+    const r = await start('adaptmin', '--adapt', '1:2', '--adapt-idle', '2');
+    assert.equal(r.code, 0, showResult(r));
+    const rc = await connect('adaptmin');
+    assert.equal(rc.ids.length, 1, 'the start waited for MIN engines');
+    const gate = files.file('gate');
+    const held = rc.loadBalancedView().map(
+      gated,
+      range(4).map((v) => ({ gate, v })),
+    );
+    await waitFor('2 engines', () => rc.ids.length === 2, { timeoutMs: 120_000 });
+    files.open(gate);
+    assert.deepEqual(await held.get({ timeoutMs: 60_000 }), range(4));
+    await waitFor('one engine to retire', () => rc.ids.length === 1, { timeoutMs: 60_000 });
+    // idle well past --adapt-idle: MIN stays
+    await new Promise((res) => setTimeout(res, 4000));
+    assert.equal(rc.ids.length, 1);
+    assert.equal((await s().activeJobs('tscluster-adaptmin-engines')).length, 1);
+    const row = (await listJson()).find((x) => x.profile === 'adaptmin');
+    assert.deepEqual(row?.adapt, { min: 1, max: 2, target: 1, engines: 1, starting: 0 });
+    await rc.close();
+    await stopAndCheck('adaptmin');
   });
 
   test('a template that names an unknown variable is refused before anything is submitted', async () => {
