@@ -27,7 +27,7 @@ interface Row {
   state: 'running' | 'dead';
   dropped: Record<string, number> | null;
   /** adaptive scaling (--adapt): the range, the engines aimed for, registered and still to come; null without it */
-  adapt: { min: number; max: number; target: number; engines: number; starting: number } | null;
+  adapt: { min: number; max: number; target: number; engines: number; starting: number; problem?: string } | null;
   /** what its launchers started, one line each */
   launched: string[];
   /** what is wrong with its files, if anything */
@@ -46,14 +46,10 @@ async function rows(): Promise<Row[]> {
         engines = rc.ids.length;
         const stats = await rc.stats();
         dropped = stats.dropped;
-        if (stats.adapt)
-          adapt = {
-            min: stats.adapt.min,
-            max: stats.adapt.max,
-            target: stats.adapt.target,
-            engines: stats.adapt.engines,
-            starting: stats.adapt.starting,
-          };
+        if (stats.adapt) {
+          const { min, max, target, engines: registered, starting, problem } = stats.adapt;
+          adapt = { min, max, target, engines: registered, starting, ...(problem !== undefined ? { problem } : {}) };
+        }
         await rc.close();
       } catch {
         engines = null;
@@ -109,6 +105,7 @@ async function run(argv: string[]): Promise<number> {
       console.log(
         `  adaptive ${a.min}:${a.max}: target ${a.target}, ${a.engines} engine${a.engines === 1 ? '' : 's'} registered, ${a.starting} starting`,
       );
+    if (a?.problem) console.log(`  adaptive: ${a.problem.split('\n')[0] ?? ''}`);
   });
   for (const r of all.filter((x) => x.problem))
     console.log(`\nprofile '${r.profile}'${r.clusterId ? `, cluster id '${r.clusterId}'` : ''}: ${r.problem}`);

@@ -275,7 +275,7 @@ export class Cluster {
       }
       if (adaptMin !== undefined && adaptMin > 0) {
         const rc = await cluster.connect();
-        await abortable(rc.waitForEngines(adaptMin, { timeoutMs }), o.signal);
+        await abortable(waitForAdaptiveMin(rc, adaptMin, timeoutMs), o.signal);
         if (o.onEngine) for (const e of rc.engines) o.onEngine({ id: e.id, pid: e.pid });
       }
     } catch (e) {
@@ -339,6 +339,17 @@ export class Cluster {
         // at exit: best effort
       }
     }
+  }
+}
+
+/** Wait until the adaptive controller has `min` engines; fail as soon as it reports that its jobs bring none. */
+async function waitForAdaptiveMin(rc: Client, min: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (rc.ids.length < min) {
+    const problem = (await rc.stats()).adapt?.problem;
+    if (problem !== undefined) throw new Error(`the controller could not start engines (--adapt): ${problem}`);
+    if (Date.now() > deadline) throw new Error(`${rc.ids.length} of the ${min} engines --adapt starts first registered within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 

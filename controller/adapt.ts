@@ -33,6 +33,8 @@ export interface AdaptStatus {
   starting: number;
   /** its jobs */
   jobs: number;
+  /** why its last job brought no engine (Slurm's word), until one does */
+  problem?: string;
 }
 
 /** An engine as the adapter sees it. */
@@ -113,6 +115,7 @@ export class Adapter {
   #lastWaiting = Date.now();
   #failures = 0;
   #holdUntil = 0;
+  #problem: string | undefined;
 
   constructor(o: AdaptOptions) {
     this.#o = o;
@@ -131,12 +134,27 @@ export class Adapter {
     const all = this.#o.hub.engines();
     this.#note(all);
     const engines = all.filter((e) => e.retiring === undefined).length;
-    return { min: this.#o.min, max: this.#o.max, target: this.#target, engines, starting: this.#starting(), jobs: this.#held.length };
+    return {
+      min: this.#o.min,
+      max: this.#o.max,
+      target: this.#target,
+      engines,
+      starting: this.#starting(),
+      jobs: this.#held.length,
+      ...(this.#problem !== undefined ? { problem: this.#problem } : {}),
+    };
   }
 
   /** Note which registered engines came from which of its jobs. */
   #note(engines: readonly AdaptEngine[]): void {
-    for (const h of this.#held) for (const e of engines) if (e.job === h.job.id) h.seen.add(e.id);
+    for (const h of this.#held)
+      for (const e of engines)
+        if (e.job === h.job.id && !h.seen.has(e.id)) {
+          h.seen.add(e.id);
+          // a job brought an engine: submissions work again
+          this.#failures = 0;
+          this.#problem = undefined;
+        }
   }
 
   /** Stop adapting and cancel every job it holds. */
@@ -212,7 +230,8 @@ export class Adapter {
     this.#failures++;
     const pause = Math.min(MAX_BACKOFF_MS, BACKOFF_MS * 2 ** (this.#failures - 1));
     this.#holdUntil = Date.now() + pause;
-    this.#o.log.warn(`adaptive: ${what}. ${await this.#o.jobs.detail(st)}\nadaptive: no new job for ${pause / 1000} s`);
+    this.#problem = `${what}. ${await this.#o.jobs.detail(st)}`;
+    this.#o.log.warn(`adaptive: ${this.#problem}\nadaptive: no new job for ${pause / 1000} s`);
   }
 
   async #adapt(): Promise<void> {

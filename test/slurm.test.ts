@@ -156,6 +156,12 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
     const table = await runCli(['list']);
     assert.match(table.stdout, new RegExp(`^  slurm: job ${job.id} RUNNING, 4 processes$`, 'm'), table.stdout);
 
+    // more engines for the running cluster, in a job of their own
+    const added = await runCli(['engines', '--profile', 'one', '--engines', 'slurm', '-n', '2'], { timeoutMs: 120_000 });
+    assert.equal(added.code, 0, showResult(added));
+    assert.match(added.stdout, /started 2 engines \(slurm: 2 processes \(job \d+\)\)/);
+    assert.equal(rc.ids.length, 6);
+    assert.equal((await s().activeJobs('tscluster-one-engines')).length, 2);
     await rc.close();
     await stopAndCheck('one');
     const ended = (await s().jobs()).find((j) => j.id === job.id);
@@ -377,8 +383,25 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
     assert.equal((await s().activeJobs('tscluster-adaptmin-engines')).length, 1);
     const row = (await listJson()).find((x) => x.profile === 'adaptmin');
     assert.deepEqual(row?.adapt, { min: 1, max: 2, target: 1, engines: 1, starting: 0 });
+
+    // a controller that cannot cancel its jobs (SIGKILLed): tscluster stop cancels them from the state file
+    const [job] = await s().activeJobs('tscluster-adaptmin-engines');
+    assert.ok(job);
+    process.kill(rc.cluster.controllerPid, 'SIGKILL');
     await rc.close();
     await stopAndCheck('adaptmin');
+    assert.equal((await s().jobs()).find((j) => j.id === job.id)?.state, 'CANCELLED');
+  });
+
+  test("--adapt with an option sbatch refuses: the start fails at once with sbatch's message", async () => {
+    const r = await start('adaptbad', '--adapt', '1:2', '--partition', 'no-such-partition');
+    assert.notEqual(r.code, 0, showResult(r));
+    assert.match(
+      r.stderr,
+      /the controller could not start engines \(--adapt\): job \(not submitted\) ended before any engine of it registered\. sbatch refused the job: .*[Ii]nvalid partition/,
+      r.stderr,
+    );
+    await nothingLeft('adaptbad');
   });
 
   test('a template that names an unknown variable is refused before anything is submitted', async () => {

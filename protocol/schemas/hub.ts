@@ -98,6 +98,8 @@ export const StatsReplySchema = z.object({
       engines: z.number().int(),
       starting: z.number().int(),
       jobs: z.number().int(),
+      /** why its last job brought no engine (Slurm's word and the job's output), until one does */
+      problem: z.string().max(100_000).optional(),
     })
     .optional(),
 });
