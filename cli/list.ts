@@ -1,6 +1,6 @@
 /** `tscluster list`: the clusters of every profile. */
 import { Client } from '../client/client.js';
-import { launcherOf } from '../launcher/index.js';
+import { describeLive } from '../launcher/index.js';
 import { listClusters } from '../profiles/index.js';
 import { parse } from './args.js';
 import type { Command } from './args.js';
@@ -8,7 +8,9 @@ import type { Command } from './args.js';
 const help = (): string => `Usage: tscluster list [--json]
 
 List every cluster of every profile: profile, cluster id, controller pid,
-engines, and whether it is running or dead.
+engines, and whether it is running or dead; under each, what runs elsewhere
+(ssh hosts, Slurm jobs with their states) and, with --adapt, the engines it
+aims for and has.
 
 Options:
   --json                 machine-readable output
@@ -24,6 +26,8 @@ interface Row {
   engines: number | null;
   state: 'running' | 'dead';
   dropped: Record<string, number> | null;
+  /** adaptive scaling (--adapt): the range, the engines aimed for, registered and still to come; null without it */
+  adapt: { min: number; max: number; target: number; engines: number; starting: number; problem?: string } | null;
   /** what its launchers started, one line each */
   launched: string[];
   /** what is wrong with its files, if anything */
@@ -35,17 +39,24 @@ async function rows(): Promise<Row[]> {
   for (const c of listClusters()) {
     let engines: number | null = null;
     let dropped: Record<string, number> | null = null;
+    let adapt: Row['adapt'] = null;
     if (c.running) {
       try {
         const rc = await Client.connect({ profile: c.profile, clusterId: c.clusterId, timeoutMs: 2000 });
         engines = rc.ids.length;
-        dropped = (await rc.stats()).dropped;
+        const stats = await rc.stats();
+        dropped = stats.dropped;
+        if (stats.adapt) {
+          const { min, max, target, engines: registered, starting, problem } = stats.adapt;
+          adapt = { min, max, target, engines: registered, starting, ...(problem !== undefined ? { problem } : {}) };
+        }
         await rc.close();
       } catch {
         engines = null;
       }
     }
-    const launched = typeof c.state === 'object' ? [c.state.controller, ...c.state.engines].map((r) => launcherOf(r).describe(r)) : [];
+    // a batch system is asked for its jobs' states (a dead cluster's too: its jobs may still be queued)
+    const launched = typeof c.state === 'object' ? await Promise.all([c.state.controller, ...c.state.engines].map((r) => describeLive(r))) : [];
     const problem = c.state === 'corrupt' ? 'its state file is corrupt' : null;
     out.push({
       profile: c.profile,
@@ -54,6 +65,7 @@ async function rows(): Promise<Row[]> {
       engines,
       state: c.running ? 'running' : 'dead',
       dropped,
+      adapt,
       launched,
       problem,
     });
@@ -78,13 +90,23 @@ async function run(argv: string[]): Promise<number> {
     ...all.map((r) => [r.profile, r.clusterId || '-', String(r.controllerPid ?? '-'), r.engines === null ? '-' : String(r.engines), r.state]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  for (const r of table)
+  table.forEach((r, i) => {
     console.log(
       r
-        .map((x, i) => x.padEnd(widths[i]!))
+        .map((x, j) => x.padEnd(widths[j]!))
         .join('  ')
         .trimEnd(),
     );
+    // what runs elsewhere (ssh hosts, batch jobs and their states), under its cluster's row
+    const row = all[i - 1];
+    for (const line of row?.launched.filter((l) => !l.startsWith('local:')) ?? []) console.log(`  ${line}`);
+    const a = row?.adapt;
+    if (a)
+      console.log(
+        `  adaptive ${a.min}:${a.max}: target ${a.target}, ${a.engines} engine${a.engines === 1 ? '' : 's'} registered, ${a.starting} starting`,
+      );
+    if (a?.problem) console.log(`  adaptive: ${a.problem.split('\n')[0] ?? ''}`);
+  });
   for (const r of all.filter((x) => x.problem))
     console.log(`\nprofile '${r.profile}'${r.clusterId ? `, cluster id '${r.clusterId}'` : ''}: ${r.problem}`);
   if (all.some((r) => r.state === 'dead')) console.log("\ndead clusters left files behind; 'tscluster stop --all' cleans them");

@@ -76,7 +76,12 @@ export class Client {
       () => this.#conn,
       (ids) => this.abort(ids),
     );
-    this.#submitter = { ids: () => this.ids, submit: (r) => this.#tasks.submit(r), abort: (ids) => this.abort(ids) };
+    this.#submitter = {
+      ids: () => this.ids,
+      adaptive: () => this.#hub.adaptive === true,
+      submit: (r) => this.#tasks.submit(r),
+      abort: (ids) => this.abort(ids),
+    };
   }
 
   /**

@@ -43,7 +43,8 @@ export class LoadBalancedView extends View<TaskOptions> {
   }
 
   #check(): void {
-    if (this.client.ids().length === 0) {
+    // an adaptive cluster starts engines for waiting tasks
+    if (this.client.ids().length === 0 && !this.client.adaptive()) {
       throw new NoEnginesRegistered('no engines are registered: start some with `tscluster engines -n 2`, or wait with `await rc.waitForEngines(n)`');
     }
   }

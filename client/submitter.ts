@@ -14,6 +14,8 @@ export interface TaskRequest {
 export interface Submitter {
   /** registered engine ids, ascending */
   ids(): number[];
+  /** the controller starts engines when tasks wait (--adapt) */
+  adaptive(): boolean;
   submit(req: TaskRequest): TaskState;
   /** ask the controller to abort tasks; resolves with how many it stopped */
   abort(msgIds: string[]): Promise<number>;

@@ -6,7 +6,8 @@
 import { cpus } from 'node:os';
 import { Client } from '../client/client.js';
 import type { ConnectOptions } from '../client/client.js';
-import { resolveSettings } from '../config/resolve.js';
+import { SettingError, resolveSettings } from '../config/resolve.js';
+import { parseAdapt } from '../controller/adapt.js';
 import type { Settings } from '../config/settings.js';
 import type { SchemeName } from '../controller/schemes/index.js';
 import { ClusterAlreadyRunning } from '../errors/index.js';
@@ -54,6 +55,8 @@ export type EngineLaunchOptions = { launcher?: Settings['engines'] } & Partial<
     | 'slurmTemplate'
     | 'startTimeoutS'
     | 'lifetimeS'
+    | 'adapt'
+    | 'adaptIdleS'
   >
 >;
 
@@ -132,6 +135,8 @@ const ENGINE_LAUNCH_KEYS = [
   'slurmTemplate',
   'startTimeoutS',
   'lifetimeS',
+  'adapt',
+  'adaptIdleS',
 ] as const satisfies readonly (keyof EngineLaunchOptions)[];
 
 /** Cluster.start's options for resolved settings (what `tscluster start` passes on). */
@@ -231,7 +236,9 @@ export class Cluster {
     checkName('profile', profile);
     checkName('cluster id', clusterId);
     const s = resolveSettings('start', { options: startOptions(o), profile: readProfileConfig(profile) });
-    const n = s.n ?? cpus().length;
+    const adaptMin = adaptiveMin(s);
+    // with --adapt the controller starts the engines (MIN of them first)
+    const n = adaptMin !== undefined ? 0 : (s.n ?? cpus().length);
     ensureProfile(profile);
     checkNotRunning(profile, clusterId);
     await cleanStale(profile, clusterId);
@@ -265,6 +272,11 @@ export class Cluster {
           ...(o.onEngine ? { onEngine: o.onEngine } : {}),
         });
         cluster.problems.push(...(await abortable(waiting, o.signal)));
+      }
+      if (adaptMin !== undefined && adaptMin > 0) {
+        const rc = await cluster.connect();
+        await abortable(waitForAdaptiveMin(rc, adaptMin, timeoutMs), o.signal);
+        if (o.onEngine) for (const e of rc.engines) o.onEngine({ id: e.id, pid: e.pid });
       }
     } catch (e) {
       await cluster.stop();
@@ -336,6 +348,27 @@ export class Cluster {
       }
     }
   }
+}
+
+/** Wait until the adaptive controller has `min` engines; fail as soon as it reports that its jobs bring none. */
+async function waitForAdaptiveMin(rc: Client, min: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (rc.ids.length < min) {
+    const problem = (await rc.stats()).adapt?.problem;
+    if (problem !== undefined) throw new Error(`the controller could not start engines (--adapt): ${problem}`);
+    if (Date.now() > deadline) throw new Error(`${rc.ids.length} of the ${min} engines --adapt starts first registered within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** With --adapt (Slurm engines only, no -n): its MIN; undefined without it. */
+function adaptiveMin(s: Settings): number | undefined {
+  if (s.adapt === undefined) return undefined;
+  if (s.engines !== 'slurm') throw new SettingError(`--adapt takes Slurm engines (--engines slurm), not ${s.engines}`, 'adapt');
+  if (s.n !== undefined) {
+    throw new SettingError('give either -n or --adapt MIN:MAX: with --adapt the controller starts MIN engines and keeps MIN..MAX', 'adapt');
+  }
+  return parseAdapt(s.adapt).min;
 }
 
 function checkNotRunning(profile: string, clusterId: string): void {

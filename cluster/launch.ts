@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Client } from '../client/client.js';
 import { toFlags } from '../config/resolve.js';
 import type { Scope, Settings } from '../config/settings.js';
-import { launcherNamed, launcherOf, parseHosts } from '../launcher/index.js';
+import { describeLive, launcherNamed, launcherOf, parseHosts } from '../launcher/index.js';
 import type { LaunchStatus } from '../launcher/index.js';
 import { ConnectionInfoSchema, connectionFilePath, readConnectionFile, writeConnectionFile } from '../profiles/index.js';
 import type { ConnectionInfo, LaunchRecord } from '../profiles/index.js';
@@ -26,9 +26,9 @@ export interface StartProblem {
   detail: string;
 }
 
-/** How long engines may take to register: --start-timeout, else 60 s (300 s for Slurm jobs, which may queue). */
+/** How long engines (and a controller job) may take to register: --start-timeout, else 60 s (300 s for Slurm jobs, which may queue). */
 export function startTimeoutMs(s: Settings): number {
-  return (s.startTimeoutS ?? (s.engines === 'slurm' ? 300 : 60)) * 1000;
+  return (s.startTimeoutS ?? (s.engines === 'slurm' || s.controller === 'slurm' ? 300 : 60)) * 1000;
 }
 
 /** Start the controller through its launcher. */
@@ -72,7 +72,7 @@ export async function waitForController(w: Where, rec: LaunchRecord, localPid: n
     if (st.running === 0) throw new Error(`the controller (${which}) exited during start-up. ${st.ended[0]?.detail ?? ''}`);
     if (Date.now() > deadline) {
       throw new Error(
-        `the controller (${which}) wrote no connection file (${connectionFilePath(w.profile, w.clusterId, 'client')}) within ${timeoutMs} ms. ${st.ended[0]?.detail ?? ''}`,
+        `the controller (${await describeLive(rec, true)}) wrote no connection file (${connectionFilePath(w.profile, w.clusterId, 'client')}) within ${timeoutMs} ms. ${st.ended[0]?.detail ?? ''}`,
       );
     }
     await sleep(localPid === undefined ? 250 : 5);
@@ -168,7 +168,7 @@ export async function waitForEngines(rc: Client, recs: LaunchRecord[], o: WaitOp
       if (Date.now() > deadline) {
         if (registered >= min)
           return [...problems, { what: `${asked - lost - registered} engine(s)`, detail: `not registered within ${o.timeoutMs} ms` }];
-        const where = recs.map((r) => launcherOf(r).describe(r)).join('; ');
+        const where = (await Promise.all(recs.map((r) => describeLive(r, true)))).join('; ');
         throw new Error(
           `${registered} of ${asked} engines registered within ${o.timeoutMs} ms (${min} needed; --start-timeout gives more time). Started: ${where}` +
             (problems.length ? `\n${problems.map((p) => `- ${p.what}: ${p.detail}`).join('\n')}` : ''),

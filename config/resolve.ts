@@ -149,9 +149,10 @@ export function toFlags(s: Partial<Settings>, from: Scope, to: Scope): string[] 
     const d = SETTING_DOCS[key];
     if (v === undefined || v === false) continue;
     for (const one of Array.isArray(v) ? v : [v]) {
-      // a value that starts with a dash (an mpiexec flag) is given as --flag=value, or it would read as a flag
-      if (d.arg !== undefined && String(one).startsWith('-')) out.push(`--${d.flag}=${String(one)}`);
-      else out.push(`--${d.flag}`, ...(d.arg !== undefined ? [String(one)] : []));
+      const text = String(one);
+      // a value that starts with a dash must be joined to its flag (--sbatch=--qos=long), or it would read as a flag
+      if (d.arg !== undefined && text.startsWith('-')) out.push(`--${d.flag}=${text}`);
+      else out.push(`--${d.flag}`, ...(d.arg !== undefined ? [text] : []));
     }
   }
   return out;

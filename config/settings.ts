@@ -103,6 +103,8 @@ export interface SettingDoc {
 }
 
 const LAUNCH: readonly Scope[] = ['start', 'engines'];
+/** Slurm's settings: the controller takes them too, for the engine jobs its adapter submits (--adapt) */
+const SLURM: readonly Scope[] = ['start', 'engines', 'controller'];
 
 export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
   n: { flag: 'n', short: 'n', arg: 'N', help: 'number of engines', shownDefault: 'one per core', scopes: ['start'] },
@@ -148,7 +150,7 @@ export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
     arg: 'S',
     help: 'stop taking tasks after S seconds and exit once idle (a batch job ends at its time limit)',
     shownDefault: 'none; under Slurm, the time limit less a minute',
-    scopes: ['engine', 'start', 'engines'],
+    scopes: ['engine', 'start', 'engines', 'controller'],
   },
   engines: { flag: 'engines', arg: 'L', help: `how engines are started: ${ENGINE_LAUNCHERS.join(', ')}`, scopes: LAUNCH },
   controller: { flag: 'controller', arg: 'L', help: `how the controller is started: ${CONTROLLER_LAUNCHERS.join(', ')}`, scopes: ['start'] },
@@ -185,34 +187,34 @@ export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
     help: 'mpi: an extra mpiexec argument (repeatable), e.g. --mpi-arg=--host=a,b',
     scopes: LAUNCH,
   },
-  partition: { flag: 'partition', arg: 'P', help: 'slurm: the partition', scopes: LAUNCH },
-  timeLimit: { flag: 'time-limit', arg: 'T', help: 'slurm: the time limit of each job, e.g. 1:00:00', scopes: LAUNCH },
-  account: { flag: 'account', arg: 'A', help: 'slurm: the account', scopes: LAUNCH },
-  cpusPerEngine: { flag: 'cpus-per-engine', arg: 'N', help: 'slurm: CPUs of each engine', shownDefault: '1', scopes: LAUNCH },
-  memory: { flag: 'memory', arg: 'M', help: 'slurm: memory of each engine, e.g. 2G', scopes: LAUNCH },
-  sbatch: {
-    flag: 'sbatch',
-    arg: 'LINE',
-    multiple: true,
-    help: 'slurm: an extra #SBATCH line (repeatable), e.g. --sbatch=--qos=long',
-    scopes: LAUNCH,
+  partition: { flag: 'partition', arg: 'P', help: 'slurm: the partition', scopes: SLURM },
+  timeLimit: { flag: 'time-limit', arg: 'T', help: 'slurm: the time limit of each job, e.g. 1:00:00', scopes: SLURM },
+  account: { flag: 'account', arg: 'A', help: 'slurm: the account', scopes: SLURM },
+  cpusPerEngine: { flag: 'cpus-per-engine', arg: 'N', help: 'slurm: CPUs of each engine', shownDefault: '1', scopes: SLURM },
+  memory: { flag: 'memory', arg: 'M', help: 'slurm: memory of each engine, e.g. 2G', scopes: SLURM },
+  sbatch: { flag: 'sbatch', arg: 'LINE', multiple: true, help: 'slurm: an extra #SBATCH line (repeatable), e.g. --sbatch=--qos=long', scopes: SLURM },
+  enginesPerJob: {
+    flag: 'engines-per-job',
+    arg: 'K',
+    help: 'slurm: engines per batch job',
+    shownDefault: 'all in one job; 1 with --adapt',
+    scopes: SLURM,
   },
-  enginesPerJob: { flag: 'engines-per-job', arg: 'K', help: 'slurm: engines per batch job', shownDefault: 'all in one job', scopes: LAUNCH },
-  slurmTemplate: { flag: 'slurm-template', arg: 'FILE', help: 'slurm: the batch script template', shownDefault: 'the built-in one', scopes: LAUNCH },
+  slurmTemplate: { flag: 'slurm-template', arg: 'FILE', help: 'slurm: the batch script template', shownDefault: 'the built-in one', scopes: SLURM },
   startTimeoutS: {
     flag: 'start-timeout',
     arg: 'S',
     help: 'seconds engines may take to register before the start fails',
     shownDefault: '60; 300 for slurm',
-    scopes: LAUNCH,
+    scopes: SLURM,
   },
   adapt: {
     flag: 'adapt',
     arg: 'MIN:MAX',
     help: 'slurm: submit engine jobs while tasks wait, cancel idle ones, keep MIN..MAX engines',
-    scopes: ['start'],
+    scopes: ['start', 'controller'],
   },
-  adaptIdleS: { flag: 'adapt-idle', arg: 'S', help: 'slurm: with --adapt, cancel engines idle this long', scopes: ['start'] },
+  adaptIdleS: { flag: 'adapt-idle', arg: 'S', help: 'slurm: with --adapt, cancel engines idle this long', scopes: ['start', 'controller'] },
 };
 
 /** The keys a scope takes, in table order. */

@@ -27,6 +27,13 @@ import { MemoryTaskStore } from './store/memory.js';
 import type { TaskStore } from './store/store.js';
 import type { Task } from './task.js';
 import { TaskManager } from './tasks.js';
+import type { AdaptHub, AdaptStatus } from './adapt.js';
+
+/** What the controller holds of its adapter (controller/adapt.ts). */
+export interface AdapterHandle {
+  status(): AdaptStatus;
+  stop(): Promise<void>;
+}
 
 export interface ControllerOptions {
   key: string;
@@ -59,6 +66,7 @@ export class Controller {
   readonly #handlers: { client: Handlers; engine: Handlers };
   #timer: NodeJS.Timeout | undefined;
   #stopping = false;
+  #adapter: AdapterHandle | undefined;
   clientPort = 0;
   enginePort = 0;
 
@@ -122,7 +130,17 @@ export class Controller {
     const tasks = new TaskManager({ store, registry, scheduler, clients, engines, log, onFinished: (t) => this.#p.queries.finished(t) });
     const clientRegistry = new ClientRegistry();
     const hub = { scheme: o.scheme, hwm: o.hwm, profile: o.profile, clusterId: o.clusterId };
-    const queries = new Queries({ store, tasks, registry, scheduler, clients, engines, clientCount: () => clientRegistry.size, hub });
+    const queries = new Queries({
+      store,
+      tasks,
+      registry,
+      scheduler,
+      clients,
+      engines,
+      clientCount: () => clientRegistry.size,
+      hub,
+      adapt: () => this.#adapter?.status(),
+    });
     return { clients, engines, clientRegistry, registry, tasks, queries, shutdown: (_id, all, targets) => this.#shutdown(all, targets) };
   }
 
@@ -145,6 +163,28 @@ export class Controller {
     return this.#p.registry.size;
   }
 
+  /** The hub as an adapter sees it: waiting tasks, engines and their load; it retires idle engines. */
+  adaptHub(): AdaptHub {
+    const { registry, tasks, queries } = this.#p;
+    return {
+      hwm: this.#o.hwm,
+      queued: () => queries.queueStatus().unassigned,
+      engines: () => [...registry.all()].map((e) => ({ id: e.id, job: e.job, load: e.load, lastBusy: e.lastBusy, retiring: e.retiring })),
+      retire: (id, reason) => {
+        const e = registry.get(id);
+        if (!e) return;
+        tasks.retire(e, reason);
+        // no task can reach it now: one without a task shuts down at once
+        if (e.load === 0) registry.send(e, 'shutdown_request', { hub: false });
+      },
+    };
+  }
+
+  /** The adapter: its status goes into stats; it stops (cancelling its jobs) before the controller does. */
+  set adapter(a: AdapterHandle) {
+    this.#adapter = a;
+  }
+
   /** Counters of the hub (what `rc.stats()` answers). */
   stats(): ContentOf<'stats_reply'> {
     return this.#p.queries.stats();
@@ -155,6 +195,7 @@ export class Controller {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#timer);
+    await this.#adapter?.stop().catch((e: unknown) => this.#o.log.warn(`the adapter did not stop cleanly: ${String(e)}`));
     if (engines) await this.#p.registry.stopAll(3000);
     await this.#p.clients.flush(500);
     await this.#p.engines.flush(500);

@@ -157,5 +157,17 @@ export function engineHandlers(p: HubParts): Handlers {
       const msg = ep.parse(m);
       if (msg?.type === 'registration_request') p.registry.register(m.identity!, m.header, msg.content);
     },
+    engine_retire: (m) => {
+      const e = registered(m);
+      if (!e) {
+        p.registry.unknown(m.identity!);
+        return;
+      }
+      const msg = ep.parse(m);
+      if (msg?.type !== 'engine_retire') return;
+      p.tasks.retire(e, msg.content.reason);
+      p.tasks.handedBack(e, msg.content.returned);
+      if (msg.content.exiting) p.registry.unregister(e, `retired (${msg.content.reason})`);
+    },
   };
 }

@@ -16,6 +16,8 @@ import type { Logger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
 import { isLoopback } from '../util/net.js';
 import { identify, pidAlive } from '../util/proc.js';
+import { toFlags } from '../config/resolve.js';
+import { Adapter, parseAdapt, slurmEngineJobs } from './adapt.js';
 import { Controller } from './controller.js';
 import { MemoryTaskStore } from './store/memory.js';
 
@@ -57,6 +59,22 @@ export async function runController(argv: string[]): Promise<void> {
     onShutdown: () => finish(0),
   });
   writeFiles({ profile, clusterId, ip: advertisedAddress(s), key, curveServerKey: curve?.publicKey ?? null, controller, log });
+  if (s.adapt !== undefined) {
+    // engine jobs come and go with the work (--adapt MIN:MAX); their engines take the engine settings given here (--lifetime)
+    const { min, max } = parseAdapt(s.adapt);
+    const adapter = new Adapter({
+      min,
+      max,
+      idleMs: s.adaptIdleS * 1000,
+      perJob: s.enginesPerJob ?? 1,
+      startTimeoutMs: (s.startTimeoutS ?? 300) * 1000,
+      hub: controller.adaptHub(),
+      jobs: slurmEngineJobs({ profile, clusterId }, s, toFlags(s, 'controller', 'engine')),
+      log,
+    });
+    controller.adapter = adapter;
+    adapter.start();
+  }
   stopOn(controller, typeof values['owner-pid'] === 'string' ? Number(values['owner-pid']) : undefined, log, finish);
 }
 

@@ -24,6 +24,8 @@ export interface QueryOptions {
   /** connected clients, for stats */
   clientCount: () => number;
   hub: { scheme: string; hwm: number; profile: string; clusterId: string };
+  /** the adapter's status, when the controller adapts (--adapt) */
+  adapt?: () => ContentOf<'stats_reply'>['adapt'];
 }
 
 export class Queries {
@@ -42,6 +44,7 @@ export class Queries {
       profile: hub.profile,
       cluster_id: hub.clusterId,
       controller_pid: process.pid,
+      ...(this.#o.adapt?.() ? { adaptive: true } : {}),
     };
   }
 
@@ -65,6 +68,7 @@ export class Queries {
       clients: this.#o.clientCount(),
       memory: { rss, heapUsed, external },
       records: c.records,
+      ...(this.#o.adapt?.() ? { adapt: this.#o.adapt() } : {}),
     };
   }
 

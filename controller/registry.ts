@@ -17,6 +17,12 @@ export interface EngineState extends EngineInfo {
   load: number;
   completed: number;
   inFlight: Set<Task>;
+  /** the batch job it runs in (Slurm), if it said */
+  job: string | undefined;
+  /** when its load last changed (it is idle since then when its load is 0) */
+  lastBusy: number;
+  /** why it takes no new tasks (it retires), once it does not */
+  retiring: string | undefined;
 }
 
 export interface RegistryOptions {
@@ -95,6 +101,9 @@ export class EngineRegistry {
       load: 0,
       completed: 0,
       inFlight: new Set(),
+      job: req.job,
+      lastBusy: Date.now(),
+      retiring: undefined,
     };
     this.#engines.set(e.id, e);
     this.#byIdentity.set(key, e);

@@ -96,6 +96,10 @@ export class TaskManager {
       this.fail(task, 'EngineError', `engine ${id ?? '(none given)'} is not registered (registered: ${this.#o.registry.idList()})`, null);
       return;
     }
+    if (engine.retiring !== undefined) {
+      this.fail(task, 'EngineError', `engine ${engine.id} takes no new tasks: it retires (${engine.retiring})`, null);
+      return;
+    }
     this.#start(task, engine);
   }
 
@@ -180,6 +184,7 @@ export class TaskManager {
     task.record.engineId = engine.id;
     this.#to(task, 'running');
     engine.load++;
+    engine.lastBusy = Date.now();
     engine.inFlight.add(task);
     this.#o.engines.forward(engine.identity, raw);
   }
@@ -206,6 +211,7 @@ export class TaskManager {
     }
     engine.inFlight.delete(task);
     engine.load--;
+    engine.lastBusy = Date.now();
     engine.completed++;
     const ok = meta.status === 'ok';
     if (!ok && task.record.retries > 0 && task.abort === undefined && this.#retry(task, engine, enameOf(m))) return;
@@ -368,6 +374,47 @@ export class TaskManager {
     const { frames } = this.#o.clients.session.build([task.clientIdentity], 'apply_reply', content, { parent: task.header, metadata });
     this.#finish(task, 'failed', frames.slice(1));
     this.#o.clients.sendFrames(frames);
+  }
+
+  /**
+   * An engine takes no new tasks (its lifetime ended, or the adapter retires
+   * it): the scheduler forgets it, direct tasks for it fail at once; what it
+   * runs finishes there.
+   */
+  retire(e: EngineState, reason: string): void {
+    if (e.retiring !== undefined) return;
+    e.retiring = reason;
+    this.#o.scheduler.removeEngine(e);
+    this.#o.log.info(`engine ${e.id} (pid ${e.pid}) retires: ${reason}; it takes no new tasks`);
+  }
+
+  /**
+   * Tasks a retiring engine handed back without starting them: load-balanced
+   * ones are queued again (no retry is used up: they never ran), direct ones
+   * fail with EngineError, aborted ones end as asked. Ids it does not hold
+   * (finished, failed over meanwhile) are ignored, so none runs twice.
+   */
+  handedBack(e: EngineState, msgIds: readonly string[]): void {
+    let requeued = 0;
+    for (const id of msgIds) {
+      const task = this.#pending.get(id);
+      if (task === undefined || task.record.status !== 'running' || task.record.engineId !== e.id || !e.inFlight.has(task)) continue;
+      e.inFlight.delete(task);
+      e.load--;
+      e.lastBusy = Date.now();
+      if (task.abort !== undefined) this.fail(task, task.abort.ename, task.abort.evalue, e);
+      else if (task.record.route === 'direct')
+        this.fail(task, 'EngineError', `engine ${e.id} retired before it started this task (${e.retiring ?? 'retiring'})`, e);
+      else {
+        this.#to(task, 'retrying');
+        if (!this.#checkPlaceable(task)) continue;
+        this.#to(task, 'queued');
+        this.#o.scheduler.submit(task);
+        requeued++;
+      }
+    }
+    if (requeued > 0) this.#o.log.info(`engine ${e.id} handed back ${requeued} task(s) it had not started; queued again`);
+    this.schedule();
   }
 
   /** An engine is gone: its in-flight tasks retry or fail with EngineError; tasks only it could take fail. */

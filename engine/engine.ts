@@ -13,6 +13,8 @@ import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
 import { mpiPlace } from './mpi.js';
+import { setLongTimeout } from '../util/timers.js';
+import type { Timer } from '../util/timers.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
 import type { RunnerTask, TaskResult } from './runner.js';
@@ -50,6 +52,9 @@ export class Engine {
   #lastBeat = Date.now();
   #reregistering = false;
   #stopped = false;
+  /** why this engine takes no new tasks (its lifetime ended), once it does not */
+  #retiring: string | undefined;
+  #lifetimeTimer: Timer | undefined;
 
   constructor(o: EngineOptions) {
     this.#o = o;
@@ -82,6 +87,8 @@ export class Engine {
       engineId: () => this.id,
       onStream: (task, name, text) => this.#output.write(task.msgId, task.parent, name, text),
       onFinish: (task, r) => this.#reply(task, r),
+      onHandedBack: (tasks) => this.#handBack(tasks.map((t) => t.msgId)),
+      onDrained: () => this.#retired(),
     });
   }
 
@@ -101,7 +108,8 @@ export class Engine {
   }
 
   async #register(timeoutMs: number): Promise<Extract<ContentOf<'registration_reply'>, { status: 'ok' }>> {
-    const req = { uuid: this.uuid, pid: process.pid, hostname: hostname(), cwd: process.cwd(), mpi: mpiPlace() };
+    const job = process.env.SLURM_JOB_ID;
+    const req = { uuid: this.uuid, pid: process.pid, hostname: hostname(), cwd: process.cwd(), mpi: mpiPlace(), ...(job ? { job } : {}) };
     let reply: Message<'registration_reply'>;
     try {
       reply = await this.#ep.request('registration_request', req, timeoutMs);
@@ -125,6 +133,12 @@ export class Engine {
    */
   #reregister(reason: string): void {
     if (this.#reregistering || this.#stopped) return;
+    if (this.#retiring !== undefined) {
+      // its tasks were failed over when it was declared dead: nothing is left for it to do
+      this.#o.log.warn(`the controller does not know this engine (${reason}); it was retiring: exiting`);
+      this.stop(0);
+      return;
+    }
     this.#reregistering = true;
     const dropped = this.#runner.dropQueued();
     this.#o.log.warn(`the controller does not know this engine (${reason}); dropped ${dropped} queued task(s) and registering again`);
@@ -140,10 +154,44 @@ export class Engine {
     );
   }
 
+  /**
+   * After `ms`, take no new tasks: tell the controller (which queues again the
+   * tasks this engine has not started), finish the running one, then
+   * unregister and exit 0. So a batch job's engines stop before its time limit
+   * kills them mid-task.
+   */
+  retireAfter(ms: number, why: string): void {
+    this.#lifetimeTimer?.clear();
+    // a lifetime may be longer than one Node timer takes (2^31 - 1 ms)
+    this.#lifetimeTimer = setLongTimeout(() => this.retire(why), ms);
+  }
+
+  /** Take no new tasks now (see retireAfter). */
+  retire(reason: string): void {
+    if (this.#retiring !== undefined || this.#stopped) return;
+    this.#retiring = reason;
+    this.#o.log.info(`retiring (${reason}): no new tasks; the running one finishes, the others go back to the controller`);
+    const back = this.#runner.drain().map((t) => t.msgId);
+    this.#ep.send(undefined, 'engine_retire', { reason, returned: back, exiting: false });
+  }
+
+  #handBack(msgIds: string[]): void {
+    this.#ep.send(undefined, 'engine_retire', { reason: this.#retiring ?? 'retiring', returned: msgIds, exiting: false });
+  }
+
+  /** Retiring, and nothing is left to run: unregister and exit. */
+  #retired(): void {
+    if (this.#stopped) return;
+    this.#o.log.info('retired: every task this engine took has finished; unregistering');
+    this.#ep.send(undefined, 'engine_retire', { reason: this.#retiring ?? 'retiring', returned: [], exiting: true });
+    this.stop(0);
+  }
+
   stop(code = 0): void {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
+    this.#lifetimeTimer?.clear();
     void this.#runner.stop();
     void this.#ep.flush(500).then(() => {
       // everything was flushed: nothing left for a linger to wait for at exit
@@ -179,7 +227,9 @@ export class Engine {
     }
     switch (msg.type) {
       case 'apply_request': {
-        this.#runner.add({ msgId: msg.header.msg_id, parent: msg.raw.header, content: msg.content, buffers: msg.buffers });
+        // sent before the controller heard this engine retire: handed back unstarted
+        if (this.#retiring !== undefined) this.#handBack([msg.header.msg_id]);
+        else this.#runner.add({ msgId: msg.header.msg_id, parent: msg.raw.header, content: msg.content, buffers: msg.buffers });
         return;
       }
       case 'heartbeat':

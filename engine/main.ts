@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { parsePartArgs, partOptions } from '../config/part-args.js';
 import type { Options } from '../config/part-args.js';
+import { slurmLifetimeS } from '../launcher/slurm.js';
 import { connectionFilePath, readConnectionFile } from '../profiles/index.js';
 import { createLogger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
@@ -34,6 +35,18 @@ export async function runEngine(argv: string[]): Promise<Engine> {
   });
   const id = await engine.start();
   log.info(`registered as engine ${id} with the controller of ${file}`);
+  if (s.lifetimeS !== undefined) {
+    engine.retireAfter(s.lifetimeS * 1000, `its lifetime of ${s.lifetimeS} s ended`);
+    log.info(`retires in ${s.lifetimeS} s (--lifetime)`);
+  } else {
+    // in a Slurm job: stop taking tasks before the job's time limit
+    void slurmLifetimeS().then((l) => {
+      if (l === undefined) return;
+      const secs = Math.round(l.s);
+      engine.retireAfter(l.s * 1000, `its Slurm job's time limit is near (${secs} s after it asked)`);
+      log.info(`retires in ${secs} s (the Slurm job's time left, ${l.left} s, less a minute)`);
+    });
+  }
   const stop = (): void => engine.stop(0);
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -7,6 +7,7 @@
  */
 import type { ContentOf } from '../protocol/index.js';
 import { serialize } from '../protocol/index.js';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { ExecutionWorker, describeEnd } from '../executor/execution-worker.js';
 import type { WorkerEnd } from '../executor/execution-worker.js';
@@ -32,6 +33,10 @@ export interface RunnerOptions {
   /** output of a task (msgId null: written between tasks) */
   onStream: (task: RunnerTask, name: 'stdout' | 'stderr', text: string) => void;
   onFinish: (task: RunnerTask, r: TaskResult) => void;
+  /** after drain(): tasks handed back unstarted (those the worker had not begun) */
+  onHandedBack?: (tasks: RunnerTask[]) => void;
+  /** after drain(): nothing is left to run */
+  onDrained?: () => void;
 }
 
 /** tasks handed to the worker ahead of time */
@@ -46,6 +51,10 @@ export class TaskRunner {
   #worker: ExecutionWorker | undefined;
   #stopped = false;
   #firstReady: (() => void) | undefined;
+  /** drain(): no task goes to the worker any more */
+  #draining = false;
+  /** the error a task cancelled by drain() ends with in the worker: no task of a user can end with it */
+  readonly #handBack = `HandedBack-${randomUUID()}`;
 
   constructor(o: RunnerOptions) {
     this.#o = o;
@@ -80,6 +89,31 @@ export class TaskRunner {
     this.#next();
   }
 
+  /** Nothing waits and nothing runs. */
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.#posted.length === 0;
+  }
+
+  /**
+   * Take no more tasks: those not handed to the worker are returned now; those
+   * the worker holds but has not begun are cancelled there and come back
+   * through onHandedBack (one it began before the cancellation reached it runs
+   * to its end, and is reported as usual). The running task finishes.
+   * onDrained follows once nothing is left.
+   */
+  drain(): RunnerTask[] {
+    this.#draining = true;
+    const back = this.#queue;
+    this.#queue = [];
+    for (const t of this.#posted.slice(1)) this.#worker?.cancel(t.msgId, { ename: this.#handBack, evalue: 'handed back', traceback: [] });
+    queueMicrotask(() => this.#checkDrained());
+    return back;
+  }
+
+  #checkDrained(): void {
+    if (this.#draining && this.idle) this.#o.onDrained?.();
+  }
+
   /**
    * Stop tasks: one not yet with the worker fails at once; one queued in the
    * worker is skipped there; the running one ends with its worker, which is
@@ -104,6 +138,14 @@ export class TaskRunner {
   }
 
   #next(): void {
+    if (this.#draining) {
+      // tasks that came back from a worker that ended, or reached a draining runner: handed back
+      const back = this.#queue;
+      this.#queue = [];
+      if (back.length > 0) this.#o.onHandedBack?.(back);
+      this.#checkDrained();
+      return;
+    }
     while (this.#worker?.ready && this.#queue.length > 0 && this.#posted.length < PIPELINE) {
       const task = this.#queue[0]!;
       if (task.content.kind === 'clear') {
@@ -132,6 +174,13 @@ export class TaskRunner {
   #onDone(m: DoneFromWorker): void {
     const task = this.#running;
     if (task?.msgId !== m.msgId) return;
+    if (!m.ok && m.error.ename === this.#handBack) {
+      // cancelled by drain() before it began: it never ran
+      this.#posted.shift();
+      this.#o.onHandedBack?.([task]);
+      this.#next();
+      return;
+    }
     this.#finish(task, m.ok ? { ok: true, frames: m.frames, started: m.started } : { ok: false, error: m.error, started: m.started });
   }
 

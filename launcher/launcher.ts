@@ -49,6 +49,13 @@ export interface Launcher<R extends LaunchRecord = LaunchRecord> {
   /** One line for `tscluster list`, e.g. "local: 4 processes (pids 1, 2, 3, 4)". */
   describe(rec: R): string;
   /**
+   * The same line with what the launcher can ask now (a batch system: each
+   * job's state and why it waits), for `tscluster list` and for a start that
+   * timed out; launchers without more to say have none. With `detail`, the
+   * lines that follow say more (a job's output so far).
+   */
+  describeLive?(rec: R, detail?: boolean): Promise<string>;
+  /**
    * For a controller on another host: the text of its connection files once
    * it has written them (the caller validates them and writes them here).
    */

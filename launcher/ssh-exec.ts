@@ -4,14 +4,11 @@
  * nothing of it (a connection file's key among it) shows in any process list
  * or lands in a world-readable temporary file.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import type { SshOptions } from '../profiles/index.js';
+import { runCommand, runCommandSync } from '../util/run.js';
+import type { CommandResult } from '../util/run.js';
 
-export interface SshResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type SshResult = CommandResult;
 
 /** ssh's own arguments to reach `host` (non-interactive: a host that cannot be reached fails fast). */
 export function sshArgs(o: SshOptions, host: string): string[] {
@@ -29,30 +26,12 @@ export function sshArgs(o: SshOptions, host: string): string[] {
 
 /** Run `script` with `sh -s` on `host`; resolves with its exit code and output (ssh's own failure: code 255). */
 export function sshRun(o: SshOptions, host: string, script: string, timeoutMs = 60_000): Promise<SshResult> {
-  return new Promise((resolve) => {
-    const child = spawn('ssh', [...sshArgs(o, host), 'sh -s'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: 255, stdout, stderr: `${stderr}${e.message}` });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(script);
-  });
+  return runCommand('ssh', [...sshArgs(o, host), 'sh -s'], { input: script, timeoutMs, failCode: 255 });
 }
 
 /** The same, blocking (for exit hooks, where nothing can be awaited). */
 export function sshRunSync(o: SshOptions, host: string, script: string, timeoutMs = 10_000): SshResult {
-  const r = spawnSync('ssh', [...sshArgs(o, host), 'sh -s'], { input: script, encoding: 'utf8', timeout: timeoutMs });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCommandSync('ssh', [...sshArgs(o, host), 'sh -s'], { input: script, timeoutMs });
 }
 
 /** A shell word for `s` (single-quoted). */

@@ -45,12 +45,19 @@ export type SshHostRecord = z.infer<typeof SshHostRecordSchema>;
 
 /** One Slurm batch job. */
 export const SlurmJobSchema = z.object({
+  /** its job id ('' when the submission failed) */
   id: z.string(),
+  /** its job name: the launcher cancels only a job of this id and name */
+  name: z.string(),
   /** engines (tasks) in it, or 1 for a controller */
   n: z.number().int().nonnegative(),
   /** its batch script and output file */
   script: z.string(),
   output: z.string(),
+  /** when it was submitted (ISO time) */
+  submitted: z.string(),
+  /** why the submission failed (sbatch's message) */
+  error: z.string().optional(),
 });
 export type SlurmJob = z.infer<typeof SlurmJobSchema>;
 
@@ -70,7 +77,8 @@ export const LaunchRecordSchema = z.discriminatedUnion('launcher', [
     /** mpiexec's log (with its ranks' output) and where this run's lines start */
     log: z.object({ path: z.string(), offset: z.number().int().nonnegative() }),
   }),
-  z.object({ launcher: z.literal('slurm'), jobs: z.array(SlurmJobSchema) }),
+  /** Slurm batch jobs; `adapt`: the jobs the controller's adapter started (--adapt), kept by it */
+  z.object({ launcher: z.literal('slurm'), jobs: z.array(SlurmJobSchema), adapt: z.boolean().optional() }),
 ]);
 export type LaunchRecord = z.infer<typeof LaunchRecordSchema>;
 export type LauncherName = LaunchRecord['launcher'];
@@ -97,8 +105,33 @@ export function readClusterState(profile: string, clusterId: string): ClusterSta
   }
 }
 
+/** The record of the jobs the controller's adapter started (--adapt): the controller writes it, no one else. */
+function isAdaptRecord(r: LaunchRecord): boolean {
+  return r.launcher === 'slurm' && r.adapt === true;
+}
+
+/**
+ * Write a cluster's state. The adapter's record is the controller's: the one
+ * in the file (re-read now) is kept, whatever `s` holds of it.
+ */
 export function writeClusterState(s: ClusterState): void {
-  writeJsonAtomic(clusterStatePath(s.profile, s.cluster_id), s, 0o600);
+  const file = readClusterState(s.profile, s.cluster_id);
+  const adapt = typeof file === 'object' && file.started === s.started ? file.engines.filter(isAdaptRecord) : s.engines.filter(isAdaptRecord);
+  writeJsonAtomic(clusterStatePath(s.profile, s.cluster_id), { ...s, engines: [...s.engines.filter((r) => !isAdaptRecord(r)), ...adapt] }, 0o600);
+}
+
+/**
+ * Record the jobs the adapter has now (re-reading the file just before), so
+ * that `tscluster stop` can cancel them if the controller cannot. False when
+ * there is no state file (a controller started alone).
+ */
+export function recordAdaptJobs(profile: string, clusterId: string, jobs: SlurmJob[]): boolean {
+  const file = readClusterState(profile, clusterId);
+  if (typeof file !== 'object') return false;
+  const others = file.engines.filter((r) => !isAdaptRecord(r));
+  const engines: LaunchRecord[] = jobs.length > 0 ? [...others, { launcher: 'slurm', adapt: true, jobs }] : others;
+  writeJsonAtomic(clusterStatePath(profile, clusterId), { ...file, engines }, 0o600);
+  return true;
 }
 
 export function removeClusterState(profile: string, clusterId: string): void {

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { EmptyContentSchema } from './schemas/header.js';
 import type { Header } from './schemas/header.js';
-import { RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';
+import { EngineRetireSchema, RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';
 import {
   AbortReplySchema,
   AbortRequestSchema,
@@ -65,6 +65,8 @@ export const ContentSchemas = {
   registration_reply: RegistrationReplySchema,
   /** controller -> engine: you are not registered (declared dead while you were away): register again */
   engine_unknown: z.object({ reason: z.string().max(1000) }),
+  /** engine -> controller: no new tasks for me; these I hand back unstarted (controller/tasks.ts retire) */
+  engine_retire: EngineRetireSchema,
   heartbeat: EmptyContentSchema,
 } as const;
 

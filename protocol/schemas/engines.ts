@@ -14,6 +14,8 @@ export const RegistrationRequestSchema = z.object({
   cwd: z.string().max(10000),
   /** its rank and size when it runs as a rank of an MPI job */
   mpi: MpiPlaceSchema.nullable().optional(),
+  /** the batch job the engine runs in (Slurm's SLURM_JOB_ID), if any */
+  job: z.string().max(200).optional(),
 });
 export type RegistrationRequest = z.infer<typeof RegistrationRequestSchema>;
 
@@ -27,6 +29,19 @@ export const RegistrationReplySchema = z.union([
   z.object({ status: z.literal('error'), evalue: z.string() }),
 ]);
 export type RegistrationReply = z.infer<typeof RegistrationReplySchema>;
+
+/**
+ * engine -> controller: the engine takes no new tasks (its lifetime ended).
+ * `returned`: tasks it hands back unstarted, to be queued again (it may send
+ * more, for tasks that reach it afterwards); `exiting`: it has finished what
+ * it ran and leaves now (sent last).
+ */
+export const EngineRetireSchema = z.object({
+  reason: z.string().max(1000),
+  returned: z.array(z.string().max(200)).max(1_000_000),
+  exiting: z.boolean(),
+});
+export type EngineRetire = z.infer<typeof EngineRetireSchema>;
 
 export const EngineInfoSchema = z.object({
   id: z.number().int().nonnegative(),

@@ -10,6 +10,8 @@ export const ConnectReplySchema = z.object({
   profile: z.string(),
   cluster_id: z.string(),
   controller_pid: z.number().int(),
+  /** the controller starts engines when tasks wait (--adapt): load-balanced tasks may be submitted while none is registered */
+  adaptive: z.boolean().optional(),
 });
 export type ConnectReply = z.infer<typeof ConnectReplySchema>;
 
@@ -87,6 +89,19 @@ export const StatsReplySchema = z.object({
   memory: z.object({ rss: z.number(), heapUsed: z.number(), external: z.number() }).optional(),
   /** task records kept (finished ones are bounded) */
   records: z.number().int().optional(),
+  /** adaptive scaling (--adapt): its range, the engines it aims for, those registered and those of its jobs still to come */
+  adapt: z
+    .object({
+      min: z.number().int(),
+      max: z.number().int(),
+      target: z.number().int(),
+      engines: z.number().int(),
+      starting: z.number().int(),
+      jobs: z.number().int(),
+      /** why its last job brought no engine (Slurm's word and the job's output), until one does */
+      problem: z.string().max(100_000).optional(),
+    })
+    .optional(),
 });
 export type StatsReply = z.infer<typeof StatsReplySchema>;
 

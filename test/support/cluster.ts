@@ -119,6 +119,17 @@ const ListRowSchema = z.strictObject({
   engines: z.number().int().nonnegative().nullable(),
   state: z.enum(['running', 'dead']),
   dropped: z.record(z.string(), z.number().int()).nullable(),
+  /** adaptive scaling (--adapt): range, target, registered, starting */
+  adapt: z
+    .strictObject({
+      min: z.number().int(),
+      max: z.number().int(),
+      target: z.number().int(),
+      engines: z.number().int(),
+      starting: z.number().int(),
+      problem: z.string().optional(),
+    })
+    .nullable(),
   /** one line per launch, e.g. "local: 2 processes (pids 1, 2)" */
   launched: z.array(z.string()),
   /** what is wrong with the cluster's files, if anything */

@@ -11,6 +11,7 @@
  * - notebooks: notebooks and `tscluster nbrun` runs
  * - records: the controller's task records, made up for unit suites
  * - hosts: test hosts (network namespaces on a bridge), sshd on them, TCP probes and relays, their gate
+ * - slurm: a single-node Slurm (munged, slurmctld, slurmd with a private configuration), its gate
  *
  * Files in test/support/ hold no tests; the test command's glob
  * (dist/test/*.test.js, dist/test/unit/*.test.js) does not load them.
@@ -26,3 +27,4 @@ export * from './fuzz.js';
 export * from './notebooks.js';
 export * from './records.js';
 export * from './hosts.js';
+export * from './slurm.js';

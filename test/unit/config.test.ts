@@ -45,6 +45,19 @@ describe('resolveSettings', () => {
       noCurve: undefined,
       maxRecords: 1024,
       maxRecordBytes: 1024 ** 3,
+      // Slurm settings reach the controller too (--controller slurm, --adapt)
+      adapt: undefined,
+      adaptIdleS: 60,
+      partition: undefined,
+      timeLimit: undefined,
+      account: undefined,
+      cpusPerEngine: undefined,
+      memory: undefined,
+      sbatch: undefined,
+      enginesPerJob: undefined,
+      slurmTemplate: undefined,
+      startTimeoutS: undefined,
+      lifetimeS: undefined,
     });
     const start = pick(resolveSettings('start'), 'start');
     assert.deepEqual(Object.fromEntries(Object.entries(start).filter(([, v]) => (v as unknown) !== undefined)), {
@@ -220,6 +233,8 @@ describe('the command line of the settings', () => {
       ['start', { n: 8, scheme: 'twobin', curve: true }],
       ['start', { n: 4, engines: 'ssh', hosts: 'h1:2,me@h2:2', sshOptions: ['StrictHostKeyChecking=no', 'LogLevel=ERROR'], noCurve: true }],
       ['engines', { engines: 'mpi', mpiArgs: ['--host=a,b', '-x', 'PATH'] }],
+      ['start', { engines: 'slurm', partition: 'debug', timeLimit: '1:00:00', sbatch: ['--qos=long', '--exclusive'], enginesPerJob: 2 }],
+      ['controller', { adapt: '1:8', adaptIdleS: 30, partition: 'debug' }],
       ['engine', { timeoutS: 2.5, maxMemoryMb: 256, lifetimeS: 3600 }],
     ];
     for (const [scope, options] of cases) {
@@ -247,6 +262,8 @@ describe('the command line of the settings', () => {
       '1',
       '--ip',
       '127.0.0.1',
+      '--adapt-idle',
+      '60',
     ]);
   });
 });
