@@ -160,6 +160,8 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
     const added = await runCli(['engines', '--profile', 'one', '--engines', 'slurm', '-n', '2'], { timeoutMs: 120_000 });
     assert.equal(added.code, 0, showResult(added));
     assert.match(added.stdout, /started 2 engines \(slurm: 2 processes \(job \d+\)\)/);
+    // the client hears of the new engines shortly after the command returns
+    await rc.waitForEngines(6, { timeoutMs: 10_000 });
     assert.equal(rc.ids.length, 6);
     assert.equal((await s().activeJobs('tscluster-one-engines')).length, 2);
     await rc.close();
