@@ -80,16 +80,26 @@ def run_main(main):
         sys.exit(1)
 
 
+def _launched(cluster):
+    """The pids of the controller and engines `cluster` has launched."""
+    controller = [cluster.controller.pid] if cluster.controller is not None else []
+    engines = [el.pid for es in cluster.engines.values() for el in es.launchers.values()]
+    return [p for p in controller + engines if p is not None]
+
+
 def _start(cluster, n, timeout):
-    """Start n engines, reporting pids as they come; the client, and seconds until all n are registered."""
+    """Start n engines, reporting pids as they come; the client, and seconds until all n are registered.
+
+    `timeout` is for the whole start: the wait for the engines gets what is left of it.
+    """
     t0 = time.perf_counter()
     cluster.start_controller_sync()
     emit(pids=[cluster.controller.pid])
     cluster.start_engines_sync(n)
-    launched = [cluster.controller.pid] + [el.pid for es in cluster.engines.values() for el in es.launchers.values()]
+    launched = _launched(cluster)
     emit(pids=launched)
     rc = cluster.connect_client_sync()
-    rc.wait_for_engines(n, timeout=timeout)
+    rc.wait_for_engines(n, timeout=max(0.0, timeout - (time.perf_counter() - t0)))
     seconds = time.perf_counter() - t0
     # with their children: the controller's schedulers, each engine's nanny
     emit(pids=process_tree(*launched))
@@ -100,6 +110,8 @@ def _stop(cluster, rc):
     """Stop what `cluster` started, whatever state it is in; a signal meanwhile waits until it is stopped."""
     _on_signals(_defer)
     try:
+        # their children too (a start that failed has not reported them)
+        emit(pids=process_tree(*_launched(cluster)))
         if rc is not None:
             rc.close()
         cluster.stop_cluster_sync()

@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --engines N --quick --json FILE --no-ipyparallel]`:
+ * `npm run bench [-- --engines N --quick --json FILE --no-ipyparallel --scale 8,32,64]`:
  * each workload on tscluster and on ipyparallel (Debian's python3-ipyparallel,
  * driven by bench/ipyparallel_bench.py) with the same number of engines, in
- * one run, printed as a table of medians and ratios.
+ * one run, printed as a table of medians and ratios; with `--scale`, then the
+ * workloads of bench/scale.ts at each engine count, as a second table.
  *
  * ratio = how many times better tscluster is (ipyparallel / tscluster for
  * times and sizes, tscluster / ipyparallel for rates).
@@ -15,8 +16,9 @@ import type { Client } from '../index.js';
 import { timeDaemonStart, withCluster } from './clusters.js';
 import { ipyparallelVersion, runIpyparallel } from './ipyparallel.js';
 import { stopOnSignals } from './procs.js';
-import { compare, table } from './report.js';
+import { compare, notes, table } from './report.js';
 import type { Row, Workload } from './report.js';
+import { SCALE_FULL, SCALE_QUICK, benchScale } from './scale.js';
 import { burst, log, median, noop, percentile, rate, sample } from './util.js';
 import type { View } from './util.js';
 
@@ -200,14 +202,17 @@ export function rows(ts: Record<string, number>, ipp: Record<string, number> | u
   });
 }
 
-const USAGE = `Usage: npm run bench -- [--engines N] [--quick] [--json FILE] [--no-ipyparallel]
+const USAGE = `Usage: npm run bench -- [--engines N] [--quick] [--json FILE] [--no-ipyparallel] [--scale N,N,...]
 
-Runs each workload on tscluster and ipyparallel in one run and prints medians and ratios.`;
+Runs each workload on tscluster and ipyparallel in one run and prints medians and ratios.
+--scale 8,32,64 then runs the scaling workloads (start-up, fan-out, push to all,
+load-balanced throughput) at each engine count on both, as a second table.`;
 
-function options(): { engines: number; quick: boolean; json?: string; noIpp: boolean } | undefined {
+function options(): { engines: number; scale: number[]; quick: boolean; json?: string; noIpp: boolean } | undefined {
   const { values } = parseArgs({
     options: {
       engines: { type: 'string', default: '2' },
+      scale: { type: 'string' },
       quick: { type: 'boolean', default: false },
       json: { type: 'string' },
       'no-ipyparallel': { type: 'boolean', default: false },
@@ -222,6 +227,7 @@ function options(): { engines: number; quick: boolean; json?: string; noIpp: boo
   };
   return {
     engines: count('--engines', values.engines),
+    scale: values.scale === undefined ? [] : [...new Set(values.scale.split(',').map((v) => count('--scale', v.trim())))],
     quick: values.quick,
     noIpp: values['no-ipyparallel'],
     ...(values.json === undefined ? {} : { json: values.json }),
@@ -259,6 +265,15 @@ async function main(): Promise<void> {
     const ipp = skipped ?? (await benchIpyparallel(o.engines, o.quick));
     const rs = rows(ts, typeof ipp === 'string' ? undefined : ipp);
     print(`tscluster vs ipyparallel, ${o.engines} engines${quick}`, rs, typeof ipp === 'string' ? [`ipyparallel: ${ipp}`] : []);
+    if (o.scale.length > 0) {
+      const scale = await benchScale(o.scale, o.quick ? SCALE_QUICK : SCALE_FULL, skipped);
+      print(`scaling, tscluster vs ipyparallel, ${o.scale.join('/')} engines${quick}`, scale.rows, [
+        ...notes(scale.rows),
+        ...scale.problems,
+        ...(skipped ? [`ipyparallel: ${skipped}`] : []),
+      ]);
+      rs.push(...scale.rows);
+    }
     if (o.json) writeFileSync(o.json, JSON.stringify(rs, null, 2) + '\n');
   } finally {
     rmSync(root, { recursive: true, force: true });
