@@ -1,37 +1,21 @@
 """The ipyparallel side of `npm run bench`: the same workloads as bench/run.ts.
 
-Prints progress on stderr and, last on stdout, one JSON object keyed like the
-tscluster side. Run by bench/run.ts with /usr/bin/python3 (Debian's
-python3-ipyparallel) and IPYTHONDIR set to a temporary directory.
+Prints progress on stderr and, last on stdout, its results keyed like the
+tscluster side ({"result": {...}}, see ipyparallel_common.py). Run by
+bench/run.ts with /usr/bin/python3 (Debian's python3-ipyparallel) and
+IPYTHONDIR set to a temporary directory.
 """
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 
-import ipyparallel as ipp
 import numpy as np
 
-
-def log(msg):
-    print(f"[bench ipyparallel] {msg}", file=sys.stderr, flush=True)
+from ipyparallel_common import emit, log, process_tree, run_main, running_cluster, sample
 
 
 def noop(x=None):
     return x
-
-
-def sample(n, call):
-    """Milliseconds of each of n calls, one at a time."""
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        call(i)
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def burn(n):
@@ -54,19 +38,8 @@ def calibrate(seconds):
 
 def tree_rss_mb(pid):
     """Resident memory of a process and its descendants (ipcontroller runs schedulers as children)."""
-    pids = [pid]
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    children = {}
-    for line in out.split("\n"):
-        parts = line.split()
-        if len(parts) == 2:
-            children.setdefault(int(parts[1]), []).append(int(parts[0]))
-    i = 0
-    while i < len(pids):
-        pids.extend(children.get(pids[i], []))
-        i += 1
     total = 0
-    for p in pids:
+    for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
@@ -95,19 +68,11 @@ def main():
     log("startup")
     starts = []
     for _ in range(reps):
-        t0 = time.perf_counter()
-        cluster = ipp.Cluster(n=4, log_level=40)
-        rc = cluster.start_and_connect_sync()
-        rc.wait_for_engines(4, timeout=120)
-        starts.append(time.perf_counter() - t0)
-        rc.close()
-        cluster.stop_cluster_sync()
+        with running_cluster(4, 120) as (_cluster, _rc, seconds):
+            starts.append(seconds)
     out["startup_s"] = statistics.median(starts)
 
-    cluster = ipp.Cluster(n=a.engines, log_level=40)
-    rc = cluster.start_and_connect_sync()
-    rc.wait_for_engines(a.engines, timeout=120)
-    try:
+    with running_cluster(a.engines, 120) as (cluster, rc, _):
         lb = rc.load_balanced_view()
         d0 = rc[rc.ids[0]]
         for i in range(100):
@@ -174,11 +139,8 @@ def main():
             done += k
         out["controller_rss_MB"] = tree_rss_mb(cluster.controller.process.pid)
         out["rss_tasks"] = rss_tasks
-    finally:
-        rc.close()
-        cluster.stop_cluster_sync()
-    print(json.dumps(out))
+    emit(result=out)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -1,36 +1,28 @@
 /**
- * `npm run bench [-- --engines N --quick --json FILE --no-ipyparallel]`:
+ * `npm run bench [-- --engines N --quick --json FILE --no-ipyparallel --scale 8,32,64]`:
  * each workload on tscluster and on ipyparallel (Debian's python3-ipyparallel,
  * driven by bench/ipyparallel_bench.py) with the same number of engines, in
- * one run, printed as a table of medians and ratios.
+ * one run, printed as a table of medians and ratios; with `--scale`, then the
+ * workloads of bench/scale.ts at each engine count, as a second table.
  *
  * ratio = how many times better tscluster is (ipyparallel / tscluster for
  * times and sizes, tscluster / ipyparallel for rates).
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Cluster } from '../index.js';
+import type { Client } from '../index.js';
+import { timeDaemonStart, withCluster } from './clusters.js';
+import { ipyparallelVersion, runIpyparallel } from './ipyparallel.js';
+import { stopOnSignals } from './procs.js';
+import { compare, notes, table } from './report.js';
+import type { Row, Workload } from './report.js';
+import { SCALE_FULL, SCALE_QUICK, benchScale } from './scale.js';
+import { burst, log, median, noop, percentile, rate, sample } from './util.js';
+import type { View } from './util.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..', '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-const PY_SCRIPT = join(ROOT, 'bench', 'ipyparallel_bench.py');
-
-export interface Row {
-  workload: string;
-  unit: string;
-  tscluster: number | null;
-  ipyparallel: number | null;
-  ratio: number | null;
-  note?: string;
-}
-
-type Better = 'lower' | 'higher';
-const WORKLOADS: Record<string, { unit: string; better: Better }> = {
+const WORKLOADS: Record<string, Workload> = {
   startup_s: { unit: 's', better: 'lower' },
   lb_roundtrip_ms: { unit: 'ms', better: 'lower' },
   lb_roundtrip_p99_ms: { unit: 'ms', better: 'lower' },
@@ -55,6 +47,9 @@ export interface Sizes {
   rssTasks: number;
 }
 
+/** a hang guard for bench/ipyparallel_bench.py */
+const IPP_BENCH_LIMIT_MS = 60 * 60 * 1000;
+
 const FULL: Sizes = {
   reps: 3,
   latencySamples: 2000,
@@ -75,32 +70,6 @@ const QUICK: Sizes = {
   cpuTaskSeconds: 0.1,
   rssTasks: 10_000,
 };
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-export function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-}
-
-/** Milliseconds of each of `n` awaited calls, one at a time. */
-async function sample(n: number, call: (i: number) => PromiseLike<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await call(i);
-    out.push(performance.now() - t);
-  }
-  return out;
-}
-
-function log(msg: string): void {
-  process.stderr.write(`[bench] ${msg}\n`);
-}
 
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -131,33 +100,6 @@ const burnRemote = (n: number): number => {
   return s;
 };
 
-async function timeStartup(env: NodeJS.ProcessEnv): Promise<number> {
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, [CLI, 'start', '-n', '4', '--daemon', '--profile', 'benchstart'], { env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tscluster start failed: ${r.stderr}`);
-  const rc = await Client.connect({ profile: 'benchstart' });
-  await rc.waitForEngines(4);
-  const dt = (performance.now() - t0) / 1000;
-  await rc.close();
-  const s = spawnSync(process.execPath, [CLI, 'stop', '--profile', 'benchstart'], { env, encoding: 'utf8' });
-  if (s.status !== 0) throw new Error(`tscluster stop failed: ${s.stderr}`);
-  return dt;
-}
-
-type View = ReturnType<Client['loadBalancedView']>;
-const noop = (x?: unknown): unknown => x;
-
-/** Run `reps` times; the median rate of `count` items done per second. */
-async function rate(reps: number, count: number, run: () => Promise<void>): Promise<number> {
-  const rates: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    await run();
-    rates.push(count / ((performance.now() - t) / 1000));
-  }
-  return median(rates);
-}
-
 async function latencies(rc: Client, z: Sizes, out: Record<string, number>): Promise<void> {
   log('tscluster: round trips');
   const lb = rc.loadBalancedView();
@@ -170,9 +112,7 @@ async function latencies(rc: Client, z: Sizes, out: Record<string, number>): Pro
 
 async function throughputs(lb: View, z: Sizes, out: Record<string, number>): Promise<void> {
   log('tscluster: throughput');
-  out.lb_throughput_tasks_per_s = await rate(z.reps, z.throughputTasks, async () => {
-    await Promise.all(Array.from({ length: z.throughputTasks }, (_, i) => lb.apply(noop, i)));
-  });
+  out.lb_throughput_tasks_per_s = await rate(z.reps, z.throughputTasks, () => burst(lb, z.throughputTasks));
   log('tscluster: map');
   const items = Array.from({ length: z.mapItems }, (_, i) => i);
   out.map_items_per_s = await rate(z.reps, z.mapItems, async () => {
@@ -215,7 +155,7 @@ async function controllerMemory(lb: View, pid: number, z: Sizes, out: Record<str
   log(`tscluster: controller memory after ${z.rssTasks} tasks`);
   for (let done = 0; done < z.rssTasks;) {
     const k = Math.min(20000, z.rssTasks - done);
-    await Promise.all(Array.from({ length: k }, (_, i) => lb.apply(noop, i)));
+    await burst(lb, k);
     done += k;
   }
   out.controller_rss_MB = rssMB(pid);
@@ -226,10 +166,9 @@ export async function benchTscluster(engines: number, z: Sizes): Promise<Record<
   const out: Record<string, number> = {};
   log('tscluster: startup');
   const starts: number[] = [];
-  for (let i = 0; i < z.reps; i++) starts.push(await timeStartup({ ...process.env }));
+  for (let i = 0; i < z.reps; i++) starts.push(await timeDaemonStart(4, 'benchstart'));
   out.startup_s = median(starts);
-  const cluster = await Cluster.start({ n: engines, profile: 'bench' });
-  try {
+  await withCluster({ n: engines, profile: 'bench' }, async (cluster) => {
     const rc = await cluster.connect();
     const lb = rc.loadBalancedView();
     for (let i = 0; i < 200; i++) await lb.apply(noop, i);
@@ -238,109 +177,104 @@ export async function benchTscluster(engines: number, z: Sizes): Promise<Record<
     await pushPull(rc, z, out);
     await cpuSpeedup(lb, z, out);
     await controllerMemory(lb, cluster.controllerPid, z, out);
-  } finally {
-    await cluster.stop();
-  }
+  });
   log('tscluster: pipelined throughput with hwm 0');
-  const c0 = await Cluster.start({ n: engines, profile: 'bench', hwm: 0 });
-  try {
-    const lb = (await c0.connect()).loadBalancedView();
-    await Promise.all(Array.from({ length: 1000 }, (_, i) => lb.apply(noop, i)));
-    out.lb_throughput_hwm0_tasks_per_s = await rate(z.reps, z.throughputTasks, async () => {
-      await Promise.all(Array.from({ length: z.throughputTasks }, (_, i) => lb.apply(noop, i)));
-    });
-  } finally {
-    await c0.stop();
-  }
+  await withCluster({ n: engines, profile: 'bench', hwm: 0 }, async (cluster) => {
+    const lb = (await cluster.connect()).loadBalancedView();
+    await burst(lb, 1000);
+    out.lb_throughput_hwm0_tasks_per_s = await rate(z.reps, z.throughputTasks, () => burst(lb, z.throughputTasks));
+  });
   return out;
 }
 
-/** Run bench/ipyparallel_bench.py; its last stdout line is a JSON object keyed like WORKLOADS. */
+/** Run bench/ipyparallel_bench.py: values keyed like WORKLOADS, or why there are none. */
 export async function benchIpyparallel(engines: number, quick: boolean): Promise<Record<string, number> | string> {
-  const python = '/usr/bin/python3';
-  const probe = spawnSync(python, ['-c', 'import ipyparallel; print(ipyparallel.__version__)'], { encoding: 'utf8' });
-  if (probe.status !== 0) return 'ipyparallel is not installed (apt-get install -y python3-ipyparallel)';
-  log(`ipyparallel ${probe.stdout.trim()}: running bench/ipyparallel_bench.py`);
-  const ipdir = mkdtempSync(join(tmpdir(), 'ipp-bench-'));
-  try {
-    const child = spawn(python, [PY_SCRIPT, '--engines', String(engines), ...(quick ? ['--quick'] : [])], {
-      env: { ...process.env, IPYTHONDIR: ipdir },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
-    if (code !== 0) return `ipyparallel_bench.py exited with ${code}`;
-    const last = stdout.trim().split('\n').pop() ?? '{}';
-    return JSON.parse(last) as Record<string, number>;
-  } finally {
-    // ipcluster leaves nothing running after stop_cluster_sync; its files go with the directory
-    try {
-      execFileSync('pkill', ['-f', ipdir]);
-    } catch {
-      // nothing left
-    }
-    rmSync(ipdir, { recursive: true, force: true });
-  }
+  log('ipyparallel: running bench/ipyparallel_bench.py');
+  const run = await runIpyparallel('ipyparallel_bench.py', ['--engines', String(engines), ...(quick ? ['--quick'] : [])], IPP_BENCH_LIMIT_MS);
+  return run.problems.length > 0 ? run.problems.join('; ') : run.results;
 }
 
 export function rows(ts: Record<string, number>, ipp: Record<string, number> | undefined): Row[] {
-  return Object.entries(WORKLOADS).map(([workload, w]) => {
-    const a = ts[workload] ?? null;
-    const b = ipp?.[workload] ?? null;
-    const ratio = a === null || b === null || a === 0 || b === 0 ? null : w.better === 'lower' ? b / a : a / b;
-    const row: Row = { workload, unit: w.unit, tscluster: a, ipyparallel: b, ratio };
-    if (workload === 'controller_rss_MB' && ipp?.rss_tasks) row.note = `ipyparallel after ${ipp.rss_tasks} tasks`;
-    if (workload === 'lb_throughput_hwm0_tasks_per_s') row.note = 'tscluster with hwm 0; ipyparallel at its default';
+  return compare(WORKLOADS, ts, ipp).map((row) => {
+    if (row.workload === 'controller_rss_MB' && ipp?.rss_tasks) row.note = `ipyparallel after ${ipp.rss_tasks} tasks`;
+    if (row.workload === 'lb_throughput_hwm0_tasks_per_s') row.note = 'tscluster with hwm 0; ipyparallel at its default';
     return row;
   });
 }
 
-function fmt(x: number | null): string {
-  if (x === null) return '-';
-  if (x >= 1000) return Math.round(x).toLocaleString('en-US');
-  if (x >= 10) return x.toFixed(1);
-  return x.toFixed(3);
-}
+const USAGE = `Usage: npm run bench -- [--engines N] [--quick] [--json FILE] [--no-ipyparallel] [--scale N,N,...]
 
-export function table(rs: Row[]): string {
-  const lines = [
-    ['workload', 'unit', 'tscluster', 'ipyparallel', 'ratio'],
-    ...rs.map((r) => [r.workload, r.unit, fmt(r.tscluster), fmt(r.ipyparallel), r.ratio === null ? '-' : `${r.ratio.toFixed(1)}x`]),
-  ];
-  const w = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  return lines.map((l) => l.map((c, i) => (i < 2 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
-}
+Runs each workload on tscluster and ipyparallel in one run and prints medians and ratios.
+--scale 8,32,64 then runs the scaling workloads (start-up, fan-out, push to all,
+load-balanced throughput) at each engine count on both, as a second table.`;
 
-async function main(): Promise<void> {
+function options(): { engines: number; scale: number[]; quick: boolean; json?: string; noIpp: boolean } | undefined {
   const { values } = parseArgs({
     options: {
       engines: { type: 'string', default: '2' },
-      quick: { type: 'boolean' },
+      scale: { type: 'string' },
+      quick: { type: 'boolean', default: false },
       json: { type: 'string' },
-      'no-ipyparallel': { type: 'boolean' },
+      'no-ipyparallel': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    console.log(
-      'Usage: npm run bench -- [--engines N] [--quick] [--json FILE] [--no-ipyparallel]\n\nRuns each workload on tscluster and ipyparallel in one run and prints medians and ratios.',
-    );
+  if (values.help) return undefined;
+  const count = (flag: string, v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} takes whole numbers >= 1, got ${v}`);
+    return n;
+  };
+  return {
+    engines: count('--engines', values.engines),
+    scale: values.scale === undefined ? [] : [...new Set(values.scale.split(',').map((v) => count('--scale', v.trim())))],
+    quick: values.quick,
+    noIpp: values['no-ipyparallel'],
+    ...(values.json === undefined ? {} : { json: values.json }),
+  };
+}
+
+/** Why ipyparallel is not run, or undefined if it is. */
+function ipyparallelSkipped(noIpp: boolean): string | undefined {
+  if (noIpp) return 'skipped (--no-ipyparallel)';
+  const version = ipyparallelVersion();
+  if (version === undefined) return 'ipyparallel is not installed (apt-get install -y python3-ipyparallel)';
+  log(`ipyparallel ${version}`);
+  return undefined;
+}
+
+function print(title: string, rs: Row[], remarks: string[]): void {
+  console.log(`\n${title}, ${new Date().toISOString().slice(0, 10)}`);
+  console.log(table(rs));
+  if (remarks.length > 0) console.log(`\n${remarks.join('\n')}`);
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  if (!o) {
+    console.log(USAGE);
     return;
   }
-  const engines = Number(values.engines);
-  if (!Number.isInteger(engines) || engines < 1) throw new Error(`--engines takes a whole number >= 1, got ${values.engines}`);
-  const z = values.quick ? QUICK : FULL;
+  const quick = o.quick ? ' (quick)' : '';
+  const skipped = ipyparallelSkipped(o.noIpp);
   const root = mkdtempSync(join(tmpdir(), 'tscluster-bench-'));
   process.env.TSCLUSTER_DIR = root;
+  stopOnSignals();
   try {
-    const ts = await benchTscluster(engines, z);
-    const ipp = values['no-ipyparallel'] ? 'skipped (--no-ipyparallel)' : await benchIpyparallel(engines, values.quick ?? false);
+    const ts = await benchTscluster(o.engines, o.quick ? QUICK : FULL);
+    const ipp = skipped ?? (await benchIpyparallel(o.engines, o.quick));
     const rs = rows(ts, typeof ipp === 'string' ? undefined : ipp);
-    console.log(`\ntscluster vs ipyparallel, ${engines} engines${values.quick ? ' (quick)' : ''}, ${new Date().toISOString().slice(0, 10)}`);
-    console.log(table(rs));
-    if (typeof ipp === 'string') console.log(`\nipyparallel: ${ipp}`);
-    if (values.json) writeFileSync(values.json, JSON.stringify(rs, null, 2) + '\n');
+    print(`tscluster vs ipyparallel, ${o.engines} engines${quick}`, rs, typeof ipp === 'string' ? [`ipyparallel: ${ipp}`] : []);
+    if (o.scale.length > 0) {
+      const scale = await benchScale(o.scale, o.quick ? SCALE_QUICK : SCALE_FULL, skipped);
+      print(`scaling, tscluster vs ipyparallel, ${o.scale.join('/')} engines${quick}`, scale.rows, [
+        ...notes(scale.rows),
+        ...scale.problems,
+        ...(skipped ? [`ipyparallel: ${skipped}`] : []),
+      ]);
+      rs.push(...scale.rows);
+    }
+    if (o.json) writeFileSync(o.json, JSON.stringify(rs, null, 2) + '\n');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
