@@ -6,7 +6,7 @@
  * status change goes through `transition` (controller/lifecycle.ts).
  */
 import { DELIMITER, parseFrame } from '../protocol/index.js';
-import type { ApplyReplyMetadata, ContentOf, Endpoint, ErrorContent, Incoming, TaskMetadata } from '../protocol/index.js';
+import type { ApplyReplyMetadata, ContentOf, Endpoint, ErrorContent, Incoming, RawMessage, TaskMetadata } from '../protocol/index.js';
 import { ProtocolError } from '../errors/index.js';
 import type { SystemErrorName } from '../errors/index.js';
 import type { Logger } from '../util/log.js';
@@ -179,8 +179,15 @@ export class TaskManager {
   }
 
   #start(task: Task, engine: EngineState): void {
-    const raw = task.request;
+    let raw = task.request;
     if (raw === undefined) return;
+    const tries = task.record.attempts.length;
+    if (tries > 0) {
+      // a retry may go to an engine process that received this request before (declared dead, then registered
+      // again): unchanged, its replay history would drop it. Marked with the attempt and signed anew, it is fresh.
+      const metadata = Buffer.from(JSON.stringify({ ...metadataOf(raw), attempt: tries }));
+      raw = { ...raw, metadata, signature: this.#o.engines.session.signer.sign(raw.header, raw.parent, metadata, raw.content) };
+    }
     task.record.engineId = engine.id;
     this.#to(task, 'running');
     engine.load++;
@@ -467,4 +474,10 @@ function enameOf(m: Incoming): string {
   } catch {
     return 'Error'; // an unreadable error is still an error
   }
+}
+
+/** A request's metadata as an object (validated at the door: a JSON object). */
+function metadataOf(raw: RawMessage): Record<string, unknown> {
+  const json = parseFrame(raw.metadata, 'metadata');
+  return json !== null && typeof json === 'object' ? (json as Record<string, unknown>) : {};
 }

@@ -95,4 +95,35 @@ describe('pauses (2 engines, an engine silent 5 s is declared dead)', () => {
       off();
     }
   });
+  test('a retried task that goes back to the same engine process, registered again under a new id, runs there (not dropped as a replay)', async () => {
+    const [victim, other] = rc().engines;
+    assert.ok(victim && other);
+    const events: EngineEvent[] = [];
+    const off = rc().onEngine((e) => events.push(e));
+    // the other engine is kept busy, so the retry can only go to the victim once it is back
+    const busy = rc()
+      .directView(other.id)
+      .apply(() => new Promise<number>((r) => setTimeout(() => r(process.pid), 30000)));
+    try {
+      await waitFor('the busy task to start', async () => (await rc().queueStatus()).engines[other.id]?.running === 1);
+      const ar = rc()
+        .loadBalancedView()
+        .withOptions({ retries: 1 })
+        .apply(() => new Promise<number>((r) => setTimeout(() => r(process.pid), 1500)));
+      await waitFor('the task to start on the victim', async () => (await rc().queueStatus()).engines[victim.id]?.running === 1);
+      signal([victim.pid], 'SIGSTOP');
+      await waitFor(`engine ${victim.id} declared dead`, () => events.some((e) => e.type === 'unregistered' && e.engine.id === victim.id), {
+        timeoutMs: 15000,
+      });
+      signal([victim.pid], 'SIGCONT');
+      // the same request, retried, reaches the process that received it before: it must run, not vanish
+      assert.equal(await ar.get({ timeoutMs: 15000 }), victim.pid);
+      assert.equal(ar.metadata.attempts.length, 1);
+    } finally {
+      signal([victim.pid], 'SIGCONT');
+      off();
+      await busy.abort().catch(() => undefined);
+      await busy.catch(() => undefined);
+    }
+  });
 });
