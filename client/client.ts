@@ -12,6 +12,8 @@ import { Connection, isLocal } from './connection.js';
 import type { Submitter } from './submitter.js';
 import { fromWire, toQueryRequest } from './query.js';
 import type { TaskQuery, TaskRecordInfo } from './query.js';
+import { DataLinks } from './data-links.js';
+import type { DataLinkStats } from './data-links.js';
 import { TaskTable } from './tasks.js';
 import { openTunnel } from './tunnel.js';
 import type { SshTunnelOptions, Tunnel } from './tunnel.js';
@@ -41,6 +43,12 @@ export interface ConnectOptions {
   sshServer?: string;
   /** how ssh reaches the gateway: port, identity file, extra `-o` options */
   sshOptions?: SshTunnelOptions;
+  /**
+   * send the large payload (1 MiB or more) of a request to one engine straight
+   * to that engine's data endpoint, past the controller, when this client can
+   * reach it (default true; false with `sshServer`)
+   */
+  directData?: boolean;
 }
 
 /** Per-engine queue counts, plus tasks not yet assigned to any engine. */
@@ -51,7 +59,17 @@ export interface QueueStatus {
 
 export type EngineEvent = { type: 'registered' | 'unregistered'; engine: EngineInfo; reason?: string };
 
-const CONNECT_OPTIONS = ['profile', 'clusterId', 'connectionFile', 'timeoutMs', 'echo', 'lostAfterMs', 'sshServer', 'sshOptions'] as const;
+const CONNECT_OPTIONS = [
+  'profile',
+  'clusterId',
+  'connectionFile',
+  'timeoutMs',
+  'echo',
+  'lostAfterMs',
+  'sshServer',
+  'sshOptions',
+  'directData',
+] as const;
 
 /** How long requests to the controller (queue status, stats, abort...) may take. */
 const REQUEST_TIMEOUT_MS = 10000;
@@ -69,12 +87,22 @@ export class Client {
   #hub!: ContentOf<'connect_reply'>;
   /** the ssh tunnel to the controller, with `sshServer` */
   #tunnel: Tunnel | undefined;
+  /** direct links to the engines' data endpoints (directData) */
+  #links: DataLinks | undefined;
 
   private constructor(file: string) {
     this.#file = file;
     this.#tasks = new TaskTable(
       () => this.#conn,
       (ids) => this.abort(ids),
+      {
+        send: (engineId, msgId, frames, bytes) => {
+          const e = this.#engines.get(engineId);
+          return e !== undefined && this.#links !== undefined && this.#links.send(e, msgId, frames, bytes);
+        },
+        outTo: () => (this.#links?.anyUp ? this.#links.routingId : undefined),
+        wake: () => this.#links?.wake(),
+      },
     );
     this.#submitter = {
       ids: () => this.ids,
@@ -130,7 +158,13 @@ export class Client {
     });
     c.#conn = conn;
     c.#hub = hub;
-    for (const e of hub.engines) c.#engines.set(e.id, e);
+    if (opts.directData ?? opts.sshServer === undefined) {
+      c.#links = new DataLinks(info.key, { onResult: (id, buffers) => c.#tasks.onDataResult(id, buffers), busy: () => c.#tasks.waiting() });
+    }
+    for (const e of hub.engines) {
+      c.#engines.set(e.id, e);
+      c.#links?.probe(e);
+    }
     c.#tasks.echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
     return c;
   }
@@ -146,6 +180,14 @@ export class Client {
 
   set echo(on: boolean) {
     this.#tasks.echo = on;
+  }
+
+  /**
+   * Payloads sent past the controller, straight to engines' data endpoints
+   * (`directData`): how many requests and bytes; null when direct data is off.
+   */
+  get directData(): DataLinkStats | null {
+    return this.#links?.stats ?? null;
   }
 
   /** Registered engine ids, ascending. */
@@ -329,6 +371,7 @@ export class Client {
   async close(): Promise<void> {
     if (this.#conn.closed) return;
     await this.#conn.close();
+    this.#links?.close();
     this.#tunnel?.close();
     this.#tasks.failAll(new ConnectionLost('the client was closed before the result arrived'));
   }
@@ -349,8 +392,13 @@ export class Client {
       }
       case 'engine_event': {
         const c = msg.content;
-        if (c.event === 'registered') this.#engines.set(c.engine.id, c.engine);
-        else this.#engines.delete(c.engine.id);
+        if (c.event === 'registered') {
+          this.#engines.set(c.engine.id, c.engine);
+          this.#links?.probe(c.engine);
+        } else {
+          this.#engines.delete(c.engine.id);
+          this.#links?.forget(c.engine.id);
+        }
         const ev: EngineEvent = { type: c.event, engine: c.engine, ...(c.reason ? { reason: c.reason } : {}) };
         for (const l of [...this.#engineListeners]) l(ev);
         return;

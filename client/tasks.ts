@@ -9,6 +9,20 @@ import type { ContentOf, Message } from '../protocol/index.js';
 import type { TaskState } from './asyncresult.js';
 import type { Connection } from './connection.js';
 import type { TaskRequest } from './submitter.js';
+import { randomUUID } from 'node:crypto';
+import { DIRECT_MIN_BYTES } from './data-links.js';
+
+/** What the task table needs of the client's data links. */
+export interface DirectData {
+  send(engineId: number, msgId: string, frames: Buffer[], bytes: number): boolean;
+  outTo(): string | undefined;
+  wake(): void;
+}
+const NO_DIRECT_DATA: DirectData = { send: () => false, outTo: () => undefined, wake: () => undefined };
+
+function isDataOut(meta: object): boolean {
+  return typeof (meta as { data_out?: unknown }).data_out === 'object' && (meta as { data_out?: unknown }).data_out !== null;
+}
 
 /** The metadata an apply_reply carries. */
 interface ReplyMeta {
@@ -26,20 +40,67 @@ export class TaskTable {
   /** print remote output as it arrives, prefixed by `[engine N]` */
   echo = false;
 
+  /** clear requests in flight, by engine: a payload sent directly meanwhile could reach the worker being replaced */
+  readonly #clearing = new Map<number, Set<string>>();
+
+  /** results that came over a data link before their reply */
+  readonly #early = new Map<string, Buffer[]>();
+  /** tasks whose reply came and whose result is still on its way over a data link */
+  readonly #late = new Map<string, { t: TaskState; timer: NodeJS.Timeout }>();
+
+  /**
+   * @param direct the data links: send a payload to an engine's data endpoint (false when it cannot: it then goes
+   * with the request); the routing id large results may be sent to; wake the links' receivers
+   */
   constructor(
     private readonly conn: () => Connection,
     private readonly abort: (msgIds: string[]) => Promise<number>,
+    private readonly direct: DirectData = NO_DIRECT_DATA,
   ) {}
 
   /** Send an apply_request; its state settles when the reply arrives. */
   submit(r: TaskRequest): TaskState {
     const metadata: Record<string, unknown> = { route: r.route, ...r.options };
     if (r.targets !== undefined) metadata.targets = r.targets;
-    const header = this.conn().send('apply_request', r.content, { metadata, buffers: r.buffers });
+    const msgId = randomUUID();
+    let buffers = r.buffers;
+    const one = r.route === 'direct' && r.targets?.length === 1 ? r.targets[0] : undefined;
+    if (one !== undefined) {
+      if (r.content.kind === 'clear') this.#noteClear(one, msgId);
+      const bytes = buffers.reduce((n, b) => n + b.byteLength, 0);
+      if (bytes >= DIRECT_MIN_BYTES && !this.#clearing.has(one) && this.direct.send(one, msgId, buffers, bytes)) {
+        metadata.data_in = { frames: buffers.length, bytes };
+        buffers = [];
+      }
+    }
+    const outTo = this.direct.outTo();
+    if (outTo !== undefined) metadata.data_out_to = outTo;
+    const header = this.conn().send('apply_request', r.content, { metadata, buffers, msgId });
     const t = this.newState(header.msg_id);
     this.#tasks.set(header.msg_id, t);
     this.conn().wake();
+    if (outTo !== undefined) this.direct.wake();
     return t;
+  }
+
+  /** A task's result frames, straight from its engine: settle it if its reply came, else keep them for the reply. */
+  onDataResult(msgId: string, buffers: Buffer[]): void {
+    const late = this.#late.get(msgId);
+    if (late) {
+      this.#late.delete(msgId);
+      clearTimeout(late.timer);
+      this.#settleValue(late.t, buffers);
+    } else if (this.#tasks.has(msgId)) this.#early.set(msgId, buffers);
+  }
+
+  #noteClear(engineId: number, msgId: string): void {
+    const set = this.#clearing.get(engineId) ?? new Set<string>();
+    set.add(msgId);
+    this.#clearing.set(engineId, set);
+  }
+
+  #clearDone(msgId: string): void {
+    for (const [engine, set] of this.#clearing) if (set.delete(msgId) && set.size === 0) this.#clearing.delete(engine);
   }
 
   newState(msgId: string): TaskState {
@@ -89,7 +150,28 @@ export class TaskTable {
   onReply(msg: Message<'apply_reply'>): void {
     const parentId = 'msg_id' in msg.parent ? msg.parent.msg_id : undefined;
     const t = parentId === undefined ? undefined : this.#tasks.get(parentId);
-    if (t) this.#onReply(t, msg.content, msg.metadata, msg.buffers);
+    if (!t) return;
+    if (msg.content.status === 'ok' && isDataOut(msg.metadata)) {
+      // the result comes over the data link: now, or soon
+      this.#noteReply(t, msg.metadata);
+      const early = this.#early.get(t.info.msgId);
+      if (early) {
+        this.#early.delete(t.info.msgId);
+        this.#settleValue(t, early);
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.#late.delete(t.info.msgId);
+        this.#settle(
+          t,
+          undefined,
+          new ProtocolError(`the result of task ${t.info.msgId} was sent over the data link and did not arrive within 60 s`, 'framing'),
+        );
+      }, 60_000);
+      this.#late.set(t.info.msgId, { t, timer });
+      return;
+    }
+    this.#onReply(t, msg.content, msg.metadata, msg.buffers);
   }
 
   onResult(msg: Message<'result_reply'>): void {
@@ -151,16 +233,35 @@ export class TaskTable {
     this.#onReply(t, content.data, c.reply_metadata ?? {}, buffers);
   }
 
-  #onReply(t: TaskState, c: ContentOf<'apply_reply'>, meta: ReplyMeta, buffers: Buffer[]): void {
+  #noteReply(t: TaskState, meta: ReplyMeta): void {
     t.info.engineId = meta.engine_id ?? null;
     if (Array.isArray(meta.attempts)) t.info.attempts = meta.attempts.map((a) => ({ engineId: a.engine_id, ename: a.ename }));
     t.info.started = meta.started ? new Date(meta.started) : null;
     t.info.completed = meta.completed ? new Date(meta.completed) : null;
     t.info.received = new Date();
+  }
+
+  #onReply(t: TaskState, c: ContentOf<'apply_reply'>, meta: ReplyMeta, buffers: Buffer[]): void {
+    this.#noteReply(t, meta);
     if (c.status === 'error') {
       this.#settle(t, undefined, errorFromReply(c, c.engine_info?.engine_id ?? t.info.engineId, t.info.msgId));
       return;
     }
+    if (isDataOut(meta)) {
+      // a record (getResult) of a result that went straight to the client that submitted the task
+      this.#settle(
+        t,
+        undefined,
+        new Error(
+          `the result of task ${t.info.msgId} went straight to the client that submitted it (a large result over its data link); the controller does not keep it`,
+        ),
+      );
+      return;
+    }
+    this.#settleValue(t, buffers);
+  }
+
+  #settleValue(t: TaskState, buffers: Buffer[]): void {
     let value: unknown;
     try {
       value = deserialize(buffers);
@@ -175,6 +276,13 @@ export class TaskTable {
   #settle(t: TaskState, value: unknown, error: Error | undefined): void {
     if (t.done) return;
     this.#tasks.delete(t.info.msgId);
+    this.#early.delete(t.info.msgId);
+    const late = this.#late.get(t.info.msgId);
+    if (late) {
+      clearTimeout(late.timer);
+      this.#late.delete(t.info.msgId);
+    }
+    if (this.#clearing.size > 0) this.#clearDone(t.info.msgId);
     t.done = true;
     t.value = value;
     t.error = error;

@@ -70,7 +70,7 @@ export class EngineRegistry {
   }
 
   info(e: EngineState): EngineInfo {
-    return { id: e.id, uuid: e.uuid, pid: e.pid, hostname: e.hostname, registered: e.registered, mpi: e.mpi };
+    return { id: e.id, uuid: e.uuid, pid: e.pid, hostname: e.hostname, registered: e.registered, mpi: e.mpi, data: e.data };
   }
 
   /** A message from this engine arrived: it is alive. */
@@ -96,6 +96,7 @@ export class EngineRegistry {
       hostname: req.hostname,
       registered: new Date().toISOString(),
       mpi: req.mpi ?? null,
+      data: req.data ?? null,
       identity,
       lastSeen: Date.now(),
       load: 0,

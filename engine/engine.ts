@@ -6,18 +6,20 @@
  */
 import { hostname } from 'node:os';
 import { v4 as uuidv4 } from 'uuid';
-import { Dealer } from 'zeromq';
+import { Dealer, curveKeyPair } from 'zeromq';
 import { Endpoint } from '../protocol/index.js';
 import type { ApplyReplyMetadata, ContentOf, ErrorContent, Incoming, Message } from '../protocol/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
+import { outwardAddress } from '../util/net.js';
 import { mpiPlace } from './mpi.js';
 import { setLongTimeout } from '../util/timers.js';
 import type { Timer } from '../util/timers.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
-import type { RunnerTask, TaskResult } from './runner.js';
+import type { DataStatus, RunnerTask, TaskResult } from './runner.js';
+import type { DataEndpoint } from '../protocol/index.js';
 
 export interface EngineOptions {
   info: ConnectionInfo;
@@ -35,6 +37,12 @@ export interface EngineOptions {
    * explicit limit, a task that exhausts memory ends its worker only, not the engine.
    */
   maxMemoryMb?: number;
+  /**
+   * give the execution worker a data endpoint, where clients send large
+   * payloads directly (default true); bound on the address this host reaches
+   * the controller from
+   */
+  dataEndpoint?: boolean;
 }
 
 export class Engine {
@@ -55,9 +63,13 @@ export class Engine {
   /** why this engine takes no new tasks (its lifetime ended), once it does not */
   #retiring: string | undefined;
   #lifetimeTimer: Timer | undefined;
+  /** the CurveZMQ keys of its data endpoint (with a curve cluster) */
+  readonly #dataCurve: { publicKey: string; secretKey: string } | undefined;
+  #data: DataEndpoint | null = null;
 
   constructor(o: EngineOptions) {
     this.#o = o;
+    this.#dataCurve = o.info.curve_serverkey ? curveKeyPair() : undefined;
     this.#sock = new Dealer({
       routingId: this.uuid,
       linger: 1000,
@@ -89,6 +101,7 @@ export class Engine {
       onFinish: (task, r) => this.#reply(task, r),
       onHandedBack: (tasks) => this.#handBack(tasks.map((t) => t.msgId)),
       onDrained: () => this.#retired(),
+      ...(o.dataEndpoint === false ? {} : { data: { key: o.info.key, bind: '', ...(this.#dataCurve ? { curve: this.#dataCurve } : {}) } }),
     });
   }
 
@@ -96,20 +109,33 @@ export class Engine {
   async start(): Promise<number> {
     this.#sock.connect(endpointOf(this.#o.info));
     this.#ep.start();
-    const workerUp = this.#runner.start();
+    if (this.#o.dataEndpoint !== false) {
+      const ip = await outwardAddress(this.#o.info.ip, this.#o.info.port).catch(() => '127.0.0.1');
+      this.#runner.dataBind(`tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`);
+    }
+    // the data endpoint is in the registration: the worker opens it first
+    const data = await this.#runner.start();
+    this.#data = dataEndpointOf(data, this.#dataCurve);
     const r = await this.#register(this.#o.registrationTimeoutMs);
     this.#controllerTimeoutMs = this.#o.controllerTimeoutMs ?? Math.max(10000, r.dead_after_ms * 2);
     this.#lastController = Date.now();
     this.#lastBeat = Date.now();
     this.#heartbeatMs = r.heartbeat_ms;
     this.#timer = setInterval(() => this.#beat(), r.heartbeat_ms);
-    await workerUp;
     return this.id;
   }
 
   async #register(timeoutMs: number): Promise<Extract<ContentOf<'registration_reply'>, { status: 'ok' }>> {
     const job = process.env.SLURM_JOB_ID;
-    const req = { uuid: this.uuid, pid: process.pid, hostname: hostname(), cwd: process.cwd(), mpi: mpiPlace(), ...(job ? { job } : {}) };
+    const req = {
+      uuid: this.uuid,
+      pid: process.pid,
+      hostname: hostname(),
+      cwd: process.cwd(),
+      mpi: mpiPlace(),
+      data: this.#data,
+      ...(job ? { job } : {}),
+    };
     let reply: Message<'registration_reply'>;
     try {
       reply = await this.#ep.request('registration_request', req, timeoutMs);
@@ -229,7 +255,18 @@ export class Engine {
       case 'apply_request': {
         // sent before the controller heard this engine retire: handed back unstarted
         if (this.#retiring !== undefined) this.#handBack([msg.header.msg_id]);
-        else this.#runner.add({ msgId: msg.header.msg_id, parent: msg.raw.header, content: msg.content, buffers: msg.buffers });
+        else {
+          const dataIn = dataInOf(msg.metadata);
+          const outTo = msg.metadata.data_out_to;
+          this.#runner.add({
+            msgId: msg.header.msg_id,
+            parent: msg.raw.header,
+            content: msg.content,
+            buffers: msg.buffers,
+            ...(dataIn ? { dataIn } : {}),
+            ...(typeof outTo === 'string' ? { dataOutTo: outTo } : {}),
+          });
+        }
         return;
       }
       case 'heartbeat':
@@ -280,6 +317,7 @@ export class Engine {
       completed: new Date().toISOString(),
     };
     if (r.ok) {
+      if (r.dataOut) metadata.data_out = r.dataOut;
       const buffers = r.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
       this.#ep.send(undefined, 'apply_reply', { status: 'ok' }, { parent: task.parent, metadata, buffers });
       return;
@@ -291,4 +329,14 @@ export class Engine {
     };
     this.#ep.send(undefined, 'apply_reply', content, { parent: task.parent, metadata });
   }
+}
+
+function dataEndpointOf(d: DataStatus | undefined, curve: { publicKey: string } | undefined): DataEndpoint | null {
+  return d?.url === undefined ? null : { url: d.url, curve_key: curve?.publicKey ?? null };
+}
+
+/** The request's payload comes to the data endpoint (metadata.data_in, checked by the controller at its door). */
+function dataInOf(metadata: Record<string, unknown>): { frames: number; bytes: number } | undefined {
+  const d = metadata.data_in as { frames?: unknown; bytes?: unknown } | undefined;
+  return d && typeof d.frames === 'number' && typeof d.bytes === 'number' ? { frames: d.frames, bytes: d.bytes } : undefined;
 }

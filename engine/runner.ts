@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { ExecutionWorker, describeEnd } from '../executor/execution-worker.js';
 import type { WorkerEnd } from '../executor/execution-worker.js';
+import type { InboxOptions } from '../executor/data-inbox.js';
 import type { DoneFromWorker, TaskError } from '../executor/messages.js';
 
 export interface RunnerTask {
@@ -19,11 +20,16 @@ export interface RunnerTask {
   parent: Buffer;
   content: ContentOf<'apply_request'>;
   buffers: Buffer[];
+  /** its payload comes to the worker's data inbox directly from the client: how many frames, how many bytes */
+  dataIn?: { frames: number; bytes: number };
+  /** a large result goes straight to the client's data link with this routing id, when it is connected here */
+  dataOutTo?: string;
   /** set when the controller asked to stop this task while it runs */
   abort?: TaskError;
 }
 
-export type TaskResult = { ok: true; frames: Uint8Array[]; started: string } | { ok: false; error: TaskError; started: string };
+export type TaskResult =
+  { ok: true; frames: Uint8Array[]; started: string; dataOut?: { frames: number } } | { ok: false; error: TaskError; started: string };
 
 export interface RunnerOptions {
   log: Logger;
@@ -37,6 +43,14 @@ export interface RunnerOptions {
   onHandedBack?: (tasks: RunnerTask[]) => void;
   /** after drain(): nothing is left to run */
   onDrained?: () => void;
+  /** give the execution worker a data inbox (bound to `data.bind`; a fresh worker binds the same port again) */
+  data?: InboxOptions;
+}
+
+/** The data inbox as the first worker opened it: its URL, or why there is none. */
+export interface DataStatus {
+  url?: string;
+  error?: string;
 }
 
 /** tasks handed to the worker ahead of time */
@@ -50,7 +64,9 @@ export class TaskRunner {
   #posted: RunnerTask[] = [];
   #worker: ExecutionWorker | undefined;
   #stopped = false;
-  #firstReady: (() => void) | undefined;
+  #firstReady: ((data: DataStatus | undefined) => void) | undefined;
+  /** where the worker's data inbox binds: after the first worker, the port it got */
+  #dataBind: string | undefined;
   /** drain(): no task goes to the worker any more */
   #draining = false;
   /** the error a task cancelled by drain() ends with in the worker: no task of a user can end with it */
@@ -58,10 +74,16 @@ export class TaskRunner {
 
   constructor(o: RunnerOptions) {
     this.#o = o;
+    this.#dataBind = o.data?.bind;
   }
 
-  /** Start the first worker; resolves when it takes tasks. */
-  start(): Promise<void> {
+  /** Where the data inbox binds (before start). */
+  dataBind(bind: string): void {
+    this.#dataBind = bind;
+  }
+
+  /** Start the first worker; resolves when it takes tasks, with its data inbox's URL when it has one. */
+  start(): Promise<DataStatus | undefined> {
     return new Promise((resolve) => {
       this.#firstReady = resolve;
       this.#startWorker();
@@ -155,7 +177,10 @@ export class TaskRunner {
       }
       this.#queue.shift();
       this.#posted.push(task);
-      this.#worker.post(task.msgId, task.content, task.buffers);
+      this.#worker.post(task.msgId, task.content, task.buffers, {
+        ...(task.dataIn ? { in: task.dataIn } : {}),
+        ...(task.dataOutTo !== undefined ? { outTo: task.dataOutTo } : {}),
+      });
     }
   }
 
@@ -181,17 +206,25 @@ export class TaskRunner {
       this.#next();
       return;
     }
-    this.#finish(task, m.ok ? { ok: true, frames: m.frames, started: m.started } : { ok: false, error: m.error, started: m.started });
+    this.#finish(
+      task,
+      m.ok
+        ? { ok: true, frames: m.frames, started: m.started, ...(m.dataOut ? { dataOut: m.dataOut } : {}) }
+        : { ok: false, error: m.error, started: m.started },
+    );
   }
 
   #startWorker(): void {
     const w: ExecutionWorker = new ExecutionWorker(
       {
-        onReady: () => {
-          this.#firstReady?.();
+        onReady: (data) => {
+          if (data?.url !== undefined) this.#dataBind = data.url;
+          else if (data?.error !== undefined) this.#o.log.warn(`no data endpoint: ${data.error}`);
+          this.#firstReady?.(data);
           this.#firstReady = undefined;
           this.#next();
         },
+        onDataDrop: (why) => this.#o.log.warn(`dropped a message on the data endpoint (${why})`),
         onStream: (msgId, name, text) => {
           const task = msgId === null ? this.#running : this.#posted.find((t) => t.msgId === msgId);
           if (task) this.#o.onStream(task, name, text);
@@ -201,7 +234,10 @@ export class TaskRunner {
           if (w === this.#worker && !this.#stopped) this.#workerEnded(end);
         },
       },
-      this.#o.maxMemoryMb === undefined ? {} : { maxMemoryMb: this.#o.maxMemoryMb },
+      {
+        ...(this.#o.maxMemoryMb === undefined ? {} : { maxMemoryMb: this.#o.maxMemoryMb }),
+        ...(this.#o.data && this.#dataBind ? { data: { ...this.#o.data, bind: this.#dataBind } } : {}),
+      },
     );
     this.#worker = w;
   }
@@ -212,6 +248,7 @@ export class TaskRunner {
     this.#queue = [...this.#posted.slice(1), ...this.#queue];
     this.#posted = task ? [task] : [];
     this.#startWorker();
+    this.#failDataIn(`the execution worker ${describeEnd(end)}`);
     if (task?.abort) {
       this.#finish(task, { ok: false, started: new Date().toISOString(), error: task.abort });
       return;
@@ -223,12 +260,26 @@ export class TaskRunner {
     this.#finish(task, { ok: false, started: new Date().toISOString(), error: { ename: 'WorkerExited', evalue, traceback: [] } });
   }
 
+  /**
+   * Tasks whose payload was sent to the data inbox of a worker that is gone
+   * (it may have arrived there) cannot run: they fail, saying to send again.
+   */
+  #failDataIn(why: string): void {
+    const lost = this.#queue.filter((t) => t.dataIn);
+    if (lost.length === 0) return;
+    this.#queue = this.#queue.filter((t) => !t.dataIn);
+    const evalue = `${why} and took the data sent to its data endpoint with it; engine ${this.#o.engineId()} is ready again: send the task again`;
+    for (const t of lost)
+      this.#o.onFinish(t, { ok: false, started: new Date().toISOString(), error: { ename: 'DataLinkError', evalue, traceback: [] } });
+  }
+
   async #replaceWorker(): Promise<void> {
     const old = this.#worker;
     this.#worker = undefined;
     await old?.close();
+    this.#failDataIn('the namespace was cleared (a fresh execution worker)');
     await new Promise<void>((resolve) => {
-      this.#firstReady = resolve;
+      this.#firstReady = () => resolve();
       this.#startWorker();
     });
   }

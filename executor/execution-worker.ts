@@ -8,6 +8,7 @@ import { getHeapStatistics } from 'node:v8';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { ApplyContent } from '../protocol/index.js';
+import type { InboxOptions } from './data-inbox.js';
 import type { CancelToWorker, DoneFromWorker, FromWorker, TaskError, ToWorker } from './messages.js';
 
 const THREAD_URL = new URL('./thread.js', import.meta.url);
@@ -31,7 +32,10 @@ export function describeEnd(end: WorkerEnd): string {
 }
 
 export interface WorkerEvents {
-  onReady(): void;
+  /** the thread takes tasks; with a data inbox, its URL or why it could not open one */
+  onReady(data?: { url?: string; error?: string }): void;
+  /** a message on the data inbox was dropped */
+  onDataDrop?(why: string): void;
   /** output written while a task ran (`msgId` null: between tasks) */
   onStream(msgId: string | null, name: 'stdout' | 'stderr', text: string): void;
   onDone(m: DoneFromWorker): void;
@@ -46,6 +50,8 @@ export interface WorkerOptions {
   execArgv?: string[];
   /** keep this process alive while the worker is idle (default true) */
   ref?: boolean;
+  /** give the thread a data inbox (an engine's): clients send large payloads to it directly */
+  data?: InboxOptions;
 }
 
 export class ExecutionWorker {
@@ -54,6 +60,12 @@ export class ExecutionWorker {
   #ready = false;
   #closed = false;
   #interrupted = false;
+  /**
+   * Set by the thread while ZeroMQ sends a result from the thread's own memory
+   * (data inbox): ending the thread then would free memory ZeroMQ still reads,
+   * which ends the process. Terminations wait until it is clear.
+   */
+  readonly #sending = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(events: WorkerEvents, o: WorkerOptions = {}) {
     const control = new MessageChannel();
@@ -63,7 +75,7 @@ export class ExecutionWorker {
       stderr: false,
       ...(o.execArgv ? { execArgv: o.execArgv } : {}),
       resourceLimits: { maxOldGenerationSizeMb: o.maxMemoryMb ?? Math.floor(getHeapStatistics().heap_size_limit / 1024 / 1024) },
-      workerData: { control: control.port2 },
+      workerData: { control: control.port2, sending: this.#sending, ...(o.data ? { data: o.data } : {}) },
       transferList: [control.port2],
     });
     if (o.ref === false) this.#w.unref();
@@ -77,9 +89,17 @@ export class ExecutionWorker {
         case 'ready':
           this.#ready = true;
           {
-            events.onReady();
+            events.onReady(
+              m.dataUrl !== undefined || m.dataError !== undefined
+                ? { ...(m.dataUrl !== undefined ? { url: m.dataUrl } : {}), ...(m.dataError !== undefined ? { error: m.dataError } : {}) }
+                : undefined,
+            );
             return;
           }
+        case 'data-drop': {
+          events.onDataDrop?.(m.why);
+          return;
+        }
         case 'stream': {
           events.onStream(m.msgId, m.name, m.text);
           return;
@@ -112,9 +132,21 @@ export class ExecutionWorker {
   }
 
   /** Hand a task over; its payload frames are moved, not cloned. */
-  post(msgId: string, content: ApplyContent, payload: readonly Buffer[]): void {
+  post(
+    msgId: string,
+    content: ApplyContent,
+    payload: readonly Buffer[],
+    data: { in?: { frames: number; bytes: number }; outTo?: string } = {},
+  ): void {
     const frames = payload.map(own);
-    const m: ToWorker = { type: 'task', msgId, content, frames };
+    const m: ToWorker = {
+      type: 'task',
+      msgId,
+      content,
+      frames,
+      ...(data.in ? { dataIn: data.in } : {}),
+      ...(data.outTo !== undefined ? { dataOutTo: data.outTo } : {}),
+    };
     this.#w.postMessage(m, transferable(frames));
   }
 
@@ -127,14 +159,20 @@ export class ExecutionWorker {
   /** End the worker now, whatever it runs; onEnd reports it as interrupted. */
   interrupt(): void {
     this.#interrupted = true;
-    void this.#w.terminate();
+    void this.#notSending().then(() => this.#w.terminate());
   }
 
   /** End the worker quietly (no onEnd). */
   async close(): Promise<void> {
     this.#closed = true;
     this.#control.close();
+    await this.#notSending();
     await this.#w.terminate();
+  }
+
+  /** Resolves once the thread is not sending from its own memory (see #sending). */
+  async #notSending(): Promise<void> {
+    while (Atomics.load(this.#sending, 0) !== 0) await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -7,6 +7,10 @@ export interface TaskToWorker {
   content: ApplyContent;
   /** the serialized payload frames (for apply and map, the function source is their head) */
   frames: Uint8Array[];
+  /** the frames come through the worker's data inbox instead (a data_put with this msg_id): how many and their bytes */
+  dataIn?: { frames: number; bytes: number };
+  /** a large result goes straight to the client's data link with this routing id, when it is connected here */
+  dataOutTo?: string;
 }
 
 /** The error a task ends with. */
@@ -23,7 +27,13 @@ export type ToWorker = TaskToWorker | CancelToWorker;
 
 /** A task ended: its serialized result, or its error. */
 export type DoneFromWorker =
-  | { type: 'done'; msgId: string; ok: true; frames: Uint8Array[]; started: string; completed: string }
+  | { type: 'done'; msgId: string; ok: true; frames: Uint8Array[]; started: string; completed: string; dataOut?: { frames: number } }
   | { type: 'done'; msgId: string; ok: false; error: TaskError; started: string; completed: string };
 
-export type FromWorker = { type: 'ready' } | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string } | DoneFromWorker;
+export type FromWorker =
+  /** the thread takes tasks; with a data inbox, its URL (or why it has none) */
+  | { type: 'ready'; dataUrl?: string; dataError?: string }
+  /** a message on the data inbox was dropped (for the engine log) */
+  | { type: 'data-drop'; why: string }
+  | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string }
+  | DoneFromWorker;

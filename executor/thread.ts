@@ -13,6 +13,8 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import type { MessagePort } from 'node:worker_threads';
 import { SerializationError } from '../errors/index.js';
 import { compileCandidates, deserialize, deserializeWithHead, serialize } from '../protocol/index.js';
+import { DataInbox } from './data-inbox.js';
+import type { InboxOptions } from './data-inbox.js';
 import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './messages.js';
 import { stripTypes } from './typescript.js';
 
@@ -199,12 +201,49 @@ function describeError(e: unknown): TaskError {
 const cancelled = new Map<string, TaskError>();
 /** cancellations from the engine, drained synchronously before each task starts */
 const control = (workerData as { control?: MessagePort } | null)?.control;
+/** the data inbox's settings, when the engine gives this thread one */
+const inboxOptions = (workerData as { data?: InboxOptions } | null)?.data;
+/** set while a result is sent from this thread's memory (see ExecutionWorker) */
+const sending = (workerData as { sending?: Int32Array } | null)?.sending;
+let inbox: DataInbox | undefined;
+
+/** The payload of a task: in its message, or (dataIn) taken from the data inbox once it has arrived. */
+async function payloadOf(t: TaskToWorker): Promise<TaskError | undefined> {
+  if (!t.dataIn) return undefined;
+  if (!inbox) {
+    return { ename: 'DataLinkError', evalue: 'the task sent its data to a data endpoint this engine does not have', traceback: [] };
+  }
+  const got = await inbox.take(t.msgId, t.dataIn.bytes, () => {
+    drainControl();
+    return cancelled.get(t.msgId);
+  });
+  if (!Array.isArray(got)) return got;
+  t.frames = got;
+  return undefined;
+}
 
 function drainControl(): void {
   if (!control) return;
   for (let m = receiveMessageOnPort(control); m; m = receiveMessageOnPort(control)) {
     const c = m.message as CancelToWorker;
     cancelled.set(c.msgId, c.error);
+  }
+}
+
+/** results this large go straight to the client's data link, when it has one here */
+const DIRECT_RESULT_BYTES = 1024 * 1024;
+
+/** Send a large result to the client's data link; false when it goes with the reply instead. */
+async function sendDirect(t: TaskToWorker, frames: Buffer[]): Promise<boolean> {
+  if (!inbox || t.dataOutTo === undefined) return false;
+  const bytes = frames.reduce((n, f) => n + f.byteLength, 0);
+  if (bytes < DIRECT_RESULT_BYTES) return false;
+  // ZeroMQ reads this thread's memory while it sends: the owner waits before it ends this thread
+  if (sending) Atomics.store(sending, 0, 1);
+  try {
+    return await inbox.sendResult(t.dataOutTo, t.msgId, frames, bytes);
+  } finally {
+    if (sending) Atomics.store(sending, 0, 0);
   }
 }
 
@@ -224,12 +263,32 @@ port.on('message', (m: ToWorker) => {
       post({ type: 'done', msgId: t.msgId, ok: false, error: skip, started, completed: started });
       return;
     }
+    const failed = await payloadOf(t);
+    if (failed) {
+      cancelled.delete(t.msgId);
+      post({ type: 'done', msgId: t.msgId, ok: false, error: failed, started, completed: new Date().toISOString() });
+      return;
+    }
     current = t.msgId;
     let msg: FromWorker;
     const transfer: ArrayBuffer[] = [];
     try {
       const value = await execute(t);
-      const frames = serialize(value, 'result').map((f, i) => {
+      const result = serialize(value, 'result');
+      const sent = await sendDirect(t, result);
+      if (sent) {
+        post({
+          type: 'done',
+          msgId: t.msgId,
+          ok: true,
+          frames: [],
+          dataOut: { frames: result.length },
+          started,
+          completed: new Date().toISOString(),
+        });
+        return;
+      }
+      const frames = result.map((f, i) => {
         // out-of-band frames alias the namespace: one copy of each, then a transfer (a clone would copy twice)
         const own = i === 0 || f.byteLength < 65536 ? f : Buffer.from(f);
         if (own.byteOffset === 0 && own.buffer.byteLength === own.byteLength && own.buffer instanceof ArrayBuffer) transfer.push(own.buffer);
@@ -247,5 +306,15 @@ port.on('message', (m: ToWorker) => {
 new vm.Script('0', { filename: REMOTE_FILE, importModuleDynamically: dynamicImport });
 setImmediate(() => {
   installCapture();
-  post({ type: 'ready' });
+  if (!inboxOptions) {
+    post({ type: 'ready' });
+    return;
+  }
+  DataInbox.open(inboxOptions, (why) => post({ type: 'data-drop', why })).then(
+    (opened) => {
+      inbox = opened;
+      post({ type: 'ready', dataUrl: opened.url });
+    },
+    (e: unknown) => post({ type: 'ready', dataError: e instanceof Error ? e.message : String(e) }),
+  );
 });

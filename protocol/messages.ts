@@ -7,6 +7,8 @@
  * Channels (all over ZeroMQ, the controller binds):
  * - client  (ROUTER at the controller, DEALER at each client)
  * - engine  (ROUTER at the controller, DEALER at each engine)
+ * - data    (ROUTER in each engine's execution worker, DEALER at each client):
+ *           large request payloads, past the controller (executor/data-inbox.ts)
  */
 import { z } from 'zod';
 import { EmptyContentSchema } from './schemas/header.js';
@@ -68,6 +70,13 @@ export const ContentSchemas = {
   /** engine -> controller: no new tasks for me; these I hand back unstarted (controller/tasks.ts retire) */
   engine_retire: EngineRetireSchema,
   heartbeat: EmptyContentSchema,
+  // client -> engine, on the engine's data endpoint
+  /** the payload frames (buffers) of the task `msg_id`, sent past the controller */
+  data_put: z.object({ msg_id: z.string().min(1).max(200) }),
+  /** engine -> client: the result frames (buffers) of the task `msg_id`; its apply_reply says `data_out` */
+  data_result: z.object({ msg_id: z.string().min(1).max(200) }),
+  /** client -> engine: the data_result of `msg_id` arrived (the engine's memory it was sent from is free again) */
+  data_ack: z.object({ msg_id: z.string().min(1).max(200) }),
 } as const;
 
 export type MsgType = keyof typeof ContentSchemas;

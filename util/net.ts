@@ -35,3 +35,23 @@ export function externalAddress(): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The address of this host that packets to `host` leave from (a UDP socket
+ * connected there: no packet is sent), so a peer that reaches `host` can
+ * usually reach this host at it too. Loopback for a loopback `host`.
+ */
+export async function outwardAddress(host: string, port: number): Promise<string> {
+  if (isLoopback(host)) return '127.0.0.1';
+  const { createSocket } = await import('node:dgram');
+  const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.connect(port, host, () => resolve());
+    });
+    return sock.address().address;
+  } finally {
+    sock.close();
+  }
+}

@@ -7,6 +7,13 @@ export const MpiPlaceSchema = z
   .refine((m) => m.rank < m.size, 'rank must be below size');
 export type MpiPlace = z.infer<typeof MpiPlaceSchema>;
 
+/** An engine's data endpoint: a ZeroMQ URL and, with CurveZMQ, the engine's public key for it. */
+export const DataEndpointSchema = z.object({
+  url: z.string().min(1).max(1000),
+  curve_key: z.string().length(40).nullable(),
+});
+export type DataEndpoint = z.infer<typeof DataEndpointSchema>;
+
 export const RegistrationRequestSchema = z.object({
   uuid: z.string().min(1).max(200),
   pid: z.number().int(),
@@ -16,6 +23,8 @@ export const RegistrationRequestSchema = z.object({
   mpi: MpiPlaceSchema.nullable().optional(),
   /** the batch job the engine runs in (Slurm's SLURM_JOB_ID), if any */
   job: z.string().max(200).optional(),
+  /** where clients send large request frames directly (its execution worker's data socket), if it has one */
+  data: DataEndpointSchema.nullable().optional(),
 });
 export type RegistrationRequest = z.infer<typeof RegistrationRequestSchema>;
 
@@ -51,5 +60,7 @@ export const EngineInfoSchema = z.object({
   registered: z.string(),
   /** its rank and its job's size when it runs as a rank of an MPI job (`--engines mpi`), else null */
   mpi: MpiPlaceSchema.nullable().default(null),
+  /** where large request frames go directly (past the controller), or null */
+  data: DataEndpointSchema.nullable().default(null),
 });
 export type EngineInfo = z.infer<typeof EngineInfoSchema>;

@@ -27,6 +27,13 @@ export const TaskMetadataSchema = z.object({
   after: DependencySchema.optional(),
   /** location dependency: run where these ran */
   follow: DependencySchema.optional(),
+  /**
+   * the payload frames travel directly to the engine's data endpoint (a data_put with this task's msg_id),
+   * not in this message: how many, and their bytes
+   */
+  data_in: z.object({ frames: z.number().int().positive().max(100000), bytes: z.number().int().nonnegative() }).optional(),
+  /** send a large result straight to the client's data link with this routing id, if it is connected to the engine */
+  data_out_to: z.string().min(1).max(200).optional(),
 });
 export type TaskMetadata = z.infer<typeof TaskMetadataSchema>;
 
@@ -83,6 +90,8 @@ export const ApplyReplyMetadataSchema = z.object({
   completed: z.string().nullable(),
   /** earlier failed runs of a retried task, added by the controller */
   attempts: z.array(z.object({ engine_id: z.number().int().nullable(), ename: z.string() })).optional(),
+  /** the result frames went straight to the client's data link (a data_result), not with this reply */
+  data_out: z.object({ frames: z.number().int().nonnegative() }).optional(),
 });
 export type ApplyReplyMetadata = z.infer<typeof ApplyReplyMetadataSchema>;
 

@@ -1,0 +1,186 @@
+/**
+ * An engine's data inbox: a ROUTER socket owned by its execution worker, on
+ * which clients send the large payload frames of their requests directly
+ * (`data_put`, one hop, past the controller), while the request itself goes
+ * through the controller. Frames received here are ZeroMQ's own memory and
+ * become the task's values in this thread without a copy.
+ *
+ * It never leaves a receive pending: a worker thread that is terminated (an
+ * interrupted task) while ZeroMQ waits in it ends the whole process. So it
+ * reads without waiting, and only while a task waits for its data; between
+ * tasks, what arrives waits in ZeroMQ's queue.
+ */
+import { Router } from 'zeromq';
+import { ProtocolError } from '../errors/protocol.js';
+import { unpack } from '../protocol/packing.js';
+import { Session, parseVerified } from '../protocol/session.js';
+import type { TaskError } from './messages.js';
+
+export interface InboxOptions {
+  /** the cluster key */
+  key: string;
+  /** the address to bind, `tcp://ip:port` (port 0: any free one) */
+  bind: string;
+  /** CurveZMQ server keys, when the cluster encrypts */
+  curve?: { publicKey: string; secretKey: string };
+}
+
+/** data that no task claimed is dropped after this long (its task was aborted before it reached the engine) */
+const UNCLAIMED_MS = 10 * 60_000;
+/** how long a task waits for its data: this, plus its bytes at 10 MB/s */
+const BASE_WAIT_MS = 30_000;
+const BIND_TRIES = 40;
+
+export class DataInbox {
+  readonly #sock: Router;
+  readonly #session: Session;
+  readonly #arrived = new Map<string, { frames: Buffer[]; at: number }>();
+  /** data_acks received for results sent from here */
+  readonly #acked = new Set<string>();
+  readonly url: string;
+  readonly #onDrop: (why: string) => void;
+
+  private constructor(sock: Router, session: Session, url: string, onDrop: (why: string) => void) {
+    this.#sock = sock;
+    this.#session = session;
+    this.url = url;
+    this.#onDrop = onDrop;
+  }
+
+  /** Bind (the same port again after a restart of the worker: the old socket may take a moment to let go of it). */
+  static async open(o: InboxOptions, onDrop: (why: string) => void): Promise<DataInbox> {
+    let last: unknown;
+    for (let i = 0; i < BIND_TRIES; i++) {
+      const sock = new Router({
+        receiveTimeout: 0,
+        receiveHighWaterMark: 0,
+        // a result for a client not connected here fails at once (and goes through the controller instead)
+        mandatory: true,
+        sendHighWaterMark: 0,
+        linger: 0,
+        ...(o.curve ? { curveServer: true, curvePublicKey: o.curve.publicKey, curveSecretKey: o.curve.secretKey } : {}),
+      });
+      try {
+        await sock.bind(o.bind);
+        return new DataInbox(sock, new Session(o.key), sock.lastEndpoint ?? o.bind, onDrop);
+      } catch (e) {
+        last = e;
+        sock.close();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error(`cannot bind the data endpoint ${o.bind}: ${last instanceof Error ? last.message : String(last)}`);
+  }
+
+  /**
+   * The payload frames of task `msgId`, once they have arrived. Reads without
+   * waiting, at short intervals, until they are there, `cancelled()` says why
+   * to stop, or the wait (30 s plus the bytes at 10 MB/s) is over.
+   */
+  async take(msgId: string, bytes: number, cancelled: () => TaskError | undefined): Promise<Buffer[] | TaskError> {
+    const waitMs = BASE_WAIT_MS + bytes / 10_000;
+    const deadline = Date.now() + waitMs;
+    let pause = 0;
+    for (;;) {
+      const got = (await this.#read()) || this.#arrived.has(msgId);
+      const hit = this.#arrived.get(msgId);
+      if (hit) {
+        this.#arrived.delete(msgId);
+        return hit.frames;
+      }
+      const stop = cancelled();
+      if (stop) return stop;
+      if (Date.now() > deadline) {
+        return {
+          ename: 'DataLinkError',
+          evalue:
+            `the task's ${bytes} bytes of data did not reach the engine's data endpoint (${this.url}) within ${Math.round(waitMs / 1000)} s: ` +
+            'the client cannot reach it (a firewall, a tunnel), or the engine restarted its execution worker. ' +
+            'Connect with Client.connect({ directData: false }) to send everything through the controller.',
+          traceback: [],
+        };
+      }
+      // back off while nothing comes: from at once up to every 5 ms
+      pause = got ? 0 : Math.min(5, pause + 1);
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+
+  /**
+   * Send the result frames of task `msgId` to the client whose data link has
+   * routing id `to`, and wait until it says they arrived (the frames are this
+   * thread's memory, read by ZeroMQ while it sends: nothing may change or free
+   * them before). False when that client has no link here (nothing was sent).
+   */
+  async sendResult(to: string, msgId: string, frames: Buffer[], bytes: number): Promise<boolean> {
+    const { frames: out } = this.#session.build([Buffer.from(to)], 'data_result', { msg_id: msgId }, { buffers: frames });
+    try {
+      await this.#sock.send(out);
+    } catch {
+      return false; // EHOSTUNREACH: not connected here
+    }
+    const deadline = Date.now() + BASE_WAIT_MS + bytes / 10_000;
+    let pause = 0;
+    while (!this.#acked.has(msgId) && Date.now() < deadline) {
+      const got = await this.#read();
+      if (this.#acked.has(msgId)) break;
+      pause = got ? 0 : Math.min(5, pause + 1);
+      await new Promise((r) => setTimeout(r, pause));
+    }
+    this.#acked.delete(msgId);
+    // ZeroMQ lets go of the frames through this thread's event loop: let it turn once
+    await new Promise((r) => setImmediate(r));
+    return true;
+  }
+
+  /** Read what has arrived without waiting; true when something did. */
+  async #read(): Promise<boolean> {
+    let any = false;
+    for (;;) {
+      let frames: Buffer[];
+      try {
+        frames = await this.#sock.receive();
+      } catch {
+        break; // EAGAIN: nothing more for now
+      }
+      any = true;
+      this.#accept(frames.slice(1));
+    }
+    if (any) this.#forgetUnclaimed();
+    return any;
+  }
+
+  #accept(frames: Buffer[]): void {
+    let messages: Buffer[][];
+    try {
+      messages = unpack(frames);
+    } catch (e) {
+      this.#drop(e);
+      return;
+    }
+    for (const m of messages) {
+      try {
+        const { raw, header } = this.#session.verify(m);
+        const msg = parseVerified(raw, header);
+        if (msg.type === 'data_put') this.#arrived.set(msg.content.msg_id, { frames: msg.buffers, at: Date.now() });
+        else if (msg.type === 'data_ack') this.#acked.add(msg.content.msg_id);
+        else throw new ProtocolError(`unexpected ${header.msg_type} on the data endpoint`, 'schema');
+      } catch (e) {
+        this.#drop(e);
+      }
+    }
+  }
+
+  #drop(e: unknown): void {
+    this.#onDrop(e instanceof ProtocolError ? `${e.reason}: ${e.message}` : String(e));
+  }
+
+  #forgetUnclaimed(): void {
+    const old = Date.now() - UNCLAIMED_MS;
+    for (const [id, d] of this.#arrived) if (d.at < old) this.#arrived.delete(id);
+  }
+
+  close(): void {
+    this.#sock.close();
+  }
+}
