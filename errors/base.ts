@@ -12,6 +12,7 @@
 export const SYSTEM_ERROR_NAMES = [
   'EngineError',
   'WorkerExited',
+  'DataLinkError',
   'TaskTimeout',
   'TaskAborted',
   'InvalidDependency',

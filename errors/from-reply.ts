@@ -2,6 +2,7 @@
 import { NoEnginesRegistered } from './client.js';
 import { ProtocolError, SerializationError } from './protocol.js';
 import {
+  DataLinkError,
   EngineError,
   ImpossibleDependency,
   InvalidDependency,
@@ -29,6 +30,7 @@ type TaskErrorClass = new (...a: ConstructorParameters<typeof TaskError>) => Tas
 const TASK_ERRORS: Record<string, TaskErrorClass> = {
   EngineError,
   WorkerExited,
+  DataLinkError,
   TaskTimeout,
   TaskAborted,
   InvalidDependency,

@@ -62,6 +62,16 @@ export class WorkerExited extends TaskError {
   override name = 'WorkerExited';
 }
 
+/**
+ * A task's payload, sent straight to its engine's data endpoint, did not
+ * reach the code: the engine's execution worker was replaced while it was on
+ * its way, or the engine cannot be reached from the client. Send it again, or
+ * connect with `directData: false`.
+ */
+export class DataLinkError extends TaskError {
+  override name = 'DataLinkError';
+}
+
 /** A task did not finish within its `timeoutMs`; a running one was interrupted (its engine's namespace is reset). */
 export class TaskTimeout extends TaskError {
   override name = 'TaskTimeout';
