@@ -392,6 +392,12 @@ export class Client {
       }
       case 'engine_event': {
         const c = msg.content;
+        if (c.event === 'data') {
+          // its data endpoint opened (after it registered): not an event for listeners
+          if (this.#engines.has(c.engine.id)) this.#engines.set(c.engine.id, c.engine);
+          this.#links?.probe(c.engine);
+          return;
+        }
         if (c.event === 'registered') {
           this.#engines.set(c.engine.id, c.engine);
           this.#links?.probe(c.engine);

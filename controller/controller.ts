@@ -141,7 +141,16 @@ export class Controller {
       hub,
       adapt: () => this.#adapter?.status(),
     });
-    return { clients, engines, clientRegistry, registry, tasks, queries, shutdown: (_id, all, targets) => this.#shutdown(all, targets) };
+    return {
+      clients,
+      engines,
+      clientRegistry,
+      registry,
+      tasks,
+      queries,
+      shutdown: (_id, all, targets) => this.#shutdown(all, targets),
+      dataOpened: (e) => this.#notify({ event: 'data', engine: registry.info(e) }),
+    };
   }
 
   /** Bind both sockets and start serving. */

@@ -9,7 +9,7 @@ import { TaskMetadataSchema } from '../protocol/index.js';
 import type { ApplyReplyMetadata, Endpoint, ErrorContent, Incoming, Message, MsgType, TaskMetadata } from '../protocol/index.js';
 import type { ClientRegistry } from './clients.js';
 import type { Queries } from './queries.js';
-import type { EngineRegistry } from './registry.js';
+import type { EngineRegistry, EngineState } from './registry.js';
 import type { TaskManager } from './tasks.js';
 
 export type Handler = (m: Incoming) => void;
@@ -24,6 +24,8 @@ export interface HubParts {
   tasks: TaskManager;
   queries: Queries;
   shutdown: (identity: Buffer, hub: boolean, targets: number[] | undefined) => void;
+  /** an engine's data endpoint opened: tell the clients */
+  dataOpened: (e: EngineState) => void;
 }
 
 /**
@@ -156,6 +158,17 @@ export function engineHandlers(p: HubParts): Handlers {
     registration_request: (m) => {
       const msg = ep.parse(m);
       if (msg?.type === 'registration_request') p.registry.register(m.identity!, m.header, msg.content);
+    },
+    engine_data: (m) => {
+      const e = registered(m);
+      if (!e) {
+        p.registry.unknown(m.identity!);
+        return;
+      }
+      const msg = ep.parse(m);
+      if (msg?.type !== 'engine_data') return;
+      e.data = msg.content.data;
+      p.dataOpened(e);
     },
     engine_retire: (m) => {
       const e = registered(m);

@@ -113,15 +113,19 @@ export class Engine {
       const ip = await outwardAddress(this.#o.info.ip, this.#o.info.port).catch(() => '127.0.0.1');
       this.#runner.dataBind(`tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`);
     }
-    // the data endpoint is in the registration: the worker opens it first
-    const data = await this.#runner.start();
-    this.#data = dataEndpointOf(data, this.#dataCurve);
+    // the worker starts while the engine registers; its data endpoint is announced once it is open
+    const workerUp = this.#runner.start().then((data) => {
+      this.#data = dataEndpointOf(data, this.#dataCurve);
+    });
     const r = await this.#register(this.#o.registrationTimeoutMs);
     this.#controllerTimeoutMs = this.#o.controllerTimeoutMs ?? Math.max(10000, r.dead_after_ms * 2);
     this.#lastController = Date.now();
     this.#lastBeat = Date.now();
     this.#heartbeatMs = r.heartbeat_ms;
     this.#timer = setInterval(() => this.#beat(), r.heartbeat_ms);
+    await workerUp;
+    // registered before its worker was up: the clients learn of the data endpoint now
+    if (this.#data) this.#ep.send(undefined, 'engine_data', { data: this.#data });
     return this.id;
   }
 

@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { EmptyContentSchema } from './schemas/header.js';
 import type { Header } from './schemas/header.js';
-import { EngineRetireSchema, RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';
+import { DataEndpointSchema, EngineRetireSchema, RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';
 import {
   AbortReplySchema,
   AbortRequestSchema,
@@ -70,6 +70,8 @@ export const ContentSchemas = {
   /** engine -> controller: no new tasks for me; these I hand back unstarted (controller/tasks.ts retire) */
   engine_retire: EngineRetireSchema,
   heartbeat: EmptyContentSchema,
+  /** engine -> controller: its data endpoint is open (after registration: the execution worker opens it) */
+  engine_data: z.object({ data: DataEndpointSchema }),
   // client -> engine, on the engine's data endpoint
   /** the payload frames (buffers) of the task `msg_id`, sent past the controller */
   data_put: z.object({ msg_id: z.string().min(1).max(200) }),

@@ -50,9 +50,10 @@ describe('the direct data path (8 engines)', () => {
   before(() => (rc = c.rc()));
 
   test('every engine has a data endpoint, and the client reaches it', async () => {
-    for (const e of rc.engines) assert.match(e.data?.url ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/, `engine ${e.id}`);
-    // each link is checked (a TCP connect) when the client hears of its engine
+    // an engine announces its endpoint once its execution worker has opened it (it may register first);
+    // each link is checked (a TCP connect) when the client hears of it
     await waitFor('a link to every engine', () => rc.directData?.links === 8);
+    for (const e of rc.engines) assert.match(e.data?.url ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/, `engine ${e.id}`);
   });
 
   test('a 100 MB array pushed to all 8 engines arrives intact on each, each copy over its data link', async () => {

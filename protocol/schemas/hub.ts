@@ -16,7 +16,8 @@ export const ConnectReplySchema = z.object({
 export type ConnectReply = z.infer<typeof ConnectReplySchema>;
 
 export const EngineEventSchema = z.object({
-  event: z.enum(['registered', 'unregistered']),
+  /** `data`: the engine's data endpoint opened (its info now has `data`) */
+  event: z.enum(['registered', 'unregistered', 'data']),
   engine: EngineInfoSchema,
   reason: z.string().optional(),
 });

@@ -32,6 +32,7 @@
  * 192.0.2.x. Partitions are `linkDown()`/`linkUp()` (`tc netem` is not
  * available). Needs root: gate suites with hostsGate().
  */
+import { exitHook } from './exit-hook.js';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -124,7 +125,6 @@ interface Made {
 }
 
 const made = new Set<Made>();
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function tryKill(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -144,27 +144,9 @@ function destroySync(m: Made): void {
   made.delete(m);
 }
 
-function onExit(): void {
+const cleanupAtExit = exitHook(() => {
   for (const m of [...made]) destroySync(m);
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  onExit();
-  unhook();
-  // alone, re-raise it for its default action; with other listeners (node --test's), they decide
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-function hook(): void {
-  if (process.listeners('exit').includes(onExit)) return;
-  process.on('exit', onExit);
-  for (const s of SIGNALS) process.on(s, onSignal);
-}
-
-function unhook(): void {
-  process.off('exit', onExit);
-  for (const s of SIGNALS) process.off(s, onSignal);
-}
+});
 
 /**
  * Delete the namespaces (and SIGKILL their processes) left by test processes
@@ -299,7 +281,7 @@ async function cleanupMade(m: Made): Promise<CleanupReport> {
     if (r.code !== 0 && existsSync(`/run/netns/${ns}`)) throw new Error(`could not delete the namespace ${ns}: ${showResult(r)}`);
   }
   made.delete(m);
-  if (made.size === 0) unhook();
+  if (made.size === 0) cleanupAtExit.disarm();
   const left = netnsList().filter((ns) => m.namespaces.includes(ns));
   const survivors = [...stubborn, ...leftovers].filter((d) => d.includes('survived SIGKILL'));
   if (left.length > 0 || survivors.length > 0) {
@@ -326,7 +308,7 @@ export async function createHosts(opts: { names: readonly string[]; dir: string;
   const hub = `${id}-hub`;
   const m: Made = { namespaces: [], children: new Map() };
   made.add(m);
-  hook();
+  cleanupAtExit.arm();
   const addNs = async (ns: string): Promise<void> => {
     m.namespaces.push(ns); // first, so that a failure half-way still deletes it
     await ip(['netns', 'add', ns]);

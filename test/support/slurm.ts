@@ -24,6 +24,7 @@
  * more tasks than CPUs needs `--overcommit` (pass `--sbatch=--overcommit`).
  * Needs root (slurmd starts jobs as their user) and Debian's slurm-wlm and munge.
  */
+import { exitHook } from './exit-hook.js';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -91,7 +92,6 @@ interface Started {
 }
 
 const started = new Set<Started>();
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function tryKill(pid: number | undefined, signal: NodeJS.Signals): void {
   if (pid === undefined) return;
@@ -115,26 +115,9 @@ function destroySync(s: Started): void {
   started.delete(s);
 }
 
-function onExit(): void {
+const cleanupAtExit = exitHook(() => {
   for (const s of [...started]) destroySync(s);
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  onExit();
-  unhook();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-function hook(): void {
-  if (process.listeners('exit').includes(onExit)) return;
-  process.on('exit', onExit);
-  for (const s of SIGNALS) process.on(s, onSignal);
-}
-
-function unhook(): void {
-  process.off('exit', onExit);
-  for (const s of SIGNALS) process.off(s, onSignal);
-}
+});
 
 // ------------------------------------------------------------------ starting
 
@@ -199,7 +182,7 @@ export async function startSlurm(): Promise<Slurm> {
   const conf = join(dir, 'slurm.conf');
   const s: Started = { dir, conf, children: [] };
   started.add(s);
-  hook();
+  cleanupAtExit.arm();
   const env = { SLURM_CONF: conf };
   const cmds = slurmCommands(env);
   const saved = process.env.SLURM_CONF;
@@ -334,7 +317,7 @@ async function stopPrivate(s: Started, cmds: Pick<Slurm, 'run' | 'jobs'>, savedC
     );
     rmSync(s.dir, { recursive: true, force: true });
     started.delete(s);
-    if (started.size === 0) unhook();
+    if (started.size === 0) cleanupAtExit.disarm();
     if (savedConf === undefined) delete process.env.SLURM_CONF;
     else process.env.SLURM_CONF = savedConf;
   }
