@@ -83,9 +83,9 @@ export class Controller {
     this.#handlers = { client: clientHandlers(this.#p), engine: engineHandlers(this.#p) };
   }
 
-  #wire(o: ControllerOptions): HubParts {
+  /** The two endpoints (clients, engines), sharing one session: one replay history for both ports. */
+  #endpoints(o: ControllerOptions): { clients: Endpoint; engines: Endpoint } {
     const { log } = o;
-    // one session for both sockets: one replay history, so a message cannot be replayed into the other port
     const session = new Session(o.key);
     // the callbacks below run once the parts exist (after start)
     const common = { router: true, key: o.key, session, log };
@@ -110,6 +110,12 @@ export class Controller {
         if (!this.#p.registry.sendFailed(msgs[0]?.[0], gone(err)) && !this.#stopping) log.warn(`send to engine failed: ${String(err)}`);
       },
     });
+    return { clients, engines };
+  }
+
+  #wire(o: ControllerOptions): HubParts {
+    const { log } = o;
+    const { clients, engines } = this.#endpoints(o);
     const store = o.store ?? new MemoryTaskStore();
     const scheduler = new Scheduler<Task, EngineState>(schemes[o.scheme], o.hwm);
     const registry = new EngineRegistry({
