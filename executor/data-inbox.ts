@@ -13,7 +13,7 @@
 import { Router } from 'zeromq';
 import { ProtocolError } from '../errors/protocol.js';
 import { unpack } from '../protocol/packing.js';
-import { Session, parseVerified } from '../protocol/session.js';
+import { DataWire } from './data-wire.js';
 import type { TaskError } from './messages.js';
 
 export interface InboxOptions {
@@ -33,16 +33,16 @@ const BIND_TRIES = 40;
 
 export class DataInbox {
   readonly #sock: Router;
-  readonly #session: Session;
+  readonly #wire: DataWire;
   readonly #arrived = new Map<string, { frames: Buffer[]; at: number }>();
   /** data_acks received for results sent from here */
   readonly #acked = new Set<string>();
   readonly url: string;
   readonly #onDrop: (why: string) => void;
 
-  private constructor(sock: Router, session: Session, url: string, onDrop: (why: string) => void) {
+  private constructor(sock: Router, wire: DataWire, url: string, onDrop: (why: string) => void) {
     this.#sock = sock;
-    this.#session = session;
+    this.#wire = wire;
     this.url = url;
     this.#onDrop = onDrop;
   }
@@ -62,7 +62,7 @@ export class DataInbox {
       });
       try {
         await sock.bind(o.bind);
-        return new DataInbox(sock, new Session(o.key), sock.lastEndpoint ?? o.bind, onDrop);
+        return new DataInbox(sock, new DataWire(o.key), sock.lastEndpoint ?? o.bind, onDrop);
       } catch (e) {
         last = e;
         sock.close();
@@ -113,7 +113,7 @@ export class DataInbox {
    * them before). False when that client has no link here (nothing was sent).
    */
   async sendResult(to: string, msgId: string, frames: Buffer[], bytes: number): Promise<boolean> {
-    const { frames: out } = this.#session.build([Buffer.from(to)], 'data_result', { msg_id: msgId }, { buffers: frames });
+    const out = this.#wire.result(to, msgId, frames);
     try {
       await this.#sock.send(out);
     } catch {
@@ -160,11 +160,9 @@ export class DataInbox {
     }
     for (const m of messages) {
       try {
-        const { raw, header } = this.#session.verify(m);
-        const msg = parseVerified(raw, header);
-        if (msg.type === 'data_put') this.#arrived.set(msg.content.msg_id, { frames: msg.buffers, at: Date.now() });
-        else if (msg.type === 'data_ack') this.#acked.add(msg.content.msg_id);
-        else throw new ProtocolError(`unexpected ${header.msg_type} on the data endpoint`, 'schema');
+        const msg = this.#wire.read(m);
+        if (msg.type === 'data_put') this.#arrived.set(msg.msgId, { frames: msg.buffers, at: Date.now() });
+        else this.#acked.add(msg.msgId);
       } catch (e) {
         this.#drop(e);
       }

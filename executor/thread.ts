@@ -11,10 +11,11 @@ import { inspect } from 'node:util';
 import vm from 'node:vm';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { SerializationError } from '../errors/index.js';
-import { compileCandidates, deserialize, deserializeWithHead, serialize } from '../protocol/index.js';
-import { DataInbox } from './data-inbox.js';
-import type { InboxOptions } from './data-inbox.js';
+import { SerializationError } from '../errors/protocol.js';
+// the modules themselves, not protocol/index.js: this thread starts without loading the protocol's schemas (zod)
+import { compileCandidates } from '../protocol/functions.js';
+import { deserialize, deserializeWithHead, serialize } from '../protocol/serialize.js';
+import type { DataInbox, InboxOptions } from './data-inbox.js';
 import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './messages.js';
 import { stripTypes } from './typescript.js';
 
@@ -310,11 +311,14 @@ setImmediate(() => {
     post({ type: 'ready' });
     return;
   }
-  DataInbox.open(inboxOptions, (why) => post({ type: 'data-drop', why })).then(
-    (opened) => {
-      inbox = opened;
-      post({ type: 'ready', dataUrl: opened.url });
-    },
-    (e: unknown) => post({ type: 'ready', dataError: e instanceof Error ? e.message : String(e) }),
-  );
+  // loaded only here: the local executor's threads have no inbox and need no ZeroMQ
+  import('./data-inbox.js')
+    .then(({ DataInbox: Inbox }) => Inbox.open(inboxOptions, (why) => post({ type: 'data-drop', why })))
+    .then(
+      (opened) => {
+        inbox = opened;
+        post({ type: 'ready', dataUrl: opened.url });
+      },
+      (e: unknown) => post({ type: 'ready', dataError: e instanceof Error ? e.message : String(e) }),
+    );
 });
