@@ -14,20 +14,13 @@ import { before, describe, test } from 'node:test';
 import { Dealer } from 'zeromq';
 import { Client, EngineError } from '../index.js';
 import { Session } from '../protocol/index.js';
-import { sharedCluster, sleep, tempRootForFile, waitFor } from './support/index.js';
+import { checksum, sharedCluster, sleep, tempRootForFile, waitFor } from './support/index.js';
 
 /** Names that tests put into engine namespaces. */
 declare const big: Float64Array;
 declare const small: Float64Array;
 
 const root = tempRootForFile('data-path');
-
-/** A checksum that sees every element and its position. */
-function checksum(a: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s = (s + a[i]! * ((i % 7) + 1)) % 1e12;
-  return s;
-}
 
 function filled(n: number, seed: number): Float64Array {
   const a = new Float64Array(n);

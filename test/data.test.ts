@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { CompositeError, RemoteError } from '../index.js';
 import type { Client } from '../index.js';
-import { range, sharedCluster, tempRootForFile } from './support/index.js';
+import { checksum, range, sharedCluster, tempRootForFile } from './support/index.js';
 
 /** Names that tests put into engine namespaces. */
 declare const part: number[];
@@ -19,13 +19,6 @@ declare const flat: unknown;
 declare const big: Float64Array;
 
 const root = tempRootForFile('data');
-
-/** A checksum that sees every element and its position. */
-function checksum(a: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s = (s + a[i]! * ((i % 7) + 1)) % 1e12;
-  return s;
-}
 
 describe('data movement and code on a 3-engine cluster', () => {
   const c = sharedCluster({ n: 3 });

@@ -214,3 +214,10 @@ export function engineQueues(q: QueueStatus, ids: readonly number[]): QueueStatu
     return e;
   });
 }
+
+/** A checksum of a Float64Array that sees every element and its position (for arrays moved to and from engines). */
+export function checksum(a: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s = (s + a[i]! * ((i % 7) + 1)) % 1e12;
+  return s;
+}
