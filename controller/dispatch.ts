@@ -138,6 +138,16 @@ export function engineHandlers(p: HubParts): Handlers {
     if (e) p.registry.seen(e);
     return e;
   };
+  /** A message from a registered engine, parsed as its type; undefined when the engine is unknown (told so) or the message invalid (dropped). */
+  const fromEngine = <T extends MsgType>(m: Incoming, type: T): { e: EngineState; msg: Message<T> } | undefined => {
+    const e = registered(m);
+    if (!e) {
+      p.registry.unknown(m.identity!);
+      return undefined;
+    }
+    const msg = ep.parse(m);
+    return msg?.type === type ? { e, msg: msg as Message<T> } : undefined;
+  };
   return {
     apply_reply: (m) => {
       const e = registered(m);
@@ -160,24 +170,15 @@ export function engineHandlers(p: HubParts): Handlers {
       if (msg?.type === 'registration_request') p.registry.register(m.identity!, m.header, msg.content);
     },
     engine_data: (m) => {
-      const e = registered(m);
-      if (!e) {
-        p.registry.unknown(m.identity!);
-        return;
-      }
-      const msg = ep.parse(m);
-      if (msg?.type !== 'engine_data') return;
-      e.data = msg.content.data;
-      p.dataOpened(e);
+      const got = fromEngine(m, 'engine_data');
+      if (!got) return;
+      got.e.data = got.msg.content.data;
+      p.dataOpened(got.e);
     },
     engine_retire: (m) => {
-      const e = registered(m);
-      if (!e) {
-        p.registry.unknown(m.identity!);
-        return;
-      }
-      const msg = ep.parse(m);
-      if (msg?.type !== 'engine_retire') return;
+      const got = fromEngine(m, 'engine_retire');
+      if (!got) return;
+      const { e, msg } = got;
       p.tasks.retire(e, msg.content.reason);
       p.tasks.handedBack(e, msg.content.returned);
       if (msg.content.exiting) p.registry.unregister(e, `retired (${msg.content.reason})`);

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { v4 as uuidv4 } from 'uuid';
 import { Dealer, curveKeyPair } from 'zeromq';
 import { Endpoint } from '../protocol/index.js';
-import type { ApplyReplyMetadata, ContentOf, ErrorContent, Incoming, Message } from '../protocol/index.js';
+import type { ApplyReplyMetadata, ContentOf, DataEndpoint, ErrorContent, Incoming, Message } from '../protocol/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
@@ -19,7 +19,6 @@ import type { Timer } from '../util/timers.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
 import type { DataStatus, RunnerTask, TaskResult } from './runner.js';
-import type { DataEndpoint } from '../protocol/index.js';
 
 export interface EngineOptions {
   info: ConnectionInfo;
@@ -101,7 +100,7 @@ export class Engine {
       onFinish: (task, r) => this.#reply(task, r),
       onHandedBack: (tasks) => this.#handBack(tasks.map((t) => t.msgId)),
       onDrained: () => this.#retired(),
-      ...(o.dataEndpoint === false ? {} : { data: { key: o.info.key, bind: '', ...(this.#dataCurve ? { curve: this.#dataCurve } : {}) } }),
+      ...(o.dataEndpoint === false ? {} : { data: { key: o.info.key, ...(this.#dataCurve ? { curve: this.#dataCurve } : {}) } }),
     });
   }
 
@@ -109,12 +108,13 @@ export class Engine {
   async start(): Promise<number> {
     this.#sock.connect(endpointOf(this.#o.info));
     this.#ep.start();
+    let dataBind: string | undefined;
     if (this.#o.dataEndpoint !== false) {
       const ip = await outwardAddress(this.#o.info.ip, this.#o.info.port).catch(() => '127.0.0.1');
-      this.#runner.dataBind(`tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`);
+      dataBind = `tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`;
     }
     // the worker starts while the engine registers; its data endpoint is announced once it is open
-    const workerUp = this.#runner.start().then((data) => {
+    const workerUp = this.#runner.start(dataBind).then((data) => {
       this.#data = dataEndpointOf(data, this.#dataCurve);
     });
     const r = await this.#register(this.#o.registrationTimeoutMs);
@@ -124,7 +124,7 @@ export class Engine {
     this.#heartbeatMs = r.heartbeat_ms;
     this.#timer = setInterval(() => this.#beat(), r.heartbeat_ms);
     await workerUp;
-    // registered before its worker was up: the clients learn of the data endpoint now
+    // the first registration went out before the worker was up (a registration again carries it): announce it now
     if (this.#data) this.#ep.send(undefined, 'engine_data', { data: this.#data });
     return this.id;
   }

@@ -43,8 +43,8 @@ export interface RunnerOptions {
   onHandedBack?: (tasks: RunnerTask[]) => void;
   /** after drain(): nothing is left to run */
   onDrained?: () => void;
-  /** give the execution worker a data inbox (bound to `data.bind`; a fresh worker binds the same port again) */
-  data?: InboxOptions;
+  /** give the execution worker a data inbox (bound where start() says; a fresh worker binds the same port again) */
+  data?: Omit<InboxOptions, 'bind'>;
 }
 
 /** The data inbox as the first worker opened it: its URL, or why there is none. */
@@ -74,16 +74,14 @@ export class TaskRunner {
 
   constructor(o: RunnerOptions) {
     this.#o = o;
-    this.#dataBind = o.data?.bind;
   }
 
-  /** Where the data inbox binds (before start). */
-  dataBind(bind: string): void {
-    this.#dataBind = bind;
-  }
-
-  /** Start the first worker; resolves when it takes tasks, with its data inbox's URL when it has one. */
-  start(): Promise<DataStatus | undefined> {
+  /**
+   * Start the first worker; resolves when it takes tasks, with its data inbox's URL when it has one.
+   * @param dataBind where the data inbox binds (`tcp://ip:0`), with the `data` option
+   */
+  start(dataBind?: string): Promise<DataStatus | undefined> {
+    this.#dataBind = dataBind;
     return new Promise((resolve) => {
       this.#firstReady = resolve;
       this.#startWorker();
@@ -236,7 +234,7 @@ export class TaskRunner {
       },
       {
         ...(this.#o.maxMemoryMb === undefined ? {} : { maxMemoryMb: this.#o.maxMemoryMb }),
-        ...(this.#o.data && this.#dataBind ? { data: { ...this.#o.data, bind: this.#dataBind } } : {}),
+        ...(this.#o.data && this.#dataBind !== undefined ? { data: { ...this.#o.data, bind: this.#dataBind } } : {}),
       },
     );
     this.#worker = w;

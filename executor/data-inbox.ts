@@ -27,8 +27,9 @@ export interface InboxOptions {
 
 /** data that no task claimed is dropped after this long (its task was aborted before it reached the engine) */
 const UNCLAIMED_MS = 10 * 60_000;
-/** how long a task waits for its data: this, plus its bytes at 10 MB/s */
+/** how long a task waits for its data (or a result for its ack): this, plus its bytes at 10 MB/s */
 const BASE_WAIT_MS = 30_000;
+const waitMsFor = (bytes: number): number => BASE_WAIT_MS + bytes / 10_000;
 const BIND_TRIES = 40;
 
 export class DataInbox {
@@ -78,32 +79,23 @@ export class DataInbox {
    * to stop, or the wait (30 s plus the bytes at 10 MB/s) is over.
    */
   async take(msgId: string, bytes: number, cancelled: () => TaskError | undefined): Promise<Buffer[] | TaskError> {
-    const waitMs = BASE_WAIT_MS + bytes / 10_000;
-    const deadline = Date.now() + waitMs;
-    let pause = 0;
-    for (;;) {
-      const got = (await this.#read()) || this.#arrived.has(msgId);
-      const hit = this.#arrived.get(msgId);
-      if (hit) {
-        this.#arrived.delete(msgId);
-        return hit.frames;
-      }
-      const stop = cancelled();
-      if (stop) return stop;
-      if (Date.now() > deadline) {
-        return {
-          ename: 'DataLinkError',
-          evalue:
-            `the task's ${bytes} bytes of data did not reach the engine's data endpoint (${this.url}) within ${Math.round(waitMs / 1000)} s: ` +
-            'the client cannot reach it (a firewall, a tunnel), or the engine restarted its execution worker. ' +
-            'Connect with Client.connect({ directData: false }) to send everything through the controller.',
-          traceback: [],
-        };
-      }
-      // back off while nothing comes: from at once up to every 5 ms
-      pause = got ? 0 : Math.min(5, pause + 1);
-      await new Promise((r) => setTimeout(r, pause));
+    let stop: TaskError | undefined;
+    await this.#readUntil(bytes, () => this.#arrived.has(msgId) || (stop = cancelled()) !== undefined);
+    const hit = this.#arrived.get(msgId);
+    if (hit) {
+      this.#arrived.delete(msgId);
+      return hit.frames;
     }
+    return (
+      stop ?? {
+        ename: 'DataLinkError',
+        evalue:
+          `the task's ${bytes} bytes of data did not reach the engine's data endpoint (${this.url}) within ${Math.round(waitMsFor(bytes) / 1000)} s: ` +
+          'the client cannot reach it (a firewall, a tunnel), or the engine restarted its execution worker. ' +
+          'Connect with Client.connect({ directData: false }) to send everything through the controller.',
+        traceback: [],
+      }
+    );
   }
 
   /**
@@ -119,18 +111,27 @@ export class DataInbox {
     } catch {
       return false; // EHOSTUNREACH: not connected here
     }
-    const deadline = Date.now() + BASE_WAIT_MS + bytes / 10_000;
-    let pause = 0;
-    while (!this.#acked.has(msgId) && Date.now() < deadline) {
-      const got = await this.#read();
-      if (this.#acked.has(msgId)) break;
-      pause = got ? 0 : Math.min(5, pause + 1);
-      await new Promise((r) => setTimeout(r, pause));
-    }
+    await this.#readUntil(bytes, () => this.#acked.has(msgId));
     this.#acked.delete(msgId);
     // ZeroMQ lets go of the frames through this thread's event loop: let it turn once
     await new Promise((r) => setImmediate(r));
     return true;
+  }
+
+  /**
+   * Read what arrives, without ever leaving a receive pending, until `done()`
+   * or the wait for `bytes` (30 s plus the bytes at 10 MB/s) is over; between
+   * reads that bring nothing, pause from 0 up to 5 ms.
+   */
+  async #readUntil(bytes: number, done: () => boolean): Promise<void> {
+    const deadline = Date.now() + waitMsFor(bytes);
+    let pause = 0;
+    for (;;) {
+      const got = await this.#read();
+      if (done() || Date.now() > deadline) return;
+      pause = got ? 0 : Math.min(5, pause + 1);
+      await new Promise((r) => setTimeout(r, pause));
+    }
   }
 
   /** Read what has arrived without waiting; true when something did. */
