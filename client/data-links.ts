@@ -102,7 +102,8 @@ export class DataLinks {
       clearTimeout(timer);
       if (link.state === 'probing') {
         link.state = up ? 'up' : 'down';
-        if (up) this.#open(link);
+        // a link forgotten while it was probed (its engine left) is not opened: nothing would close it
+        if (up && this.#links.get(e.id) === link) this.#open(link);
       }
       link.checked = Date.now();
     };
@@ -119,12 +120,11 @@ export class DataLinks {
    */
   send(e: EngineInfo, msgId: string, frames: Buffer[], bytes: number): boolean {
     const link = this.#links.get(e.id);
-    if (!link || link.state !== 'up' || this.#closed) {
+    if (!link?.ep || link.state !== 'up' || this.#closed) {
       if (e.data && (!link || link.state === 'down')) this.probe(e);
       return false;
     }
-    if (!link.ep) this.#open(link);
-    link.ep?.send(undefined, 'data_put', { msg_id: msgId }, { buffers: frames });
+    link.ep.send(undefined, 'data_put', { msg_id: msgId }, { buffers: frames });
     this.#stats.tasks++;
     this.#stats.bytes += bytes;
     return true;
