@@ -108,6 +108,7 @@ export class Client {
       ids: () => this.ids,
       adaptive: () => this.#hub.adaptive === true,
       submit: (r) => this.#tasks.submit(r),
+      broadcast: (r) => this.#tasks.broadcast(r),
       abort: (ids) => this.abort(ids),
     };
   }

@@ -13,7 +13,7 @@ import { checkItems, checkName, checkNamePath, checkOptionKeys, resolveTargets, 
 import { View, mapArgs } from './view.js';
 import type { MapOptions, PerTarget, Sequence } from './view.js';
 
-type Build = (engine: number, i: number) => Pick<TaskRequest, 'content' | 'buffers'>;
+type Request = Pick<TaskRequest, 'content' | 'buffers'>;
 
 /**
  * Direct execution on named engines: every call runs on each target.
@@ -59,10 +59,14 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
     return t;
   }
 
-  #each<R>(targets: number[], build: Build, combine?: (v: unknown[]) => PerTarget<S, R>): AsyncResult<PerTarget<S, R>, S> {
-    const tasks: TaskState[] = targets.map((engine, i) =>
-      this.client.submit({ ...build(engine, i), route: 'direct', targets: [engine], options: this.wire }),
-    );
+  /** The same request on every target: one message, which the controller fans out, when there are several. */
+  #send(targets: number[], req: Request): TaskState[] {
+    const r = { ...req, route: 'direct' as const, targets, options: this.wire };
+    return targets.length === 1 ? [this.client.submit(r)] : this.client.broadcast(r);
+  }
+
+  #each<R>(targets: number[], req: Request, combine?: (v: unknown[]) => PerTarget<S, R>): AsyncResult<PerTarget<S, R>, S> {
+    const tasks = this.#send(targets, req);
     const single = this.#single;
     return new AsyncResult(tasks, single, combine ?? ((v) => (single ? v[0] : v) as PerTarget<S, R>));
   }
@@ -74,7 +78,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
   apply<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, ...args: A): AsyncResult<PerTarget<S, Awaited<R>>, S> {
     const targets = this.#resolve();
     const buffers = serialize(args, 'args', this.source(fn));
-    return this.#each(targets, () => ({ content: { kind: 'apply' }, buffers }));
+    return this.#each(targets, { content: { kind: 'apply' }, buffers });
   }
 
   /**
@@ -133,7 +137,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
       ...(opts.typescript ? { typescript: true } : {}),
       ...(opts.filename ? { filename: opts.filename } : {}),
     };
-    return this.#each(this.#resolve(), () => ({ content, buffers: [] }));
+    return this.#each(this.#resolve(), { content, buffers: [] });
   }
 
   /**
@@ -154,7 +158,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
    * @example await dv.clear();
    */
   clear(): AsyncResult<PerTarget<S, undefined>, S> {
-    return this.#each(this.#resolve(), () => ({ content: { kind: 'clear' }, buffers: [] }));
+    return this.#each(this.#resolve(), { content: { kind: 'clear' }, buffers: [] });
   }
 
   /**
@@ -188,9 +192,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
   gather(name: string): AsyncResult<unknown, false> {
     checkNamePath('gather: the name', name);
     const targets = this.#resolve();
-    const tasks = targets.map((engine) =>
-      this.client.submit({ content: { kind: 'pull', names: [name] }, route: 'direct', targets: [engine], buffers: [], options: this.wire }),
-    );
+    const tasks = this.#send(targets, { content: { kind: 'pull', names: [name] }, buffers: [] });
     return new AsyncResult(tasks, false, (v) => concatParts(v.map((x) => (x as unknown[])[0])));
   }
 
@@ -206,7 +208,7 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
     }
     for (const k of Object.keys(record)) checkName('push: a name', k);
     const buffers = serialize(record, 'pushed');
-    return this.#each(this.#resolve(), () => ({ content: { kind: 'push' }, buffers }));
+    return this.#each(this.#resolve(), { content: { kind: 'push' }, buffers });
   }
 
   /**
@@ -223,13 +225,9 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
     const list = one ? [names] : names;
     list.forEach((n, i) => checkNamePath(one ? 'pull: the name' : `pull: names[${i}]`, n));
     const single = this.#single;
-    return this.#each(
-      this.#resolve(),
-      () => ({ content: { kind: 'pull', names: list }, buffers: [] }),
-      (v) => {
-        const per = v.map((x) => (one ? (x as unknown[])[0] : x));
-        return (single ? per[0] : per) as PerTarget<S, unknown>;
-      },
-    );
+    return this.#each(this.#resolve(), { content: { kind: 'pull', names: list }, buffers: [] }, (v) => {
+      const per = v.map((x) => (one ? (x as unknown[])[0] : x));
+      return (single ? per[0] : per) as PerTarget<S, unknown>;
+    });
   }
 }

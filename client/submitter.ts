@@ -17,6 +17,8 @@ export interface Submitter {
   /** the controller starts engines when tasks wait (--adapt) */
   adaptive(): boolean;
   submit(req: TaskRequest): TaskState;
+  /** one request the controller fans out: a task per target (direct route), in target order */
+  broadcast(req: TaskRequest & { targets: number[] }): TaskState[];
   /** ask the controller to abort tasks; resolves with how many it stopped */
   abort(msgIds: string[]): Promise<number>;
 }

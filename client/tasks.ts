@@ -59,10 +59,9 @@ export class TaskTable {
   ) {}
 
   /** Send an apply_request; its state settles when the reply arrives. */
-  submit(r: TaskRequest): TaskState {
+  submit(r: TaskRequest, msgId: string = randomUUID()): TaskState {
     const metadata: Record<string, unknown> = { route: r.route, ...r.options };
     if (r.targets !== undefined) metadata.targets = r.targets;
-    const msgId = randomUUID();
     let buffers = r.buffers;
     const one = r.route === 'direct' && r.targets?.length === 1 ? r.targets[0] : undefined;
     if (one !== undefined) {
@@ -73,14 +72,53 @@ export class TaskTable {
         buffers = [];
       }
     }
+    return this.#send(r.content, metadata, buffers, [msgId], msgId)[0]!;
+  }
+
+  /** Send one apply_request (under `msgId`) for the tasks `ids`; their states settle as their replies arrive. */
+  #send(content: TaskRequest['content'], metadata: Record<string, unknown>, buffers: Buffer[], ids: string[], msgId: string): TaskState[] {
     const outTo = this.direct.outTo();
     if (outTo !== undefined) metadata.data_out_to = outTo;
-    const header = this.conn().send('apply_request', r.content, { metadata, buffers, msgId });
-    const t = this.newState(header.msg_id);
-    this.#tasks.set(header.msg_id, t);
+    const states = ids.map((id) => {
+      const t = this.newState(id);
+      this.#tasks.set(id, t);
+      return t;
+    });
+    this.conn().send('apply_request', content, { metadata, buffers, msgId });
     this.conn().wake();
     if (outTo !== undefined) this.direct.wake();
-    return t;
+    return states;
+  }
+
+  /**
+   * One apply_request for many engines: the controller makes a task per target, each under its own msg_id
+   * (`metadata.fanout`, in target order), so the client sends the request, and its payload, once. A large
+   * payload goes instead over the data link of each engine that has one (one hop, in parallel: faster than
+   * through the controller), and once, in a broadcast, to the others.
+   */
+  broadcast(r: TaskRequest & { targets: number[] }): TaskState[] {
+    const ids = r.targets.map(() => randomUUID());
+    /** indices of the targets still to reach */
+    let rest = r.targets.map((_, i) => i);
+    const states = new Map<string, TaskState>();
+    const bytes = r.buffers.reduce((n, b) => n + b.byteLength, 0);
+    if (bytes >= DIRECT_MIN_BYTES) {
+      rest = rest.filter((i) => {
+        const [engine, id] = [r.targets[i]!, ids[i]!];
+        if (this.#clearing.has(engine) || !this.direct.send(engine, id, r.buffers, bytes)) return true;
+        const metadata = { route: 'direct', ...r.options, targets: [engine], data_in: { frames: r.buffers.length, bytes } };
+        states.set(id, this.#send(r.content, metadata, [], [id], id)[0]!);
+        return false;
+      });
+    }
+    if (rest.length > 0) {
+      const targets = rest.map((i) => r.targets[i]!);
+      const fanout = rest.map((i) => ids[i]!);
+      if (r.content.kind === 'clear') targets.forEach((engine, i) => this.#noteClear(engine, fanout[i]!));
+      const metadata = { route: 'direct', ...r.options, targets, fanout };
+      this.#send(r.content, metadata, r.buffers, fanout, randomUUID()).forEach((t, i) => states.set(fanout[i]!, t));
+    }
+    return ids.map((id) => states.get(id)!);
   }
 
   /** A task's result frames, straight from its engine: settle it if its reply came, else keep them for the reply. */

@@ -5,12 +5,13 @@
  * work to the part that owns it.
  */
 import { ProtocolError } from '../errors/index.js';
-import { TaskMetadataSchema } from '../protocol/index.js';
+import { TaskMetadataSchema, parseFrame } from '../protocol/index.js';
 import type { ApplyReplyMetadata, Endpoint, ErrorContent, Incoming, Message, MsgType, TaskMetadata } from '../protocol/index.js';
 import type { ClientRegistry } from './clients.js';
 import type { Queries } from './queries.js';
 import type { EngineRegistry, EngineState } from './registry.js';
 import type { TaskManager } from './tasks.js';
+import { fanOut } from './fanout.js';
 
 export type Handler = (m: Incoming) => void;
 export type Handlers = Partial<Record<MsgType, Handler>>;
@@ -59,7 +60,35 @@ export function refuseClient(ep: Endpoint, m: Incoming, err: ProtocolError): voi
   }
   const content: ErrorContent = { status: 'error', ename: 'InvalidRequest', evalue, traceback: [] };
   const metadata: ApplyReplyMetadata = { engine_id: null, engine_uuid: null, status: 'error', started: null, completed: new Date().toISOString() };
-  ep.send(m.identity, 'apply_reply', content, { parent: m.header, metadata });
+  // a refused broadcast fails each of its tasks: the client waits on their msg_ids
+  for (const id of fanoutOf(m) ?? [m.header.msg_id]) ep.send(m.identity, 'apply_reply', content, { parent: { ...m.header, msg_id: id }, metadata });
+}
+
+/** The msg_ids of a broadcast request's tasks, read as far as they can be (to refuse each); undefined for a plain request. */
+function fanoutOf(m: Incoming): string[] | undefined {
+  try {
+    const fanout = (parseFrame(m.raw.metadata, 'metadata') as { fanout?: unknown } | null)?.fanout;
+    if (!Array.isArray(fanout) || fanout.length > 100_000) return undefined;
+    const ids = fanout.filter((id): id is string => typeof id === 'string' && id.length > 0 && id.length <= 200);
+    return ids.length > 0 ? [...new Set(ids)] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A broadcast request: a task per target, or refused as a whole (each of its tasks told why). */
+function submitBroadcast(p: HubParts, m: Incoming, meta: TaskMetadata & { fanout: string[] }): void {
+  let parts;
+  try {
+    parts = fanOut(m.header, m.raw, meta, p.engines.session.signer, (id) => p.tasks.known(id));
+  } catch (e) {
+    const err = e instanceof ProtocolError ? e : new ProtocolError(String(e), 'schema');
+    // a replay of a broadcast already taken: answering would settle its tasks
+    if (err.reason === 'replay') p.clients.drop(err, m.frames);
+    else refuseClient(p.clients, m, err);
+    return;
+  }
+  for (const part of parts) p.tasks.submit(part, m.identity!, part.meta);
 }
 
 /** The request parsed as its type; undefined (refused with an answer) when it is invalid. */
@@ -91,6 +120,11 @@ export function clientHandlers(p: HubParts): Handlers {
       const checked = metadataProblem(msg.metadata);
       if ('err' in checked) {
         refuseClient(ep, m, checked.err);
+        return;
+      }
+      const fanout = checked.meta.fanout;
+      if (fanout !== undefined) {
+        submitBroadcast(p, m, { ...checked.meta, fanout });
         return;
       }
       if (p.tasks.known(m.header.msg_id)) {

@@ -62,8 +62,8 @@ export class TaskManager {
 
   // ------------------------------------------------------------------ submission
 
-  /** A new task from a verified apply_request whose metadata passed its schema. */
-  submit(m: Incoming, client: Buffer, meta: TaskMetadata): void {
+  /** A new task from a verified apply_request (or one part of a broadcast) whose metadata passed its schema. */
+  submit(m: Pick<Incoming, 'header' | 'raw'>, client: Buffer, meta: TaskMetadata): void {
     const task = Task.fromRequest(m.header, meta, client, m.raw);
     this.#pending.set(task.msgId, task);
     this.#o.store.add(task.record);

@@ -32,6 +32,11 @@ export const TaskMetadataSchema = z.object({
    * not in this message: how many, and their bytes
    */
   data_in: z.object({ frames: z.number().int().positive().max(100000), bytes: z.number().int().nonnegative() }).optional(),
+  /**
+   * a broadcast: one request for every engine in `targets` (route `direct`); the controller makes a task per
+   * target, under these msg_ids in target order, and forwards each its own copy of the request
+   */
+  fanout: z.array(z.string().min(1).max(200)).min(1).max(100000).optional(),
   /** send a large result straight to the client's data link with this routing id, if it is connected to the engine */
   data_out_to: z.string().min(1).max(200).optional(),
 });
