@@ -49,6 +49,11 @@ export interface ConnectOptions {
    * reach it (default true; false with `sshServer`)
    */
   directData?: boolean;
+  /**
+   * most of this client's tasks at the controller at once (default 10,000): more wait in the client, in order,
+   * and go as earlier ones finish, so a burst of submissions never fills the controller's memory
+   */
+  submitWindow?: number;
 }
 
 /** Per-engine queue counts, plus tasks not yet assigned to any engine. */
@@ -69,6 +74,7 @@ const CONNECT_OPTIONS = [
   'sshServer',
   'sshOptions',
   'directData',
+  'submitWindow',
 ] as const;
 
 /** How long requests to the controller (queue status, stats, abort...) may take. */
@@ -90,7 +96,7 @@ export class Client {
   /** direct links to the engines' data endpoints (directData) */
   #links: DataLinks | undefined;
 
-  private constructor(file: string) {
+  private constructor(file: string, submitWindow: number | undefined) {
     this.#file = file;
     this.#tasks = new TaskTable(
       () => this.#conn,
@@ -103,6 +109,7 @@ export class Client {
         outTo: () => (this.#links?.anyUp ? this.#links.routingId : undefined),
         wake: () => this.#links?.wake(),
       },
+      submitWindow,
     );
     this.#submitter = {
       ids: () => this.ids,
@@ -123,6 +130,9 @@ export class Client {
     checkOptionKeys('Client.connect', opts, CONNECT_OPTIONS);
     if (opts.timeoutMs !== undefined) checkMs('Client.connect: timeoutMs', opts.timeoutMs);
     if (opts.lostAfterMs !== undefined) checkMs('Client.connect: lostAfterMs', opts.lostAfterMs);
+    if (opts.submitWindow !== undefined && !(Number.isInteger(opts.submitWindow) && opts.submitWindow >= 1)) {
+      throw new TypeError(`Client.connect: submitWindow must be a whole number >= 1, got ${show(opts.submitWindow)}`);
+    }
     if (opts.sshServer !== undefined && (typeof opts.sshServer !== 'string' || opts.sshServer === '')) {
       throw new TypeError(`Client.connect: sshServer must be a [user@]host string, got ${show(opts.sshServer)}`);
     }
@@ -134,7 +144,7 @@ export class Client {
           `Clean it with \`tscluster stop${flags}\` and start a new cluster.`,
       );
     }
-    const c = new Client(path);
+    const c = new Client(path, opts.submitWindow);
     const timeoutMs = opts.timeoutMs ?? 10000;
     c.#tunnel = opts.sshServer === undefined ? undefined : await openTunnel(opts.sshServer, opts.sshOptions ?? {}, info, timeoutMs);
     const t = c.#tunnel;
@@ -302,8 +312,16 @@ export class Client {
       content = { ...(o.all ? { all: true } : {}), ...(typeof o.client === 'string' ? { client: o.client } : {}) };
       if (!o.all && o.client === undefined) throw new TypeError('abort takes msg ids, { all: true } or { client: id }');
     }
+    // tasks still in the send window end here; the controller stops the others
+    let held = 0;
+    if (content.msg_ids) {
+      const taken = new Set(this.#tasks.abortHeldIds(content.msg_ids));
+      held = taken.size;
+      if (held > 0) content = { msg_ids: content.msg_ids.filter((id) => !taken.has(id)) };
+      if (content.msg_ids!.length === 0) return held;
+    } else if (content.all || content.client === undefined || content.client === this.id) held = this.#tasks.abortHeld();
     const r = await this.#conn.request('abort_request', content, REQUEST_TIMEOUT_MS);
-    return r.content.aborted;
+    return held + r.content.aborted;
   }
 
   /** This client's id (its session id): what `tscluster tasks` shows and `rc.abort({ client })` takes. */

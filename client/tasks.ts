@@ -3,7 +3,7 @@
  * for (getResult), settled by the replies, records and output that arrive.
  * No state is kept for a task once it has settled.
  */
-import { ConnectionLost, ProtocolError, SerializationError, errorFromReply } from '../errors/index.js';
+import { ConnectionLost, ProtocolError, SerializationError, TaskAborted, TaskTimeout, errorFromReply } from '../errors/index.js';
 import { ApplyReplyContentSchema, deserialize } from '../protocol/index.js';
 import type { ContentOf, Message } from '../protocol/index.js';
 import type { TaskState } from './asyncresult.js';
@@ -11,6 +11,7 @@ import type { Connection } from './connection.js';
 import type { TaskRequest } from './submitter.js';
 import { randomUUID } from 'node:crypto';
 import { DIRECT_MIN_BYTES } from './data-links.js';
+import { DEFAULT_SUBMIT_WINDOW, SendWindow } from './flow.js';
 
 /** What the task table needs of the client's data links. */
 export interface DirectData {
@@ -48,46 +49,31 @@ export class TaskTable {
   /** tasks whose reply came and whose result is still on its way over a data link */
   readonly #late = new Map<string, { t: TaskState; timer: NodeJS.Timeout }>();
 
+  readonly #window: SendWindow;
+
   /**
    * @param direct the data links: send a payload to an engine's data endpoint (false when it cannot: it then goes
    * with the request); the routing id large results may be sent to; wake the links' receivers
+   * @param submitWindow most of this client's tasks at the controller at once (client/flow.ts)
    */
   constructor(
     private readonly conn: () => Connection,
     private readonly abort: (msgIds: string[]) => Promise<number>,
     private readonly direct: DirectData = NO_DIRECT_DATA,
-  ) {}
-
-  /** Send an apply_request; its state settles when the reply arrives. */
-  submit(r: TaskRequest, msgId: string = randomUUID()): TaskState {
-    const metadata: Record<string, unknown> = { route: r.route, ...r.options };
-    if (r.targets !== undefined) metadata.targets = r.targets;
-    let buffers = r.buffers;
-    const one = r.route === 'direct' && r.targets?.length === 1 ? r.targets[0] : undefined;
-    if (one !== undefined) {
-      if (r.content.kind === 'clear') this.#noteClear(one, msgId);
-      const bytes = buffers.reduce((n, b) => n + b.byteLength, 0);
-      if (bytes >= DIRECT_MIN_BYTES && !this.#clearing.has(one) && this.direct.send(one, msgId, buffers, bytes)) {
-        metadata.data_in = { frames: buffers.length, bytes };
-        buffers = [];
-      }
-    }
-    return this.#send(r.content, metadata, buffers, [msgId], msgId)[0]!;
+    submitWindow = DEFAULT_SUBMIT_WINDOW,
+  ) {
+    this.#window = new SendWindow(submitWindow);
   }
 
-  /** Send one apply_request (under `msgId`) for the tasks `ids`; their states settle as their replies arrive. */
-  #send(content: TaskRequest['content'], metadata: Record<string, unknown>, buffers: Buffer[], ids: string[], msgId: string): TaskState[] {
-    const outTo = this.direct.outTo();
-    if (outTo !== undefined) metadata.data_out_to = outTo;
-    const states = ids.map((id) => {
-      const t = this.newState(id);
-      this.#tasks.set(id, t);
-      return t;
-    });
-    this.conn().send('apply_request', content, { metadata, buffers, msgId });
-    this.conn().wake();
-    if (outTo !== undefined) this.direct.wake();
-    return states;
+  /**
+   * Submit a task: its state now, its apply_request when the send window has room
+   * (client/flow.ts); the state settles when the reply arrives.
+   */
+  submit(r: TaskRequest): TaskState {
+    const msgId = randomUUID();
+    const t = this.#track(msgId);
+    this.#window.offer({ ids: [msgId], send: (live, heldMs) => this.#expired(r, live, heldMs) || this.#sendOne(r, msgId, heldMs) });
+    return t;
   }
 
   /**
@@ -98,27 +84,101 @@ export class TaskTable {
    */
   broadcast(r: TaskRequest & { targets: number[] }): TaskState[] {
     const ids = r.targets.map(() => randomUUID());
+    const states = ids.map((id) => this.#track(id));
+    this.#window.offer({ ids, send: (live, heldMs) => this.#expired(r, live, heldMs) || this.#sendMany(r, ids, new Set(live), heldMs) });
+    return states;
+  }
+
+  #track(msgId: string): TaskState {
+    const t = this.newState(msgId);
+    this.#tasks.set(msgId, t);
+    return t;
+  }
+
+  /** The request's metadata; a task that waited in the send window has that much less of its timeout left. */
+  #metadata(r: TaskRequest, heldMs: number, targets: number[] | undefined): Record<string, unknown> {
+    const metadata: Record<string, unknown> = { route: r.route, ...r.options };
+    if (targets !== undefined) metadata.targets = targets;
+    if (heldMs > 0 && typeof metadata.timeout_ms === 'number') metadata.timeout_ms = Math.max(1, metadata.timeout_ms - heldMs);
+    return metadata;
+  }
+
+  /** Tasks whose timeout ran out while they waited in the send window end here with TaskTimeout; true if so. */
+  #expired(r: TaskRequest, live: string[], heldMs: number): boolean {
+    const ms = r.options.timeout_ms;
+    if (ms === undefined || heldMs < ms) return false;
+    for (const id of live) {
+      const t = this.#tasks.get(id);
+      const why = `the task did not finish within its timeout of ${ms} ms (it waited ${heldMs} ms in this client's submit window)`;
+      if (t) this.#settle(t, undefined, new TaskTimeout('TaskTimeout', why, [], null, id));
+    }
+    return true;
+  }
+
+  #sendOne(r: TaskRequest, msgId: string, heldMs: number): void {
+    const metadata = this.#metadata(r, heldMs, r.targets);
+    let buffers = r.buffers;
+    const one = r.route === 'direct' && r.targets?.length === 1 ? r.targets[0] : undefined;
+    if (one !== undefined) {
+      if (r.content.kind === 'clear') this.#noteClear(one, msgId);
+      const bytes = buffers.reduce((n, b) => n + b.byteLength, 0);
+      if (bytes >= DIRECT_MIN_BYTES && !this.#clearing.has(one) && this.direct.send(one, msgId, buffers, bytes)) {
+        metadata.data_in = { frames: buffers.length, bytes };
+        buffers = [];
+      }
+    }
+    this.#send(r.content, metadata, buffers, msgId);
+  }
+
+  #sendMany(r: TaskRequest & { targets: number[] }, ids: string[], live: Set<string>, heldMs: number): void {
     /** indices of the targets still to reach */
-    let rest = r.targets.map((_, i) => i);
-    const states = new Map<string, TaskState>();
+    let rest = r.targets.flatMap((_, i) => (live.has(ids[i]!) ? [i] : []));
     const bytes = r.buffers.reduce((n, b) => n + b.byteLength, 0);
     if (bytes >= DIRECT_MIN_BYTES) {
       rest = rest.filter((i) => {
         const [engine, id] = [r.targets[i]!, ids[i]!];
         if (this.#clearing.has(engine) || !this.direct.send(engine, id, r.buffers, bytes)) return true;
-        const metadata = { route: 'direct', ...r.options, targets: [engine], data_in: { frames: r.buffers.length, bytes } };
-        states.set(id, this.#send(r.content, metadata, [], [id], id)[0]!);
+        this.#send(r.content, { ...this.#metadata(r, heldMs, [engine]), data_in: { frames: r.buffers.length, bytes } }, [], id);
         return false;
       });
     }
-    if (rest.length > 0) {
-      const targets = rest.map((i) => r.targets[i]!);
-      const fanout = rest.map((i) => ids[i]!);
-      if (r.content.kind === 'clear') targets.forEach((engine, i) => this.#noteClear(engine, fanout[i]!));
-      const metadata = { route: 'direct', ...r.options, targets, fanout };
-      this.#send(r.content, metadata, r.buffers, fanout, randomUUID()).forEach((t, i) => states.set(fanout[i]!, t));
+    if (rest.length === 0) return;
+    const targets = rest.map((i) => r.targets[i]!);
+    const fanout = rest.map((i) => ids[i]!);
+    if (r.content.kind === 'clear') targets.forEach((engine, i) => this.#noteClear(engine, fanout[i]!));
+    this.#send(r.content, { ...this.#metadata(r, heldMs, targets), fanout }, r.buffers, randomUUID());
+  }
+
+  /** Send one apply_request under `msgId`. */
+  #send(content: TaskRequest['content'], metadata: Record<string, unknown>, buffers: Buffer[], msgId: string): void {
+    const outTo = this.direct.outTo();
+    if (outTo !== undefined) metadata.data_out_to = outTo;
+    this.conn().send('apply_request', content, { metadata, buffers, msgId });
+    this.conn().wake();
+    if (outTo !== undefined) this.direct.wake();
+  }
+
+  /**
+   * Take back tasks still waiting in the send window (all, or those among `ids`): they end with TaskAborted
+   * without reaching the controller. Returns how many.
+   */
+  abortHeld(ids?: readonly string[]): number {
+    return this.abortHeldIds(ids).length;
+  }
+
+  /** abortHeld, returning the ids taken back. */
+  abortHeldIds(ids?: readonly string[]): string[] {
+    const taken = this.#window.take(ids);
+    for (const id of taken) {
+      const t = this.#tasks.get(id);
+      if (t) this.#settle(t, undefined, new TaskAborted('TaskAborted', 'the task was aborted by this client before it was sent', [], null, id));
     }
-    return ids.map((id) => states.get(id)!);
+    return taken;
+  }
+
+  /** Tasks waiting in the send window, and tasks at the controller. */
+  get windowCounts(): { held: number; inFlight: number } {
+    return { held: this.#window.held, inFlight: this.#window.inFlight };
   }
 
   /** A task's result frames, straight from its engine: settle it if its reply came, else keep them for the reply. */
@@ -245,6 +305,7 @@ export class TaskTable {
 
   /** Settle everything pending with `err`. */
   failAll(err: ConnectionLost): void {
+    this.#window.clear();
     for (const t of this.#tasks.values()) this.#settle(t, undefined, err);
     this.#tasks.clear();
     for (const states of this.#lookups.values()) for (const t of states) this.#settle(t, undefined, err);
@@ -321,6 +382,7 @@ export class TaskTable {
       this.#late.delete(t.info.msgId);
     }
     if (this.#clearing.size > 0) this.#clearDone(t.info.msgId);
+    this.#window.settled(t.info.msgId);
     t.done = true;
     t.value = value;
     t.error = error;
