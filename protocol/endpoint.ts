@@ -137,10 +137,10 @@ export class Endpoint {
 
   /**
    * Send a request and resolve with its reply, typed by the request's type.
-   * Rejects with TimeoutError after `timeoutMs` (Infinity: never).
+   * Rejects with TimeoutError after `timeoutMs` (Infinity: never). `buffers` travel after the content.
    */
-  request<T extends RequestType>(type: T, content: ContentOf<T>, timeoutMs: number, to?: Buffer): Promise<Message<ReplyOf<T>>> {
-    const { frames, header } = this.session.build(to ? [to] : [], type, content);
+  request<T extends RequestType>(type: T, content: ContentOf<T>, timeoutMs: number, to?: Buffer, buffers?: Buffer[]): Promise<Message<ReplyOf<T>>> {
+    const { frames, header } = this.session.build(to ? [to] : [], type, content, buffers ? { buffers } : {});
     return new Promise<Message<ReplyOf<T>>>((resolve, reject) => {
       const timer = setLongTimeout(() => {
         this.#pending.delete(header.msg_id);
