@@ -112,7 +112,7 @@ export class Connection {
 
   request<T extends RequestType>(type: T, content: ContentOf<T>, timeoutMs: number, buffers?: Buffer[]): Promise<Message<ReplyOf<T>>> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    return this.#ep.request(type, content, timeoutMs, undefined, buffers);
+    return this.#ep.request(type, content, timeoutMs, undefined, buffers ? { buffers } : {});
   }
 
   /** Work has begun that waits for an answer: receive actively until it is done. */
