@@ -13,6 +13,8 @@ import type { Submitter } from './submitter.js';
 import { fromWire, toQueryRequest } from './query.js';
 import type { TaskQuery, TaskRecordInfo } from './query.js';
 import { DataLinks } from './data-links.js';
+import { sharedObjects } from './shared.js';
+import type { SharedDict, SharedEvent, SharedLock, SharedObjects, SharedQueue, SharedTransport } from './shared.js';
 import type { DataLinkStats } from './data-links.js';
 import { TaskTable } from './tasks.js';
 import { openTunnel } from './tunnel.js';
@@ -79,6 +81,8 @@ const CONNECT_OPTIONS = [
 
 /** How long requests to the controller (queue status, stats, abort...) may take. */
 const REQUEST_TIMEOUT_MS = 10000;
+/** How long a shared-object call may take beyond the wait the controller holds it for (values may be large). */
+const SHARED_SLACK_MS = 60000;
 
 export class Client {
   #conn!: Connection;
@@ -95,6 +99,8 @@ export class Client {
   #tunnel: Tunnel | undefined;
   /** direct links to the engines' data endpoints (directData) */
   #links: DataLinks | undefined;
+  /** handles on the controller's shared objects */
+  readonly #shared: SharedObjects;
 
   private constructor(file: string, submitWindow: number | undefined) {
     this.#file = file;
@@ -111,6 +117,13 @@ export class Client {
       },
       submitWindow,
     );
+    const transport: SharedTransport = {
+      call: async (req, buffers, waitMs) => {
+        const r = await this.#conn.request('shared_request', req, waitMs === null ? Infinity : waitMs + SHARED_SLACK_MS, buffers);
+        return { content: r.content, buffers: r.buffers };
+      },
+    };
+    this.#shared = sharedObjects(transport);
     this.#submitter = {
       ids: () => this.ids,
       adaptive: () => this.#hub.adaptive === true,
@@ -369,6 +382,36 @@ export class Client {
   async dbQuery(q: TaskQuery = {}): Promise<TaskRecordInfo[]> {
     const r = await this.#conn.request('query_request', toQueryRequest(q), REQUEST_TIMEOUT_MS);
     return r.content.records.map(fromWire);
+  }
+
+  /**
+   * Shared objects the controller hosts, by name, reachable from every client
+   * and from remote code on every engine (the global `tscluster` there): a
+   * FIFO `queue` (`maxsize` bounds it; 0: unbounded), a `dict` (atomic
+   * `setIfAbsent` and `increment`), an `event`, a `lock` (released when this
+   * client's connection closes or is lost).
+   * @example
+   * await rc.queue<number>('jobs', { maxsize: 100 }).put(1);
+   * await rc.dict<number>('counts').increment('done');
+   * if (await rc.lock('db').acquire({ timeoutMs: 5000 })) ...
+   */
+  queue<T = unknown>(name: string, o: { maxsize?: number } = {}): SharedQueue<T> {
+    return this.#shared.queue<T>(name, o);
+  }
+
+  /** A shared dict (see `queue`). */
+  dict<V = unknown>(name: string): SharedDict<V> {
+    return this.#shared.dict<V>(name);
+  }
+
+  /** A shared event (see `queue`). */
+  event(name: string): SharedEvent {
+    return this.#shared.event(name);
+  }
+
+  /** A shared lock (see `queue`). */
+  lock(name: string): SharedLock {
+    return this.#shared.lock(name);
   }
 
   /** Controller counters: dropped messages by reason, tasks, engines, clients. */

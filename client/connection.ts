@@ -110,9 +110,9 @@ export class Connection {
     return this.#ep.send(undefined, type, content, opts);
   }
 
-  request<T extends RequestType>(type: T, content: ContentOf<T>, timeoutMs: number): Promise<Message<ReplyOf<T>>> {
+  request<T extends RequestType>(type: T, content: ContentOf<T>, timeoutMs: number, buffers?: Buffer[]): Promise<Message<ReplyOf<T>>> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    return this.#ep.request(type, content, timeoutMs);
+    return this.#ep.request(type, content, timeoutMs, undefined, buffers ? { buffers } : {});
   }
 
   /** Work has begun that waits for an answer: receive actively until it is done. */

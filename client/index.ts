@@ -3,6 +3,7 @@ export type { ConnectOptions, QueueStatus, EngineEvent } from './client.js';
 export { DirectView, LoadBalancedView } from './views.js';
 export type { MapOptions, PerTarget } from './views.js';
 export { AsyncResult } from './asyncresult.js';
+export type { SharedQueue, SharedDict, SharedEvent, SharedLock, SharedObjects, WaitOptions } from './shared.js';
 export type { TaskInfo, PerTask, GetOptions, IterateOptions } from './asyncresult.js';
 export type { TaskQuery, TaskRecordInfo, TaskStatus } from './query.js';
 export type { TaskOptions, DirectTaskOptions, Dependency, DependencyLike, TaskRef } from './options.js';

@@ -28,6 +28,9 @@ import type { TaskStore } from './store/store.js';
 import type { Task } from './task.js';
 import { TaskManager } from './tasks.js';
 import type { AdaptHub, AdaptStatus } from './adapt.js';
+import { SharedStore } from './shared/store.js';
+import type { SharedLimits } from './shared/store.js';
+import { clientOwner, engineOwner } from './shared/wire.js';
 
 /** What the controller holds of its adapter (controller/adapt.ts). */
 export interface AdapterHandle {
@@ -56,7 +59,12 @@ export interface ControllerOptions {
   onShutdown?: () => void;
   /** CurveZMQ: the server's secret key (Z85); clients and engines must know its public key */
   curveSecretKey?: string;
+  /** byte limits of shared objects (default: 1 GiB in all, 256 MiB per object) */
+  shared?: SharedLimits;
 }
+
+/** The byte limits of shared objects when none are given (the settings' defaults). */
+export const SHARED_LIMITS: SharedLimits = { maxBytes: 1024 ** 3, objectMaxBytes: 256 * 1024 ** 2 };
 
 export class Controller {
   readonly #o: ControllerOptions;
@@ -117,6 +125,7 @@ export class Controller {
     const { log } = o;
     const { clients, engines } = this.#endpoints(o);
     const store = o.store ?? new MemoryTaskStore();
+    const shared = new SharedStore(o.shared ?? SHARED_LIMITS);
     const scheduler = new Scheduler<Task, EngineState>(schemes[o.scheme], o.hwm);
     const registry = new EngineRegistry({
       endpoint: engines,
@@ -130,6 +139,8 @@ export class Controller {
       },
       onLeave: (e, reason) => {
         this.#p.tasks.engineGone(e, reason);
+        // remote code on it waits no more and holds no lock
+        shared.ownerGone(engineOwner(e.id));
         this.#notify({ event: 'unregistered', engine: registry.info(e), reason });
       },
     });
@@ -146,6 +157,7 @@ export class Controller {
       clientCount: () => clientRegistry.size,
       hub,
       adapt: () => this.#adapter?.status(),
+      shared: () => shared.stats,
     });
     return {
       clients,
@@ -154,6 +166,7 @@ export class Controller {
       registry,
       tasks,
       queries,
+      shared,
       shutdown: (_id, all, targets) => this.#shutdown(all, targets),
       dataOpened: (e) => this.#notify({ event: 'data', engine: registry.info(e) }),
     };
@@ -264,6 +277,8 @@ export class Controller {
       // the client has gone: its queued work is cancelled; its results stay in the records for other clients to query
       this.#p.clientRegistry.remove(identity);
       this.#p.tasks.clientGone(identity);
+      // its waits end and its locks are released
+      this.#p.shared.ownerGone(clientOwner(identity));
       return;
     }
     if (!this.#stopping) this.#o.log.warn(`send to client failed: ${String(err)}`);

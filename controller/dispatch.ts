@@ -12,6 +12,8 @@ import type { Queries } from './queries.js';
 import type { EngineRegistry, EngineState } from './registry.js';
 import type { TaskManager } from './tasks.js';
 import { fanOut } from './fanout.js';
+import type { SharedStore } from './shared/store.js';
+import { clientOwner, engineOwner, serveEngineShared, serveShared } from './shared/wire.js';
 
 export type Handler = (m: Incoming) => void;
 export type Handlers = Partial<Record<MsgType, Handler>>;
@@ -24,6 +26,8 @@ export interface HubParts {
   registry: EngineRegistry;
   tasks: TaskManager;
   queries: Queries;
+  /** shared objects (controller/shared/) */
+  shared: SharedStore;
   shutdown: (identity: Buffer, hub: boolean, targets: number[] | undefined) => void;
   /** an engine's data endpoint opened: tell the clients */
   dataOpened: (e: EngineState) => void;
@@ -156,6 +160,7 @@ export function clientHandlers(p: HubParts): Handlers {
       const msg = parsed(ep, m, 'abort_request');
       if (msg) ep.send(m.identity, 'abort_reply', p.tasks.abort(m.identity!, msg.content), { parent: m.header });
     },
+    shared_request: (m) => serveShared(p.shared, ep, m, clientOwner(m.identity!)),
     shutdown_request: (m) => {
       const msg = parsed(ep, m, 'shutdown_request');
       if (!msg) return;
@@ -165,23 +170,27 @@ export function clientHandlers(p: HubParts): Handlers {
   };
 }
 
+/** The engine a message came from, when registered (it was heard from now). */
+function registeredEngine(p: HubParts, m: Incoming): EngineState | undefined {
+  const e = p.registry.find(m.identity!);
+  if (e) p.registry.seen(e);
+  return e;
+}
+
+/** A message from a registered engine, parsed as its type; undefined when the engine is unknown (told so) or the message invalid (dropped). */
+function fromEngine<T extends MsgType>(p: HubParts, m: Incoming, type: T): { e: EngineState; msg: Message<T> } | undefined {
+  const e = registeredEngine(p, m);
+  if (!e) {
+    p.registry.unknown(m.identity!);
+    return undefined;
+  }
+  const msg = p.engines.parse(m);
+  return msg?.type === type ? { e, msg: msg as Message<T> } : undefined;
+}
+
 export function engineHandlers(p: HubParts): Handlers {
   const ep = p.engines;
-  const registered = (m: Incoming): ReturnType<EngineRegistry['find']> => {
-    const e = p.registry.find(m.identity!);
-    if (e) p.registry.seen(e);
-    return e;
-  };
-  /** A message from a registered engine, parsed as its type; undefined when the engine is unknown (told so) or the message invalid (dropped). */
-  const fromEngine = <T extends MsgType>(m: Incoming, type: T): { e: EngineState; msg: Message<T> } | undefined => {
-    const e = registered(m);
-    if (!e) {
-      p.registry.unknown(m.identity!);
-      return undefined;
-    }
-    const msg = ep.parse(m);
-    return msg?.type === type ? { e, msg: msg as Message<T> } : undefined;
-  };
+  const registered = (m: Incoming): EngineState | undefined => registeredEngine(p, m);
   return {
     apply_reply: (m) => {
       const e = registered(m);
@@ -204,13 +213,22 @@ export function engineHandlers(p: HubParts): Handlers {
       if (msg?.type === 'registration_request') p.registry.register(m.identity!, m.header, msg.content);
     },
     engine_data: (m) => {
-      const got = fromEngine(m, 'engine_data');
+      const got = fromEngine(p, m, 'engine_data');
       if (!got) return;
       got.e.data = got.msg.content.data;
       p.dataOpened(got.e);
     },
+    shared_request: (m) => {
+      const e = registered(m);
+      serveEngineShared(p.shared, ep, m, e?.id);
+      if (!e) p.registry.unknown(m.identity!);
+    },
+    shared_cancel: (m) => {
+      const got = fromEngine(p, m, 'shared_cancel');
+      if (got) p.shared.cancel(engineOwner(got.e.id), got.msg.content.msg_ids);
+    },
     engine_retire: (m) => {
-      const got = fromEngine(m, 'engine_retire');
+      const got = fromEngine(p, m, 'engine_retire');
       if (!got) return;
       const { e, msg } = got;
       p.tasks.retire(e, msg.content.reason);

@@ -56,6 +56,7 @@ export async function runController(argv: string[]): Promise<void> {
     clusterId,
     log,
     store: new MemoryTaskStore({ maxRecords: s.maxRecords, maxBytes: s.maxRecordBytes }),
+    shared: { maxBytes: s.sharedMaxBytes, objectMaxBytes: s.sharedObjectMaxBytes },
     onShutdown: () => finish(0),
   });
   writeFiles({ profile, clusterId, ip: advertisedAddress(s), key, curveServerKey: curve?.publicKey ?? null, controller, log });

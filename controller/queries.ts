@@ -26,6 +26,8 @@ export interface QueryOptions {
   hub: { scheme: string; hwm: number; profile: string; clusterId: string };
   /** the adapter's status, when the controller adapts (--adapt) */
   adapt?: () => ContentOf<'stats_reply'>['adapt'];
+  /** shared objects and the bytes they hold */
+  shared?: () => { objects: number; bytes: number };
 }
 
 export class Queries {
@@ -69,6 +71,7 @@ export class Queries {
       memory: { rss, heapUsed, external },
       records: c.records,
       ...(this.#o.adapt?.() ? { adapt: this.#o.adapt() } : {}),
+      ...(this.#o.shared ? { shared: this.#o.shared() } : {}),
     };
   }
 

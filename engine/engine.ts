@@ -18,6 +18,7 @@ import { setLongTimeout } from '../util/timers.js';
 import type { Timer } from '../util/timers.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
+import { SharedRelay } from './shared.js';
 import type { DataStatus, RunnerTask, TaskResult } from './runner.js';
 
 export interface EngineOptions {
@@ -52,6 +53,8 @@ export class Engine {
   readonly #ep: Endpoint;
   readonly #runner: TaskRunner;
   readonly #output: OutputBuffer;
+  /** shared-object calls of remote code, relayed to the controller */
+  readonly #shared: SharedRelay;
   #lastController = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #controllerTimeoutMs = 10000;
@@ -92,8 +95,10 @@ export class Engine {
     this.#output = new OutputBuffer((name, text, parent) =>
       this.#ep.send(undefined, 'stream', { name, text }, { parent, metadata: { engine_id: this.id } }),
     );
+    this.#shared = new SharedRelay(this.#ep);
     this.#runner = new TaskRunner({
       log: o.log,
+      shared: this.#shared,
       ...(o.maxMemoryMb === undefined ? {} : { maxMemoryMb: o.maxMemoryMb }),
       engineId: () => this.id,
       onStream: (task, name, text) => this.#output.write(task.msgId, task.parent, name, text),
@@ -170,6 +175,8 @@ export class Engine {
       return;
     }
     this.#reregistering = true;
+    // the controller dropped the waits of the engine it declared dead: calls still waiting would wait forever
+    this.#shared.failAll(`engine ${this.id} was declared dead while away (${reason}) and registers again`);
     const dropped = this.#runner.dropQueued();
     this.#o.log.warn(`the controller does not know this engine (${reason}); dropped ${dropped} queued task(s) and registering again`);
     this.#register(Math.max(10000, this.#controllerTimeoutMs)).then(
@@ -274,6 +281,9 @@ export class Engine {
         return;
       }
       case 'heartbeat':
+        return;
+      case 'shared_reply':
+        // the answer to a call whose worker is gone (it was cancelled, or failed, here)
         return;
       case 'engine_unknown':
         this.#reregister(msg.content.reason);

@@ -12,7 +12,7 @@ import type { Logger } from '../util/log.js';
 import { ExecutionWorker, describeEnd } from '../executor/execution-worker.js';
 import type { WorkerEnd } from '../executor/execution-worker.js';
 import type { InboxOptions } from '../executor/data-inbox.js';
-import type { DoneFromWorker, TaskError } from '../executor/messages.js';
+import type { DoneFromWorker, SharedFromWorker, SharedToWorker, TaskError } from '../executor/messages.js';
 
 export interface RunnerTask {
   msgId: string;
@@ -45,6 +45,11 @@ export interface RunnerOptions {
   onDrained?: () => void;
   /** give the execution worker a data inbox (bound where start() says; a fresh worker binds the same port again) */
   data?: Omit<InboxOptions, 'bind'>;
+  /**
+   * shared-object calls of remote code (engine/shared.ts): `call` answers one
+   * call of the worker of generation `gen`; `workerGone` says that worker ended
+   */
+  shared?: { call(gen: number, m: SharedFromWorker): Promise<SharedToWorker>; workerGone(gen: number): void };
 }
 
 /** The data inbox as the first worker opened it: its URL, or why there is none. */
@@ -63,6 +68,8 @@ export class TaskRunner {
   /** tasks handed to the worker, in order; the first is running */
   #posted: RunnerTask[] = [];
   #worker: ExecutionWorker | undefined;
+  /** the current worker's generation (each fresh worker has the next) */
+  #gen = 0;
   #stopped = false;
   #firstReady: ((data: DataStatus | undefined) => void) | undefined;
   /** where the worker's data inbox binds: after the first worker, the port it got */
@@ -213,6 +220,8 @@ export class TaskRunner {
   }
 
   #startWorker(): void {
+    const gen = ++this.#gen;
+    const shared = this.#o.shared;
     const w: ExecutionWorker = new ExecutionWorker(
       {
         onReady: (data) => {
@@ -228,7 +237,9 @@ export class TaskRunner {
           if (task) this.#o.onStream(task, name, text);
         },
         onDone: (m) => this.#onDone(m),
+        ...(shared ? { onShared: (m: SharedFromWorker) => void shared.call(gen, m).then((r) => w.sharedReply(r)) } : {}),
         onEnd: (end) => {
+          shared?.workerGone(gen);
           if (w === this.#worker && !this.#stopped) this.#workerEnded(end);
         },
       },
@@ -274,6 +285,7 @@ export class TaskRunner {
   async #replaceWorker(): Promise<void> {
     const old = this.#worker;
     this.#worker = undefined;
+    this.#o.shared?.workerGone(this.#gen);
     await old?.close();
     this.#failDataIn('the namespace was cleared (a fresh execution worker)');
     await new Promise<void>((resolve) => {

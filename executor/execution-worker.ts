@@ -9,9 +9,13 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { ApplyContent } from '../protocol/index.js';
 import type { InboxOptions } from './data-inbox.js';
-import type { CancelToWorker, DoneFromWorker, FromWorker, TaskError, ToWorker } from './messages.js';
+import type { CancelToWorker, DoneFromWorker, FromWorker, SharedFromWorker, SharedToWorker, TaskError, ToWorker } from './messages.js';
 
 const THREAD_URL = new URL('./thread.js', import.meta.url);
+const NO_CONTROLLER = {
+  ename: 'SharedObjectError',
+  evalue: 'shared objects (tscluster.queue, dict, event, lock) live in a cluster: this code runs in a local executor, which has no controller',
+};
 const LARGE = 65536;
 
 /** How a worker ended without being closed. */
@@ -39,6 +43,12 @@ export interface WorkerEvents {
   /** output written while a task ran (`msgId` null: between tasks) */
   onStream(msgId: string | null, name: 'stdout' | 'stderr', text: string): void;
   onDone(m: DoneFromWorker): void;
+  /**
+   * remote code calls a shared object (the global `tscluster`): answer with
+   * `sharedReply`. Without it (the local executor), such calls fail at once:
+   * shared objects live in a cluster's controller.
+   */
+  onShared?(m: SharedFromWorker): void;
   /** the worker ended on its own (or by interrupt()), not by close() */
   onEnd(end: WorkerEnd): void;
 }
@@ -108,6 +118,11 @@ export class ExecutionWorker {
           events.onDone(m);
           return;
         }
+        case 'shared': {
+          if (events.onShared) events.onShared(m);
+          else this.sharedReply({ type: 'shared-reply', id: m.id, error: NO_CONTROLLER });
+          return;
+        }
       }
     });
     let failure: (Error & { code?: string }) | undefined;
@@ -148,6 +163,11 @@ export class ExecutionWorker {
       ...(data.outTo !== undefined ? { dataOutTo: data.outTo } : {}),
     };
     this.#w.postMessage(m, transferable(frames));
+  }
+
+  /** Answer a shared-object call of the thread's code. */
+  sharedReply(m: SharedToWorker): void {
+    if (!this.#closed) this.#w.postMessage(m);
   }
 
   /** Skip a task handed over earlier (it ends with `error` when its turn comes). */

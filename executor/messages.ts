@@ -1,5 +1,6 @@
 /** Messages between an execution worker's thread and its owner (an engine's main thread, or the local executor). */
 import type { ApplyContent, ErrorContent } from '../protocol/index.js';
+import type { SharedReply, SharedRequest } from '../protocol/schemas/shared.js';
 
 export interface TaskToWorker {
   type: 'task';
@@ -23,7 +24,28 @@ export interface CancelToWorker {
   error: TaskError;
 }
 
-export type ToWorker = TaskToWorker | CancelToWorker;
+/**
+ * The answer to a shared-object call of remote code (SharedFromWorker): the
+ * controller's shared_reply and its value frames, or why there is none (the
+ * engine could not ask: `error`).
+ */
+export type SharedToWorker =
+  | { type: 'shared-reply'; id: number; content: SharedReply; frames: Uint8Array[] }
+  | { type: 'shared-reply'; id: number; error: { ename: string; evalue: string } };
+
+export type ToWorker = TaskToWorker | CancelToWorker | SharedToWorker;
+
+/** Remote code calls a shared object (the global `tscluster`): the engine asks the controller. */
+export interface SharedFromWorker {
+  type: 'shared';
+  /** the thread's number for the call, echoed in the answer */
+  id: number;
+  req: SharedRequest;
+  /** the value frames */
+  frames: Uint8Array[];
+  /** how long the controller may hold it, ms (null: no limit) */
+  waitMs: number | null;
+}
 
 /** A task ended: its serialized result, or its error. */
 export type DoneFromWorker =
@@ -36,4 +58,5 @@ export type FromWorker =
   /** a message on the data inbox was dropped (for the engine log) */
   | { type: 'data-drop'; why: string }
   | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string }
+  | SharedFromWorker
   | DoneFromWorker;

@@ -17,6 +17,7 @@ import { compileCandidates } from '../protocol/functions.js';
 import { deserialize, deserializeWithHead, serialize } from '../protocol/serialize.js';
 import type { DataInbox, InboxOptions } from './data-inbox.js';
 import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './messages.js';
+import { SharedGlobal } from './shared-global.js';
 import { stripTypes } from './typescript.js';
 
 if (!parentPort) throw new Error('executor/thread.js must run in a worker thread');
@@ -31,6 +32,9 @@ const dynamicImport = vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 
 const g = globalThis as Record<string, unknown>;
 g.require = createRequire(join(cwd, 'noop.js'));
+/** the controller's shared objects, for remote code (`await tscluster.queue('jobs').get()`) */
+const shared = new SharedGlobal((m) => post(m));
+g.tscluster = shared.objects;
 
 // ------------------------------------------------------------------ output capture
 
@@ -252,6 +256,11 @@ let chain: Promise<void> = Promise.resolve();
 port.on('message', (m: ToWorker) => {
   if (m.type === 'cancel') {
     cancelled.set(m.msgId, m.error);
+    return;
+  }
+  if (m.type === 'shared-reply') {
+    // answered at once, not in the task chain: the task that waits for it is running
+    shared.answer(m);
     return;
   }
   const t = m;

@@ -137,10 +137,16 @@ export class Endpoint {
 
   /**
    * Send a request and resolve with its reply, typed by the request's type.
-   * Rejects with TimeoutError after `timeoutMs` (Infinity: never).
+   * Rejects with TimeoutError after `timeoutMs` (Infinity: never). `opts.buffers` travel after the content.
    */
-  request<T extends RequestType>(type: T, content: ContentOf<T>, timeoutMs: number, to?: Buffer): Promise<Message<ReplyOf<T>>> {
-    const { frames, header } = this.session.build(to ? [to] : [], type, content);
+  request<T extends RequestType>(
+    type: T,
+    content: ContentOf<T>,
+    timeoutMs: number,
+    to?: Buffer,
+    opts: Pick<BuildOptions, 'buffers' | 'msgId'> = {},
+  ): Promise<Message<ReplyOf<T>>> {
+    const { frames, header } = this.session.build(to ? [to] : [], type, content, opts);
     return new Promise<Message<ReplyOf<T>>>((resolve, reject) => {
       const timer = setLongTimeout(() => {
         this.#pending.delete(header.msg_id);

@@ -30,12 +30,14 @@ import {
   StatsReplySchema,
 } from './schemas/hub.js';
 import { ApplyContentSchema, ApplyReplyContentSchema, StreamContentSchema } from './schemas/tasks.js';
+import { SharedCancelSchema, SharedReplySchema, SharedRequestSchema } from './schemas/shared.js';
 import type { RawMessage } from './wire.js';
 
 export * from './schemas/header.js';
 export * from './schemas/tasks.js';
 export * from './schemas/engines.js';
 export * from './schemas/hub.js';
+export * from './schemas/shared.js';
 
 /** msg_type -> content schema, for every message type on the wire. */
 export const ContentSchemas = {
@@ -62,6 +64,10 @@ export const ContentSchemas = {
   shutdown_reply: z.object({ status: z.literal('ok') }),
   /** any request the controller refuses */
   error_reply: ErrorReplySchema,
+  // client or engine <-> controller: shared objects (controller/shared/); value frames are the buffers
+  shared_request: SharedRequestSchema,
+  shared_reply: SharedReplySchema,
+  shared_cancel: SharedCancelSchema,
   // engine <-> controller
   registration_request: RegistrationRequestSchema,
   registration_reply: RegistrationReplySchema,
@@ -98,6 +104,7 @@ export interface ReplyTypes {
   abort_request: 'abort_reply';
   shutdown_request: 'shutdown_reply';
   registration_request: 'registration_reply';
+  shared_request: 'shared_reply';
 }
 export type RequestType = keyof ReplyTypes;
 export const REPLY_TYPES: ReplyTypes = {
@@ -109,6 +116,7 @@ export const REPLY_TYPES: ReplyTypes = {
   abort_request: 'abort_reply',
   shutdown_request: 'shutdown_reply',
   registration_request: 'registration_reply',
+  shared_request: 'shared_reply',
 };
 export type ReplyOf<T extends RequestType> = ReplyTypes[T];
 

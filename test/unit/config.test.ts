@@ -45,6 +45,8 @@ describe('resolveSettings', () => {
       noCurve: undefined,
       maxRecords: 1024,
       maxRecordBytes: 1024 ** 3,
+      sharedMaxBytes: 1024 ** 3,
+      sharedObjectMaxBytes: 256 * 1024 ** 2,
       // Slurm settings reach the controller too (--controller slurm, --adapt)
       adapt: undefined,
       adaptIdleS: 60,
