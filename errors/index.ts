@@ -3,3 +3,4 @@ export * from './protocol.js';
 export * from './task.js';
 export * from './client.js';
 export * from './from-reply.js';
+export * from './channel.js';

@@ -8,3 +8,4 @@ export * from './socket.js';
 export * from './endpoint.js';
 export * from './auth.js';
 export * from './packing.js';
+export * from './channel.js';
