@@ -9,7 +9,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { ApplyContent } from '../protocol/index.js';
 import type { InboxOptions } from './data-inbox.js';
-import type { CancelToWorker, DoneFromWorker, FromWorker, TaskError, ToWorker } from './messages.js';
+import type { CancelToWorker, ChannelMessage, DoneFromWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './messages.js';
 
 const THREAD_URL = new URL('./thread.js', import.meta.url);
 const LARGE = 65536;
@@ -39,6 +39,8 @@ export interface WorkerEvents {
   /** output written while a task ran (`msgId` null: between tasks) */
   onStream(msgId: string | null, name: 'stdout' | 'stderr', text: string): void;
   onDone(m: DoneFromWorker): void;
+  /** a message of a channel task's function, for its client */
+  onChannel?(m: ChannelMessage): void;
   /** the worker ended on its own (or by interrupt()), not by close() */
   onEnd(end: WorkerEnd): void;
 }
@@ -108,6 +110,10 @@ export class ExecutionWorker {
           events.onDone(m);
           return;
         }
+        case 'channel': {
+          events.onChannel?.(m);
+          return;
+        }
       }
     });
     let failure: (Error & { code?: string }) | undefined;
@@ -136,7 +142,7 @@ export class ExecutionWorker {
     msgId: string,
     content: ApplyContent,
     payload: readonly Buffer[],
-    data: { in?: { frames: number; bytes: number }; outTo?: string } = {},
+    data: { in?: { frames: number; bytes: number }; outTo?: string; channel?: TaskToWorker['channel'] } = {},
   ): void {
     const frames = payload.map(own);
     const m: ToWorker = {
@@ -146,8 +152,19 @@ export class ExecutionWorker {
       frames,
       ...(data.in ? { dataIn: data.in } : {}),
       ...(data.outTo !== undefined ? { dataOutTo: data.outTo } : {}),
+      ...(data.channel ? { channel: data.channel } : {}),
     };
     this.#w.postMessage(m, transferable(frames));
+  }
+
+  /** Hand over a message for a channel task (its frames moved, as a task's are). */
+  postChannel(m: ChannelMessage): void {
+    if (m.op !== 'data') {
+      this.#w.postMessage(m);
+      return;
+    }
+    const frames = m.frames.map((f) => own(Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+    this.#w.postMessage({ ...m, frames } satisfies ChannelMessage, transferable(frames));
   }
 
   /** Skip a task handed over earlier (it ends with `error` when its turn comes). */

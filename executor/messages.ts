@@ -1,5 +1,5 @@
 /** Messages between an execution worker's thread and its owner (an engine's main thread, or the local executor). */
-import type { ApplyContent, ErrorContent } from '../protocol/index.js';
+import type { ApplyContent, ChannelErrorWire, ChannelWindow, ErrorContent } from '../protocol/index.js';
 
 export interface TaskToWorker {
   type: 'task';
@@ -11,6 +11,8 @@ export interface TaskToWorker {
   dataIn?: { frames: number; bytes: number };
   /** a large result goes straight to the client's data link with this routing id, when it is connected here */
   dataOutTo?: string;
+  /** the task is a channel: its function gets a Channel first (executor/channel.ts) */
+  channel?: { window: ChannelWindow; engineId: number };
 }
 
 /** The error a task ends with. */
@@ -23,7 +25,14 @@ export interface CancelToWorker {
   error: TaskError;
 }
 
-export type ToWorker = TaskToWorker | CancelToWorker;
+/** What a channel message carries: a value (its serialized frames), credit, or the close of a side. */
+export type ChannelOp =
+  { op: 'data'; seq: number; frames: Uint8Array[] } | { op: 'ack'; seq: number } | { op: 'close'; error?: ChannelErrorWire | undefined };
+
+/** A message of the channel of task `msgId`, between the engine's main thread and the worker, either way. */
+export type ChannelMessage = { type: 'channel'; msgId: string } & ChannelOp;
+
+export type ToWorker = TaskToWorker | CancelToWorker | ChannelMessage;
 
 /** A task ended: its serialized result, or its error. */
 export type DoneFromWorker =
@@ -36,4 +45,5 @@ export type FromWorker =
   /** a message on the data inbox was dropped (for the engine log) */
   | { type: 'data-drop'; why: string }
   | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string }
-  | DoneFromWorker;
+  | DoneFromWorker
+  | ChannelMessage;
