@@ -15,6 +15,7 @@ import type { ContentOf } from '../protocol/index.js';
 import { ProtocolError } from '../errors/index.js';
 import type { SchemeName } from './schemes/index.js';
 import type { Logger } from '../util/log.js';
+import { ChannelRouter } from './channels.js';
 import { ClientRegistry } from './clients.js';
 import { clientHandlers, dispatch, engineHandlers, refuseClient } from './dispatch.js';
 import type { Handlers, HubParts } from './dispatch.js';
@@ -147,12 +148,14 @@ export class Controller {
       hub,
       adapt: () => this.#adapter?.status(),
     });
+    const channels = new ChannelRouter({ tasks, registry, clients, engines, log });
     return {
       clients,
       engines,
       clientRegistry,
       registry,
       tasks,
+      channels,
       queries,
       shutdown: (_id, all, targets) => this.#shutdown(all, targets),
       dataOpened: (e) => this.#notify({ event: 'data', engine: registry.info(e) }),
@@ -264,6 +267,7 @@ export class Controller {
       // the client has gone: its queued work is cancelled; its results stay in the records for other clients to query
       this.#p.clientRegistry.remove(identity);
       this.#p.tasks.clientGone(identity);
+      this.#p.channels.clientGone(identity);
       return;
     }
     if (!this.#stopping) this.#o.log.warn(`send to client failed: ${String(err)}`);
