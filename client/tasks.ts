@@ -62,6 +62,7 @@ export class TaskTable {
   submit(r: TaskRequest): TaskState {
     const metadata: Record<string, unknown> = { route: r.route, ...r.options };
     if (r.targets !== undefined) metadata.targets = r.targets;
+    if (r.channel !== undefined) metadata.channel = r.channel;
     const msgId = randomUUID();
     let buffers = r.buffers;
     const one = r.route === 'direct' && r.targets?.length === 1 ? r.targets[0] : undefined;
