@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ChannelClosed, Client, EngineError, RemoteError, TimeoutError, TsclusterError } from '../index.js';
 import type { Channel, Cluster } from '../index.js';
-import { checksum, range, sharedCluster, sleep, tempRootForFile, waitFor } from './support/index.js';
+import { FIXTURES, checksum, killIfRunning, range, sharedCluster, sleep, spawnWatched, tempRootForFile, waitExit, waitFor } from './support/index.js';
 
 const root = tempRootForFile('channels');
 
@@ -260,6 +260,24 @@ describe('channels (3 engines)', () => {
       .apply(() => (globalThis as { channelEnd?: string }).channelEnd)
       .get(T);
     assert.match(String(end), /^ChannelClosed: the client closed its connection/);
+  });
+
+  test("a client process killed with an open channel: the controller closes it, the function's receive rejects, the engine runs other tasks", async () => {
+    const target = ids[2]!;
+    const { child, out, err } = spawnWatched([join(FIXTURES, 'channel-client.mjs'), String(target)]);
+    try {
+      await out.waitForLine(/^ready$/, child, 30000, err);
+      child.kill('SIGKILL');
+      await waitExit(child, 10000);
+    } finally {
+      killIfRunning(child);
+    }
+    // runs once the channel's function has ended: the controller noticed the client gone and closed its channel
+    const end = await rc
+      .directView(target)
+      .apply(() => (globalThis as { channelEnd?: string }).channelEnd)
+      .get(T);
+    assert.match(String(end), /^ChannelClosed: the client of this channel disconnected/);
   });
 
   test('an engine killed under a channel: its pending receive rejects with EngineError', async () => {
