@@ -8,6 +8,7 @@ import type { AnyMessage, ContentOf, EngineInfo } from '../protocol/index.js';
 import { controllerRuns, readConnectionFile } from '../profiles/index.js';
 import { setLongTimeout } from '../util/timers.js';
 import { AsyncResult } from './asyncresult.js';
+import { ChannelTable } from './channel.js';
 import { Connection, isLocal } from './connection.js';
 import type { Submitter } from './submitter.js';
 import { fromWire, toQueryRequest } from './query.js';
@@ -92,6 +93,7 @@ export class Client {
   /** waitForEngines calls waiting (they keep the process alive; onEngine listeners do not) */
   #engineWaiters = 0;
   readonly #tasks: TaskTable;
+  readonly #channels = new ChannelTable(() => this.#conn);
   readonly #submitter: Submitter;
   /** the controller's connect reply */
   #hub!: ContentOf<'connect_reply'>;
@@ -129,6 +131,7 @@ export class Client {
       adaptive: () => this.#hub.adaptive === true,
       submit: (r) => this.#tasks.submit(r),
       broadcast: (r) => this.#tasks.broadcast(r),
+      channel: (r, engineId) => this.#channels.open(this.#tasks.submit(r), engineId, r.channel),
       abort: (ids) => this.abort(ids),
     };
   }
@@ -429,9 +432,13 @@ export class Client {
     if (hub) await this.close();
   }
 
-  /** Close the connection. Pending results reject with ConnectionLost. */
+  /**
+   * Close the connection. Pending results reject with ConnectionLost; open
+   * channels are closed on their engines (their functions' receive rejects with ChannelClosed).
+   */
   async close(): Promise<void> {
     if (this.#conn.closed) return;
+    this.#channels.closeAll();
     await this.#conn.close();
     this.#links?.close();
     this.#tunnel?.close();
@@ -450,6 +457,12 @@ export class Client {
       }
       case 'stream': {
         this.#tasks.onStream(msg);
+        return;
+      }
+      case 'channel_data':
+      case 'channel_ack':
+      case 'channel_close': {
+        this.#channels.onMessage(msg);
         return;
       }
       case 'engine_event': {

@@ -1,19 +1,47 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { serialize } from '../protocol/index.js';
+import { DEFAULT_WINDOW, serialize } from '../protocol/index.js';
+import type { Channel, ChannelWindow } from '../protocol/index.js';
 import { NoEnginesRegistered } from '../errors/index.js';
 import { AsyncResult } from './asyncresult.js';
+import type { RemoteChannel } from './channel.js';
+import { MultiChannel } from './multi-channel.js';
 import type { TaskState } from './asyncresult.js';
 import { DIRECT_OPTIONS } from './options.js';
 import type { DirectTaskOptions } from './options.js';
 import { concatChunks, concatParts, lengthOf, partition, partitionLike, toArray } from './partition.js';
 import type { TypedArray } from './partition.js';
 import type { Submitter, TaskRequest } from './submitter.js';
-import { checkItems, checkName, checkNamePath, checkOptionKeys, resolveTargets, show } from './validate.js';
+import { checkInt, checkItems, checkName, checkNamePath, checkOptionKeys, isPlainObject, resolveTargets, show } from './validate.js';
 import { View, mapArgs } from './view.js';
 import type { MapOptions, PerTarget, Sequence } from './view.js';
 
 type Request = Pick<TaskRequest, 'content' | 'buffers'>;
+
+/** Options of `dv.channel(options, fn, ...args)`. */
+export interface ChannelOptions {
+  /**
+   * how far a receiver may fall behind (values sent and not yet consumed)
+   * before its sender's `send` waits, both directions (default 1,000 values or 64 MB)
+   */
+  window?: { items?: number; bytes?: number };
+}
+
+/** What `channel()` returns: one channel for a single target, else a MultiChannel. */
+export type ChannelFor<S extends boolean, R> = S extends true ? RemoteChannel<unknown, R> : MultiChannel<unknown, R>;
+
+/** A channel's function: it gets the Channel first, then the arguments. */
+export type ChannelFunction<A extends unknown[], R> = (channel: Channel, ...args: A) => R | Promise<R>;
+
+function channelWindow(opts: unknown): ChannelWindow {
+  const o = checkOptionKeys('channel options', opts, ['window']) as ChannelOptions;
+  if (o.window === undefined) return { ...DEFAULT_WINDOW };
+  const w = checkOptionKeys('channel options: window', o.window, ['items', 'bytes']) as { items?: unknown; bytes?: unknown };
+  return {
+    items: w.items === undefined ? DEFAULT_WINDOW.items : checkInt('channel options: window.items', w.items, 1, 1e9),
+    bytes: w.bytes === undefined ? DEFAULT_WINDOW.bytes : checkInt('channel options: window.bytes', w.bytes, 1, 2 ** 52),
+  };
+}
 
 /**
  * Direct execution on named engines: every call runs on each target.
@@ -79,6 +107,32 @@ export class DirectView<S extends boolean = false> extends View<DirectTaskOption
     const targets = this.#resolve();
     const buffers = serialize(args, 'args', this.source(fn));
     return this.#each(targets, { content: { kind: 'apply' }, buffers });
+  }
+
+  /**
+   * Start `fn(channel, ...args)` on every target, a long-lived function that
+   * exchanges values with this client through `channel` (as execnet's
+   * remote_exec). A single target gives its RemoteChannel; several give a
+   * MultiChannel. Options (the flow-control `window`) may come first. While the
+   * function runs, the engine's later tasks wait behind it.
+   * @example
+   * const ch = rc.directView(0).channel(async (ch) => { for await (const x of ch) await ch.send(x); });
+   * await ch.send('ping'); await ch.receive(); // 'ping'
+   * @example const mc = rc.directView().channel({ window: { items: 100 } }, producer, 10000);
+   */
+  channel<A extends unknown[], R>(fn: ChannelFunction<A, R>, ...args: A): ChannelFor<S, Awaited<R>>;
+  channel<A extends unknown[], R>(options: ChannelOptions, fn: ChannelFunction<A, R>, ...args: A): ChannelFor<S, Awaited<R>>;
+  channel(first: unknown, ...rest: unknown[]): RemoteChannel | MultiChannel {
+    const hasOptions = isPlainObject(first);
+    const window = channelWindow(hasOptions ? first : {});
+    const fn = hasOptions ? rest[0] : first;
+    const args = hasOptions ? rest.slice(1) : rest;
+    const targets = this.#resolve();
+    const buffers = serialize(args, 'args', this.source(fn));
+    const channels = targets.map((engine) =>
+      this.client.channel({ content: { kind: 'apply' }, route: 'direct', targets: [engine], buffers, options: this.wire, channel: window }, engine),
+    );
+    return this.#single ? channels[0]! : new MultiChannel(channels);
   }
 
   /**

@@ -72,7 +72,9 @@ export class TaskTable {
   submit(r: TaskRequest): TaskState {
     const msgId = randomUUID();
     const t = this.#track(msgId);
-    this.#window.offer({ ids: [msgId], send: (live, heldMs) => this.#expired(r, live, heldMs) || this.#sendOne(r, msgId, heldMs) });
+    // a channel's values follow its request at once on the same connection: it is never held
+    if (r.channel !== undefined) this.#sendOne(r, msgId, 0);
+    else this.#window.offer({ ids: [msgId], send: (live, heldMs) => this.#expired(r, live, heldMs) || this.#sendOne(r, msgId, heldMs) });
     return t;
   }
 
@@ -99,6 +101,7 @@ export class TaskTable {
   #metadata(r: TaskRequest, heldMs: number, targets: number[] | undefined): Record<string, unknown> {
     const metadata: Record<string, unknown> = { route: r.route, ...r.options };
     if (targets !== undefined) metadata.targets = targets;
+    if (r.channel !== undefined) metadata.channel = r.channel;
     if (heldMs > 0 && typeof metadata.timeout_ms === 'number') metadata.timeout_ms = Math.max(1, metadata.timeout_ms - heldMs);
     return metadata;
   }

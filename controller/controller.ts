@@ -15,6 +15,7 @@ import type { ContentOf } from '../protocol/index.js';
 import { ProtocolError } from '../errors/index.js';
 import type { SchemeName } from './schemes/index.js';
 import type { Logger } from '../util/log.js';
+import { ChannelRouter } from './channels.js';
 import { ClientRegistry } from './clients.js';
 import { clientHandlers, dispatch, engineHandlers, refuseClient } from './dispatch.js';
 import type { Handlers, HubParts } from './dispatch.js';
@@ -159,12 +160,14 @@ export class Controller {
       adapt: () => this.#adapter?.status(),
       shared: () => shared.stats,
     });
+    const channels = new ChannelRouter({ tasks, registry, clients, engines, log });
     return {
       clients,
       engines,
       clientRegistry,
       registry,
       tasks,
+      channels,
       queries,
       shared,
       shutdown: (_id, all, targets) => this.#shutdown(all, targets),
@@ -279,6 +282,7 @@ export class Controller {
       this.#p.tasks.clientGone(identity);
       // its waits end and its locks are released
       this.#p.shared.ownerGone(clientOwner(identity));
+      this.#p.channels.clientGone(identity);
       return;
     }
     if (!this.#stopping) this.#o.log.warn(`send to client failed: ${String(err)}`);

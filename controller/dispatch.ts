@@ -7,6 +7,7 @@
 import { ProtocolError } from '../errors/index.js';
 import { TaskMetadataSchema, parseFrame } from '../protocol/index.js';
 import type { ApplyReplyMetadata, Endpoint, ErrorContent, Incoming, Message, MsgType, TaskMetadata } from '../protocol/index.js';
+import type { ChannelRouter } from './channels.js';
 import type { ClientRegistry } from './clients.js';
 import type { Queries } from './queries.js';
 import type { EngineRegistry, EngineState } from './registry.js';
@@ -25,6 +26,7 @@ export interface HubParts {
   clientRegistry: ClientRegistry;
   registry: EngineRegistry;
   tasks: TaskManager;
+  channels: ChannelRouter;
   queries: Queries;
   /** shared objects (controller/shared/) */
   shared: SharedStore;
@@ -105,12 +107,24 @@ function parsed<T extends MsgType>(ep: Endpoint, m: Incoming, type: T): Message<
   return msg.type === type ? (msg as Message<T>) : undefined;
 }
 
-function metadataProblem(metadata: Record<string, unknown>): { meta: TaskMetadata } | { err: ProtocolError } {
+function metadataProblem(metadata: Record<string, unknown>, kind: string): { meta: TaskMetadata } | { err: ProtocolError } {
   const meta = TaskMetadataSchema.safeParse(metadata);
-  if (meta.success) return { meta: meta.data };
+  if (meta.success) {
+    const m = meta.data;
+    // a channel's values are routed between one client and one engine
+    if (m.channel && (m.route !== 'direct' || m.targets?.length !== 1 || kind !== 'apply')) {
+      return { err: new ProtocolError("invalid metadata field 'channel': a channel is an apply to exactly one engine (route 'direct')", 'schema') };
+    }
+    return { meta: m };
+  }
   const issue = meta.error.issues[0];
   const field = issue?.path.join('.') ?? '';
   return { err: new ProtocolError(`invalid metadata${field ? ` field '${field}'` : ''}: ${issue?.message ?? 'schema'}`, 'schema') };
+}
+
+/** The three channel message types, each with the same handler (controller/channels.ts reads the type). */
+function channelRoutes(h: Handler): Handlers {
+  return { channel_data: h, channel_ack: h, channel_close: h };
 }
 
 export function clientHandlers(p: HubParts): Handlers {
@@ -121,7 +135,7 @@ export function clientHandlers(p: HubParts): Handlers {
       // must not become a task that never ends (payload buffers still pass through unread)
       const msg = parsed(ep, m, 'apply_request');
       if (!msg) return;
-      const checked = metadataProblem(msg.metadata);
+      const checked = metadataProblem(msg.metadata, msg.content.kind);
       if ('err' in checked) {
         refuseClient(ep, m, checked.err);
         return;
@@ -161,6 +175,7 @@ export function clientHandlers(p: HubParts): Handlers {
       if (msg) ep.send(m.identity, 'abort_reply', p.tasks.abort(m.identity!, msg.content), { parent: m.header });
     },
     shared_request: (m) => serveShared(p.shared, ep, m, clientOwner(m.identity!)),
+    ...channelRoutes((m) => p.channels.fromClient(m)),
     shutdown_request: (m) => {
       const msg = parsed(ep, m, 'shutdown_request');
       if (!msg) return;
@@ -208,6 +223,11 @@ export function engineHandlers(p: HubParts): Handlers {
     heartbeat: (m) => {
       if (!registered(m)) p.registry.unknown(m.identity!);
     },
+    ...channelRoutes((m) => {
+      const e = registered(m);
+      if (e) p.channels.fromEngine(e, m);
+      else p.registry.unknown(m.identity!);
+    }),
     registration_request: (m) => {
       const msg = ep.parse(m);
       if (msg?.type === 'registration_request') p.registry.register(m.identity!, m.header, msg.content);

@@ -18,6 +18,8 @@ export class Task {
   abort: { ename: 'TaskTimeout' | 'TaskAborted'; evalue: string } | undefined = undefined;
   /** clients that asked for its result before it finished */
   watchers: Buffer[] | undefined = undefined;
+  /** a channel (controller/channels.ts routes its values while it runs) */
+  channel = false;
 
   constructor(
     readonly record: TaskRecord,
@@ -54,7 +56,9 @@ export class Task {
       stdout: '',
       stderr: '',
     };
-    return new Task(record, header, clientIdentity, request, meta.retain ?? false);
+    const task = new Task(record, header, clientIdentity, request, meta.retain ?? false);
+    task.channel = meta.channel !== undefined;
+    return task;
   }
 
   get msgId(): string {

@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import { v4 as uuidv4 } from 'uuid';
 import { Dealer, curveKeyPair } from 'zeromq';
 import { Endpoint } from '../protocol/index.js';
-import type { ApplyReplyMetadata, ContentOf, DataEndpoint, ErrorContent, Incoming, Message } from '../protocol/index.js';
+import type { AnyMessage, ApplyReplyMetadata, ChannelWindow, ContentOf, DataEndpoint, ErrorContent, Incoming, Message } from '../protocol/index.js';
+import type { ChannelMessage } from '../executor/messages.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
@@ -103,6 +104,7 @@ export class Engine {
       engineId: () => this.id,
       onStream: (task, name, text) => this.#output.write(task.msgId, task.parent, name, text),
       onFinish: (task, r) => this.#reply(task, r),
+      onChannel: (m) => this.#sendChannel(m),
       onHandedBack: (tasks) => this.#handBack(tasks.map((t) => t.msgId)),
       onDrained: () => this.#retired(),
       ...(o.dataEndpoint === false ? {} : { data: { key: o.info.key, ...(this.#dataCurve ? { curve: this.#dataCurve } : {}) } }),
@@ -269,6 +271,7 @@ export class Engine {
         else {
           const dataIn = dataInOf(msg.metadata);
           const outTo = msg.metadata.data_out_to;
+          const window = channelOf(msg.metadata);
           this.#runner.add({
             msgId: msg.header.msg_id,
             parent: msg.raw.header,
@@ -276,6 +279,7 @@ export class Engine {
             buffers: msg.buffers,
             ...(dataIn ? { dataIn } : {}),
             ...(typeof outTo === 'string' ? { dataOutTo: outTo } : {}),
+            ...(window ? { channel: { window, early: [] } } : {}),
           });
         }
         return;
@@ -284,6 +288,11 @@ export class Engine {
         return;
       case 'shared_reply':
         // the answer to a call whose worker is gone (it was cancelled, or failed, here)
+        return;
+      case 'channel_data':
+      case 'channel_ack':
+      case 'channel_close':
+        this.#channelIn(msg);
         return;
       case 'engine_unknown':
         this.#reregister(msg.content.reason);
@@ -301,6 +310,34 @@ export class Engine {
         }
       default:
         this.#o.log.warn(`ignored an unexpected ${msg.type}`);
+    }
+  }
+
+  /** A channel message from the client (through the controller), for its function in the worker. */
+  #channelIn(msg: Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>): void {
+    let m: ChannelMessage;
+    const c = msg.content;
+    if (msg.type === 'channel_data') m = { type: 'channel', msgId: c.channel, op: 'data', seq: msg.content.seq, frames: msg.buffers };
+    else if (msg.type === 'channel_ack') m = { type: 'channel', msgId: c.channel, op: 'ack', seq: msg.content.seq };
+    else m = { type: 'channel', msgId: c.channel, op: 'close', ...(msg.content.error ? { error: msg.content.error } : {}) };
+    // a message for a channel that ended here is one the controller routed before it heard the end
+    this.#runner.channelMessage(m);
+  }
+
+  /** A channel message from a function in the worker, for its client. */
+  #sendChannel(m: ChannelMessage): void {
+    switch (m.op) {
+      case 'data': {
+        const buffers = m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+        this.#ep.send(undefined, 'channel_data', { channel: m.msgId, seq: m.seq }, { buffers });
+        return;
+      }
+      case 'ack':
+        this.#ep.send(undefined, 'channel_ack', { channel: m.msgId, seq: m.seq });
+        return;
+      case 'close':
+        this.#ep.send(undefined, 'channel_close', { channel: m.msgId, ...(m.error ? { error: m.error } : {}) });
+        return;
     }
   }
 
@@ -353,4 +390,10 @@ function dataEndpointOf(d: DataStatus | undefined, curve: { publicKey: string } 
 function dataInOf(metadata: Record<string, unknown>): { frames: number; bytes: number } | undefined {
   const d = metadata.data_in as { frames?: unknown; bytes?: unknown } | undefined;
   return d && typeof d.frames === 'number' && typeof d.bytes === 'number' ? { frames: d.frames, bytes: d.bytes } : undefined;
+}
+
+/** The request starts a channel (metadata.channel, checked by the controller at its door): its window. */
+function channelOf(metadata: Record<string, unknown>): ChannelWindow | undefined {
+  const w = metadata.channel as { items?: unknown; bytes?: unknown } | undefined;
+  return w && typeof w.items === 'number' && typeof w.bytes === 'number' ? { items: w.items, bytes: w.bytes } : undefined;
 }

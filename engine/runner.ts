@@ -5,14 +5,14 @@
  * interrupted task) fails the task it ran, is replaced, and the tasks behind
  * it go to the fresh worker.
  */
-import type { ContentOf } from '../protocol/index.js';
+import type { ChannelWindow, ContentOf } from '../protocol/index.js';
 import { serialize } from '../protocol/index.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import { ExecutionWorker, describeEnd } from '../executor/execution-worker.js';
 import type { WorkerEnd } from '../executor/execution-worker.js';
 import type { InboxOptions } from '../executor/data-inbox.js';
-import type { DoneFromWorker, SharedFromWorker, SharedToWorker, TaskError } from '../executor/messages.js';
+import type { ChannelMessage, DoneFromWorker, SharedFromWorker, SharedToWorker, TaskError } from '../executor/messages.js';
 
 export interface RunnerTask {
   msgId: string;
@@ -26,6 +26,8 @@ export interface RunnerTask {
   dataOutTo?: string;
   /** set when the controller asked to stop this task while it runs */
   abort?: TaskError;
+  /** a channel task: its window; messages for it that came before it went to the worker */
+  channel?: { window: ChannelWindow; early: ChannelMessage[] };
 }
 
 export type TaskResult =
@@ -39,6 +41,8 @@ export interface RunnerOptions {
   /** output of a task (msgId null: written between tasks) */
   onStream: (task: RunnerTask, name: 'stdout' | 'stderr', text: string) => void;
   onFinish: (task: RunnerTask, r: TaskResult) => void;
+  /** a message of a channel task's function, for its client */
+  onChannel: (m: ChannelMessage) => void;
   /** after drain(): tasks handed back unstarted (those the worker had not begun) */
   onHandedBack?: (tasks: RunnerTask[]) => void;
   /** after drain(): nothing is left to run */
@@ -164,6 +168,21 @@ export class TaskRunner {
     }
   }
 
+  /**
+   * A message for a channel task's function: to the worker when the task is
+   * there, else kept with the task until it goes there. False when no such
+   * task is here (it ended).
+   */
+  channelMessage(m: ChannelMessage): boolean {
+    if (this.#posted.some((t) => t.msgId === m.msgId)) {
+      this.#worker?.postChannel(m);
+      return true;
+    }
+    const queued = this.#queue.find((t) => t.msgId === m.msgId);
+    queued?.channel?.early.push(m);
+    return queued?.channel !== undefined;
+  }
+
   #next(): void {
     if (this.#draining) {
       // tasks that came back from a worker that ended, or reached a draining runner: handed back
@@ -185,7 +204,9 @@ export class TaskRunner {
       this.#worker.post(task.msgId, task.content, task.buffers, {
         ...(task.dataIn ? { in: task.dataIn } : {}),
         ...(task.dataOutTo !== undefined ? { outTo: task.dataOutTo } : {}),
+        ...(task.channel ? { channel: { window: task.channel.window, engineId: this.#o.engineId() } } : {}),
       });
+      if (task.channel) for (const m of task.channel.early.splice(0)) this.#worker.postChannel(m);
     }
   }
 
@@ -238,6 +259,7 @@ export class TaskRunner {
         },
         onDone: (m) => this.#onDone(m),
         ...(shared ? { onShared: (m: SharedFromWorker) => void shared.call(gen, m).then((r) => w.sharedReply(r)) } : {}),
+        onChannel: (m) => this.#o.onChannel(m),
         onEnd: (end) => {
           shared?.workerGone(gen);
           if (w === this.#worker && !this.#stopped) this.#workerEnded(end);

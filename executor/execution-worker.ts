@@ -9,7 +9,17 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { ApplyContent } from '../protocol/index.js';
 import type { InboxOptions } from './data-inbox.js';
-import type { CancelToWorker, DoneFromWorker, FromWorker, SharedFromWorker, SharedToWorker, TaskError, ToWorker } from './messages.js';
+import type {
+  CancelToWorker,
+  ChannelMessage,
+  DoneFromWorker,
+  FromWorker,
+  SharedFromWorker,
+  SharedToWorker,
+  TaskError,
+  TaskToWorker,
+  ToWorker,
+} from './messages.js';
 
 const THREAD_URL = new URL('./thread.js', import.meta.url);
 const NO_CONTROLLER = {
@@ -49,6 +59,8 @@ export interface WorkerEvents {
    * shared objects live in a cluster's controller.
    */
   onShared?(m: SharedFromWorker): void;
+  /** a message of a channel task's function, for its client */
+  onChannel?(m: ChannelMessage): void;
   /** the worker ended on its own (or by interrupt()), not by close() */
   onEnd(end: WorkerEnd): void;
 }
@@ -123,6 +135,10 @@ export class ExecutionWorker {
           else this.sharedReply({ type: 'shared-reply', id: m.id, error: NO_CONTROLLER });
           return;
         }
+        case 'channel': {
+          events.onChannel?.(m);
+          return;
+        }
       }
     });
     let failure: (Error & { code?: string }) | undefined;
@@ -151,7 +167,7 @@ export class ExecutionWorker {
     msgId: string,
     content: ApplyContent,
     payload: readonly Buffer[],
-    data: { in?: { frames: number; bytes: number }; outTo?: string } = {},
+    data: { in?: { frames: number; bytes: number }; outTo?: string; channel?: TaskToWorker['channel'] } = {},
   ): void {
     const frames = payload.map(own);
     const m: ToWorker = {
@@ -161,6 +177,7 @@ export class ExecutionWorker {
       frames,
       ...(data.in ? { dataIn: data.in } : {}),
       ...(data.outTo !== undefined ? { dataOutTo: data.outTo } : {}),
+      ...(data.channel ? { channel: data.channel } : {}),
     };
     this.#w.postMessage(m, transferable(frames));
   }
@@ -168,6 +185,16 @@ export class ExecutionWorker {
   /** Answer a shared-object call of the thread's code. */
   sharedReply(m: SharedToWorker): void {
     if (!this.#closed) this.#w.postMessage(m);
+  }
+
+  /** Hand over a message for a channel task (its frames moved, as a task's are). */
+  postChannel(m: ChannelMessage): void {
+    if (m.op !== 'data') {
+      this.#w.postMessage(m);
+      return;
+    }
+    const frames = m.frames.map((f) => own(Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+    this.#w.postMessage({ ...m, frames } satisfies ChannelMessage, transferable(frames));
   }
 
   /** Skip a task handed over earlier (it ends with `error` when its turn comes). */

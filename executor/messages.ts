@@ -1,5 +1,5 @@
 /** Messages between an execution worker's thread and its owner (an engine's main thread, or the local executor). */
-import type { ApplyContent, ErrorContent } from '../protocol/index.js';
+import type { ApplyContent, ChannelErrorWire, ChannelWindow, ErrorContent } from '../protocol/index.js';
 import type { SharedReply, SharedRequest } from '../protocol/schemas/shared.js';
 
 export interface TaskToWorker {
@@ -12,6 +12,8 @@ export interface TaskToWorker {
   dataIn?: { frames: number; bytes: number };
   /** a large result goes straight to the client's data link with this routing id, when it is connected here */
   dataOutTo?: string;
+  /** the task is a channel: its function gets a Channel first (executor/channel.ts) */
+  channel?: { window: ChannelWindow; engineId: number };
 }
 
 /** The error a task ends with. */
@@ -33,8 +35,6 @@ export type SharedToWorker =
   | { type: 'shared-reply'; id: number; content: SharedReply; frames: Uint8Array[] }
   | { type: 'shared-reply'; id: number; error: { ename: string; evalue: string } };
 
-export type ToWorker = TaskToWorker | CancelToWorker | SharedToWorker;
-
 /** Remote code calls a shared object (the global `tscluster`): the engine asks the controller. */
 export interface SharedFromWorker {
   type: 'shared';
@@ -46,6 +46,14 @@ export interface SharedFromWorker {
   /** how long the controller may hold it, ms (null: no limit) */
   waitMs: number | null;
 }
+/** What a channel message carries: a value (its serialized frames), credit, or the close of a side. */
+export type ChannelOp =
+  { op: 'data'; seq: number; frames: Uint8Array[] } | { op: 'ack'; seq: number } | { op: 'close'; error?: ChannelErrorWire | undefined };
+
+/** A message of the channel of task `msgId`, between the engine's main thread and the worker, either way. */
+export type ChannelMessage = { type: 'channel'; msgId: string } & ChannelOp;
+
+export type ToWorker = TaskToWorker | CancelToWorker | SharedToWorker | ChannelMessage;
 
 /** A task ended: its serialized result, or its error. */
 export type DoneFromWorker =
@@ -59,4 +67,5 @@ export type FromWorker =
   | { type: 'data-drop'; why: string }
   | { type: 'stream'; msgId: string | null; name: 'stdout' | 'stderr'; text: string }
   | SharedFromWorker
-  | DoneFromWorker;
+  | DoneFromWorker
+  | ChannelMessage;

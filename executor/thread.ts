@@ -15,6 +15,7 @@ import { SerializationError } from '../errors/protocol.js';
 // the modules themselves, not protocol/index.js: this thread starts without loading the protocol's schemas (zod)
 import { compileCandidates } from '../protocol/functions.js';
 import { deserialize, deserializeWithHead, serialize } from '../protocol/serialize.js';
+import { WorkerChannels } from './channel.js';
 import type { DataInbox, InboxOptions } from './data-inbox.js';
 import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './messages.js';
 import { SharedGlobal } from './shared-global.js';
@@ -23,6 +24,7 @@ import { stripTypes } from './typescript.js';
 if (!parentPort) throw new Error('executor/thread.js must run in a worker thread');
 const port = parentPort;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+const channels = new WorkerChannels(post);
 
 const cwd = process.cwd();
 /** Compiled code is named as a file in the engine's working directory, so import() resolves from there. */
@@ -139,6 +141,8 @@ async function execute(t: TaskToWorker): Promise<unknown> {
       const { head, value: args } = deserializeWithHead(toBuffers(t.frames));
       const fn = compile(head ?? '');
       if (!Array.isArray(args)) throw new TypeError('apply arguments must be an array');
+      // a channel's function gets its Channel first; the task (and the worker's next one) waits until it returns
+      if (t.channel) return await fn(channels.open(t.msgId, t.channel), ...(args as unknown[]));
       return await fn(...(args as unknown[]));
     }
     case 'map': {
@@ -263,54 +267,61 @@ port.on('message', (m: ToWorker) => {
     shared.answer(m);
     return;
   }
+  if (m.type === 'channel') {
+    channels.onMessage(m);
+    return;
+  }
   const t = m;
-  chain = chain.then(async () => {
-    const started = new Date().toISOString();
-    drainControl();
-    const skip = cancelled.get(t.msgId);
-    if (skip) {
-      cancelled.delete(t.msgId);
-      post({ type: 'done', msgId: t.msgId, ok: false, error: skip, started, completed: started });
-      return;
-    }
-    const failed = await payloadOf(t);
-    if (failed) {
-      cancelled.delete(t.msgId);
-      post({ type: 'done', msgId: t.msgId, ok: false, error: failed, started, completed: new Date().toISOString() });
-      return;
-    }
-    current = t.msgId;
-    let msg: FromWorker;
-    const transfer: ArrayBuffer[] = [];
-    try {
-      const value = await execute(t);
-      const result = serialize(value, 'result');
-      const sent = await sendDirect(t, result);
-      if (sent) {
-        post({
-          type: 'done',
-          msgId: t.msgId,
-          ok: true,
-          frames: [],
-          dataOut: { frames: result.length },
-          started,
-          completed: new Date().toISOString(),
-        });
-        return;
-      }
-      const frames = result.map((f, i) => {
-        // out-of-band frames alias the namespace: one copy of each, then a transfer (a clone would copy twice)
-        const own = i === 0 || f.byteLength < 65536 ? f : Buffer.from(f);
-        if (own.byteOffset === 0 && own.buffer.byteLength === own.byteLength && own.buffer instanceof ArrayBuffer) transfer.push(own.buffer);
-        return own;
-      });
-      msg = { type: 'done', msgId: t.msgId, ok: true, frames, started, completed: new Date().toISOString() };
-    } catch (e) {
-      msg = { type: 'done', msgId: t.msgId, ok: false, error: describeError(e), started, completed: new Date().toISOString() };
-    }
-    post(msg, transfer);
-  });
+  if (t.channel) channels.expect(t.msgId);
+  chain = chain.then(() => runTask(t)).finally(() => channels.finish(t.msgId));
 });
+
+async function runTask(t: TaskToWorker): Promise<void> {
+  const started = new Date().toISOString();
+  drainControl();
+  const skip = cancelled.get(t.msgId);
+  if (skip) {
+    cancelled.delete(t.msgId);
+    post({ type: 'done', msgId: t.msgId, ok: false, error: skip, started, completed: started });
+    return;
+  }
+  const failed = await payloadOf(t);
+  if (failed) {
+    cancelled.delete(t.msgId);
+    post({ type: 'done', msgId: t.msgId, ok: false, error: failed, started, completed: new Date().toISOString() });
+    return;
+  }
+  current = t.msgId;
+  let msg: FromWorker;
+  const transfer: ArrayBuffer[] = [];
+  try {
+    const value = await execute(t);
+    const result = serialize(value, 'result');
+    const sent = await sendDirect(t, result);
+    if (sent) {
+      post({
+        type: 'done',
+        msgId: t.msgId,
+        ok: true,
+        frames: [],
+        dataOut: { frames: result.length },
+        started,
+        completed: new Date().toISOString(),
+      });
+      return;
+    }
+    const frames = result.map((f, i) => {
+      // out-of-band frames alias the namespace: one copy of each, then a transfer (a clone would copy twice)
+      const own = i === 0 || f.byteLength < 65536 ? f : Buffer.from(f);
+      if (own.byteOffset === 0 && own.buffer.byteLength === own.byteLength && own.buffer instanceof ArrayBuffer) transfer.push(own.buffer);
+      return own;
+    });
+    msg = { type: 'done', msgId: t.msgId, ok: true, frames, started, completed: new Date().toISOString() };
+  } catch (e) {
+    msg = { type: 'done', msgId: t.msgId, ok: false, error: describeError(e), started, completed: new Date().toISOString() };
+  }
+  post(msg, transfer);
+}
 
 // compile once before capturing output, so the one-time notice about the import() loader goes to the engine log
 new vm.Script('0', { filename: REMOTE_FILE, importModuleDynamically: dynamicImport });

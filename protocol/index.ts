@@ -9,3 +9,4 @@ export * from './endpoint.js';
 export * from './auth.js';
 export * from './packing.js';
 export * from './shared-values.js';
+export * from './channel.js';

@@ -29,6 +29,7 @@ import {
   ShutdownRequestSchema,
   StatsReplySchema,
 } from './schemas/hub.js';
+import { ChannelAckSchema, ChannelCloseSchema, ChannelDataSchema } from './schemas/channels.js';
 import { ApplyContentSchema, ApplyReplyContentSchema, StreamContentSchema } from './schemas/tasks.js';
 import { SharedCancelSchema, SharedReplySchema, SharedRequestSchema } from './schemas/shared.js';
 import type { RawMessage } from './wire.js';
@@ -38,6 +39,7 @@ export * from './schemas/tasks.js';
 export * from './schemas/engines.js';
 export * from './schemas/hub.js';
 export * from './schemas/shared.js';
+export * from './schemas/channels.js';
 
 /** msg_type -> content schema, for every message type on the wire. */
 export const ContentSchemas = {
@@ -85,6 +87,13 @@ export const ContentSchemas = {
   data_result: z.object({ msg_id: z.string().min(1).max(200) }),
   /** client -> engine: the data_result of `msg_id` arrived (the engine's memory it was sent from is free again) */
   data_ack: z.object({ msg_id: z.string().min(1).max(200) }),
+  // client <-> engine through the controller, both ways (protocol/schemas/channels.ts)
+  /** one value of a channel; buffers: the serialized value */
+  channel_data: ChannelDataSchema,
+  /** credit: the receiver consumed the values up to `seq` */
+  channel_ack: ChannelAckSchema,
+  /** a side closed the channel */
+  channel_close: ChannelCloseSchema,
 } as const;
 
 export type MsgType = keyof typeof ContentSchemas;

@@ -1,0 +1,37 @@
+/**
+ * Channels: a long-lived function on an engine exchanging a stream of values
+ * with its client. A channel is a task (an apply_request whose metadata has
+ * `channel`); its values travel as these messages, client -> controller ->
+ * engine and back, routed by the controller by the task's msg_id.
+ */
+import { z } from 'zod';
+
+const ChannelId = z.string().min(1).max(200);
+
+/** How far a receiver may fall behind before its sender's `send` waits (both directions). */
+export const ChannelWindowSchema = z.object({
+  items: z.number().int().positive().max(1e9),
+  bytes: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 52),
+});
+export type ChannelWindow = z.infer<typeof ChannelWindowSchema>;
+
+/** One value; buffers: the value serialized (protocol/serialize.ts). `seq` counts from 1 in each direction. */
+export const ChannelDataSchema = z.object({ channel: ChannelId, seq: z.number().int().positive() });
+
+/** The receiver has consumed every value up to `seq`: credit for its sender. */
+export const ChannelAckSchema = z.object({ channel: ChannelId, seq: z.number().int().nonnegative() });
+
+/** The error a side closed its channel with. */
+export const ChannelErrorSchema = z.object({
+  ename: z.string().max(1000),
+  evalue: z.string().max(100000),
+  traceback: z.array(z.string().max(10000)).max(1000),
+});
+export type ChannelErrorWire = z.infer<typeof ChannelErrorSchema>;
+
+/** A side closed the channel (with an error, or cleanly); the controller sends one to the engine when the client is gone. */
+export const ChannelCloseSchema = z.object({ channel: ChannelId, error: ChannelErrorSchema.optional() });
