@@ -3,10 +3,9 @@
  * No background process: one socket (client/connection.ts), the state of its
  * tasks (client/tasks.ts), and the views that submit them (client/views.ts).
  */
-import { ConnectionLost, TimeoutError } from '../errors/index.js';
+import { ConnectionLost } from '../errors/index.js';
 import type { AnyMessage, ContentOf, EngineInfo } from '../protocol/index.js';
 import { controllerRuns, readConnectionFile } from '../profiles/index.js';
-import { setLongTimeout } from '../util/timers.js';
 import { AsyncResult } from './asyncresult.js';
 import { ChannelTable } from './channel.js';
 import { Connection, isLocal } from './connection.js';
@@ -19,66 +18,19 @@ import type { SharedDict, SharedEvent, SharedLock, SharedObjects, SharedQueue, S
 import type { DataLinkStats } from './data-links.js';
 import { TaskTable } from './tasks.js';
 import { openTunnel } from './tunnel.js';
-import type { SshTunnelOptions, Tunnel } from './tunnel.js';
-import { checkInt, checkMs, checkOptionKeys, checkTargets, show } from './validate.js';
+import type { Tunnel } from './tunnel.js';
+import { checkOptionKeys, checkTargets, msgIdList, show } from './validate.js';
+import { checkConnectOptions, staleFile } from './connect-options.js';
+import type { ConnectOptions } from './connect-options.js';
+import { EngineSet } from './engines.js';
+import type { EngineEvent } from './engines.js';
 import { DirectView, LoadBalancedView } from './views.js';
-
-export interface ConnectOptions {
-  /** profile name (default `default`) */
-  profile?: string;
-  /** cluster id within the profile (default empty) */
-  clusterId?: string;
-  /** explicit client connection file; overrides profile and clusterId */
-  connectionFile?: string;
-  /** how long to wait for the controller (default 10000) */
-  timeoutMs?: number;
-  /**
-   * print remote output here as it arrives, each line prefixed by `[engine N]`
-   * (default: on inside a Jupyter kernel, off elsewhere; `ar.stdout` has it either way)
-   */
-  echo?: boolean;
-  /** reject pending work with ConnectionLost after this long without a word from the controller (default 10000) */
-  lostAfterMs?: number;
-  /**
-   * reach the controller through an ssh tunnel via this gateway ([user@]host),
-   * for a controller that listens on an interface only the gateway reaches
-   */
-  sshServer?: string;
-  /** how ssh reaches the gateway: port, identity file, extra `-o` options */
-  sshOptions?: SshTunnelOptions;
-  /**
-   * send the large payload (1 MiB or more) of a request to one engine straight
-   * to that engine's data endpoint, past the controller, when this client can
-   * reach it (default true; false with `sshServer`)
-   */
-  directData?: boolean;
-  /**
-   * most of this client's tasks at the controller at once (default 10,000): more wait in the client, in order,
-   * and go as earlier ones finish, so a burst of submissions never fills the controller's memory
-   */
-  submitWindow?: number;
-}
 
 /** Per-engine queue counts, plus tasks not yet assigned to any engine. */
 export interface QueueStatus {
   engines: Record<number, { queued: number; running: number; completed: number }>;
   unassigned: number;
 }
-
-export type EngineEvent = { type: 'registered' | 'unregistered'; engine: EngineInfo; reason?: string };
-
-const CONNECT_OPTIONS = [
-  'profile',
-  'clusterId',
-  'connectionFile',
-  'timeoutMs',
-  'echo',
-  'lostAfterMs',
-  'sshServer',
-  'sshOptions',
-  'directData',
-  'submitWindow',
-] as const;
 
 /** How long requests to the controller (queue status, stats, abort...) may take. */
 const REQUEST_TIMEOUT_MS = 10000;
@@ -88,10 +40,7 @@ const SHARED_SLACK_MS = 60000;
 export class Client {
   #conn!: Connection;
   readonly #file: string;
-  readonly #engines = new Map<number, EngineInfo>();
-  readonly #engineListeners = new Set<(e: EngineEvent) => void>();
-  /** waitForEngines calls waiting (they keep the process alive; onEngine listeners do not) */
-  #engineWaiters = 0;
+  readonly #engines = new EngineSet(() => this.#links);
   readonly #tasks: TaskTable;
   readonly #channels = new ChannelTable(() => this.#conn);
   readonly #submitter: Submitter;
@@ -143,23 +92,9 @@ export class Client {
    * const rc2 = await Client.connect({ profile: 'big', clusterId: 'a' });
    */
   static async connect(opts: ConnectOptions = {}): Promise<Client> {
-    checkOptionKeys('Client.connect', opts, CONNECT_OPTIONS);
-    if (opts.timeoutMs !== undefined) checkMs('Client.connect: timeoutMs', opts.timeoutMs);
-    if (opts.lostAfterMs !== undefined) checkMs('Client.connect: lostAfterMs', opts.lostAfterMs);
-    if (opts.submitWindow !== undefined && !(Number.isInteger(opts.submitWindow) && opts.submitWindow >= 1)) {
-      throw new TypeError(`Client.connect: submitWindow must be a whole number >= 1, got ${show(opts.submitWindow)}`);
-    }
-    if (opts.sshServer !== undefined && (typeof opts.sshServer !== 'string' || opts.sshServer === '')) {
-      throw new TypeError(`Client.connect: sshServer must be a [user@]host string, got ${show(opts.sshServer)}`);
-    }
+    checkConnectOptions(opts);
     const { info, path } = readConnectionFile('client', opts);
-    if (opts.sshServer === undefined && isLocal(info.ip) && !controllerRuns(info)) {
-      const flags = (info.profile === 'default' ? '' : ` --profile ${info.profile}`) + (info.cluster_id ? ` --cluster-id ${info.cluster_id}` : '');
-      throw new ConnectionLost(
-        `the controller of ${path} (pid ${info.controller_pid}) is not running: the file is left from a cluster that did not stop cleanly. ` +
-          `Clean it with \`tscluster stop${flags}\` and start a new cluster.`,
-      );
-    }
+    if (opts.sshServer === undefined && isLocal(info.ip) && !controllerRuns(info)) throw staleFile(info, path);
     const c = new Client(path, opts.submitWindow);
     const timeoutMs = opts.timeoutMs ?? 10000;
     c.#tunnel = opts.sshServer === undefined ? undefined : await openTunnel(opts.sshServer, opts.sshOptions ?? {}, info, timeoutMs);
@@ -176,7 +111,7 @@ export class Client {
           c.#tasks.failAll(err);
           c.#tunnel?.close();
         },
-        busy: () => c.#tasks.waiting() || c.#engineWaiters > 0,
+        busy: () => c.#tasks.waiting() || c.#engines.waiting,
       },
     );
     const { conn, hub } = await opened.catch((e: unknown) => {
@@ -188,10 +123,7 @@ export class Client {
     if (opts.directData ?? opts.sshServer === undefined) {
       c.#links = new DataLinks(info.key, { onResult: (id, buffers) => c.#tasks.onDataResult(id, buffers), busy: () => c.#tasks.waiting() });
     }
-    for (const e of hub.engines) {
-      c.#engines.set(e.id, e);
-      c.#links?.probe(e);
-    }
+    for (const e of hub.engines) c.#engines.add(e);
     c.#tasks.echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
     return c;
   }
@@ -219,12 +151,12 @@ export class Client {
 
   /** Registered engine ids, ascending. */
   get ids(): number[] {
-    return [...this.#engines.keys()].sort((a, b) => a - b);
+    return this.#engines.ids();
   }
 
   /** Registered engines with their pid and host. */
   get engines(): EngineInfo[] {
-    return this.ids.map((id) => this.#engines.get(id)!);
+    return this.#engines.list();
   }
 
   /** The profile, cluster id, scheme and hwm of the connected cluster, and the connection file used. */
@@ -238,32 +170,7 @@ export class Client {
    * @example await rc.waitForEngines(4, { timeoutMs: 30000 });
    */
   waitForEngines(n: number, { timeoutMs = 60000 }: { timeoutMs?: number } = {}): Promise<number[]> {
-    checkInt('waitForEngines: n', n, 0, 1_000_000);
-    checkMs('waitForEngines: timeoutMs', timeoutMs);
-    if (this.#engines.size >= n) return Promise.resolve(this.ids);
-    this.#engineWaiters++;
-    this.#conn.wake();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.#engines.size < n) return;
-        cleanup();
-        resolve(this.ids);
-      };
-      const t = setLongTimeout(() => {
-        cleanup();
-        reject(
-          new TimeoutError(
-            `${this.#engines.size} of ${n} engines registered after ${timeoutMs} ms; add engines with \`tscluster engines -n ${n - this.#engines.size}\``,
-          ),
-        );
-      }, timeoutMs);
-      const cleanup = (): void => {
-        t.clear();
-        this.#engineListeners.delete(check);
-        this.#engineWaiters--;
-      };
-      this.#engineListeners.add(check);
-    });
+    return this.#engines.waitFor(n, timeoutMs, () => this.#conn.wake());
   }
 
   /**
@@ -271,8 +178,7 @@ export class Client {
    * @example const off = rc.onEngine((e) => console.log(e.type, e.engine.id));
    */
   onEngine(listener: (e: EngineEvent) => void): () => void {
-    this.#engineListeners.add(listener);
-    return () => this.#engineListeners.delete(listener);
+    return this.#engines.listen(listener);
   }
 
   /**
@@ -466,37 +372,11 @@ export class Client {
         return;
       }
       case 'engine_event': {
-        const c = msg.content;
-        if (c.event === 'data') {
-          // its data endpoint opened (after it registered): not an event for listeners
-          if (this.#engines.has(c.engine.id)) this.#engines.set(c.engine.id, c.engine);
-          this.#links?.probe(c.engine);
-          return;
-        }
-        if (c.event === 'registered') {
-          this.#engines.set(c.engine.id, c.engine);
-          this.#links?.probe(c.engine);
-        } else {
-          this.#engines.delete(c.engine.id);
-          this.#links?.forget(c.engine.id);
-        }
-        const ev: EngineEvent = { type: c.event, engine: c.engine, ...(c.reason ? { reason: c.reason } : {}) };
-        for (const l of [...this.#engineListeners]) l(ev);
+        this.#engines.onEvent(msg.content);
         return;
       }
       default:
         return; // heartbeats, and replies nobody waits for any more
     }
   }
-}
-
-/** Msg ids as given: one string, or an array of strings; throws a TypeError naming `what` otherwise. */
-function msgIdList(what: string, ids: unknown): string[] {
-  const list: unknown[] = typeof ids === 'string' ? [ids] : Array.isArray(ids) ? ids : [ids];
-  if (typeof ids !== 'string' && !Array.isArray(ids)) throw new TypeError(`${what} takes a msg id or an array of msg ids, got ${show(ids)}`);
-  return list.map((id, i) => {
-    if (typeof id !== 'string' || id === '')
-      throw new TypeError(`${what}: msg id${Array.isArray(ids) ? ` [${i}]` : ''} must be a non-empty string, got ${show(id)}`);
-    return id;
-  });
 }

@@ -1,5 +1,7 @@
 export { Client } from './client.js';
-export type { ConnectOptions, QueueStatus, EngineEvent } from './client.js';
+export type { QueueStatus } from './client.js';
+export type { ConnectOptions } from './connect-options.js';
+export type { EngineEvent } from './engines.js';
 export { DirectView, LoadBalancedView } from './views.js';
 export type { MapOptions, PerTarget } from './views.js';
 export { AsyncResult } from './asyncresult.js';

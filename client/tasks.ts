@@ -72,9 +72,11 @@ export class TaskTable {
   submit(r: TaskRequest): TaskState {
     const msgId = randomUUID();
     const t = this.#track(msgId);
-    // a channel's values follow its request at once on the same connection: it is never held
-    if (r.channel !== undefined) this.#sendOne(r, msgId, 0);
-    else this.#window.offer({ ids: [msgId], send: (live, heldMs) => this.#expired(r, live, heldMs) || this.#sendOne(r, msgId, heldMs) });
+    this.#untrackOnThrow([msgId], () => {
+      // a channel's values follow its request at once on the same connection: it is never held
+      if (r.channel !== undefined) this.#sendOne(r, msgId, 0);
+      else this.#window.offer({ ids: [msgId], send: (live, heldMs) => this.#expired(r, live, heldMs) || this.#sendOne(r, msgId, heldMs) });
+    });
     return t;
   }
 
@@ -87,8 +89,23 @@ export class TaskTable {
   broadcast(r: TaskRequest & { targets: number[] }): TaskState[] {
     const ids = r.targets.map(() => randomUUID());
     const states = ids.map((id) => this.#track(id));
-    this.#window.offer({ ids, send: (live, heldMs) => this.#expired(r, live, heldMs) || this.#sendMany(r, ids, new Set(live), heldMs) });
+    this.#untrackOnThrow(ids, () =>
+      this.#window.offer({ ids, send: (live, heldMs) => this.#expired(r, live, heldMs) || this.#sendMany(r, ids, new Set(live), heldMs) }),
+    );
     return states;
+  }
+
+  /** Run `send`; if it throws (the connection is lost or closed), forget the tasks `ids` (nothing waits on them) and rethrow. */
+  #untrackOnThrow(ids: string[], send: () => void): void {
+    try {
+      send();
+    } catch (e) {
+      for (const id of ids) {
+        this.#tasks.delete(id);
+        this.#window.settled(id);
+      }
+      throw e;
+    }
   }
 
   #track(msgId: string): TaskState {

@@ -106,3 +106,14 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
+
+/** Msg ids as given: one string, or an array of strings; throws a TypeError naming `what` otherwise. */
+export function msgIdList(what: string, ids: unknown): string[] {
+  const list: unknown[] = typeof ids === 'string' ? [ids] : Array.isArray(ids) ? ids : [ids];
+  if (typeof ids !== 'string' && !Array.isArray(ids)) throw new TypeError(`${what} takes a msg id or an array of msg ids, got ${show(ids)}`);
+  return list.map((id, i) => {
+    if (typeof id !== 'string' || id === '')
+      throw new TypeError(`${what}: msg id${Array.isArray(ids) ? ` [${i}]` : ''} must be a non-empty string, got ${show(id)}`);
+    return id;
+  });
+}

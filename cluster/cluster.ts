@@ -5,7 +5,7 @@
  */
 import { cpus } from 'node:os';
 import { Client } from '../client/client.js';
-import type { ConnectOptions } from '../client/client.js';
+import type { ConnectOptions } from '../client/connect-options.js';
 import { SettingError, resolveSettings } from '../config/resolve.js';
 import { parseAdapt } from '../controller/adapt.js';
 import type { Settings } from '../config/settings.js';

@@ -28,6 +28,7 @@ import { MemoryTaskStore } from './store/memory.js';
 import type { TaskStore } from './store/store.js';
 import type { Task } from './task.js';
 import { TaskManager } from './tasks.js';
+import { clientGone } from './abort.js';
 import type { AdaptHub, AdaptStatus } from './adapt.js';
 import { SharedStore } from './shared/store.js';
 import type { SharedLimits } from './shared/store.js';
@@ -279,7 +280,7 @@ export class Controller {
     if (gone(err) && identity) {
       // the client has gone: its queued work is cancelled; its results stay in the records for other clients to query
       this.#p.clientRegistry.remove(identity);
-      this.#p.tasks.clientGone(identity);
+      clientGone(this.#p.tasks, identity, this.#o.log);
       // its waits end and its locks are released
       this.#p.shared.ownerGone(clientOwner(identity));
       this.#p.channels.clientGone(identity);

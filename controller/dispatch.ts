@@ -13,6 +13,7 @@ import type { Queries } from './queries.js';
 import type { EngineRegistry, EngineState } from './registry.js';
 import type { TaskManager } from './tasks.js';
 import { fanOut } from './fanout.js';
+import { abortTasks } from './abort.js';
 import type { SharedStore } from './shared/store.js';
 import { clientOwner, engineOwner, serveEngineShared, serveShared } from './shared/wire.js';
 
@@ -172,7 +173,7 @@ export function clientHandlers(p: HubParts): Handlers {
     },
     abort_request: (m) => {
       const msg = parsed(ep, m, 'abort_request');
-      if (msg) ep.send(m.identity, 'abort_reply', p.tasks.abort(m.identity!, msg.content), { parent: m.header });
+      if (msg) ep.send(m.identity, 'abort_reply', abortTasks(p.tasks, m.identity!, msg.content), { parent: m.header });
     },
     shared_request: (m) => serveShared(p.shared, ep, m, clientOwner(m.identity!)),
     ...channelRoutes((m) => p.channels.fromClient(m)),

@@ -6,7 +6,7 @@
  * status change goes through `transition` (controller/lifecycle.ts).
  */
 import { DELIMITER, parseFrame } from '../protocol/index.js';
-import type { ApplyReplyMetadata, ContentOf, Endpoint, ErrorContent, Incoming, RawMessage, TaskMetadata } from '../protocol/index.js';
+import type { Endpoint, Incoming, TaskMetadata } from '../protocol/index.js';
 import { ProtocolError } from '../errors/index.js';
 import type { SystemErrorName } from '../errors/index.js';
 import type { Logger } from '../util/log.js';
@@ -18,6 +18,7 @@ import type { Scheduler } from './scheduler.js';
 import type { TaskStatus } from './store/record.js';
 import type { TaskStore } from './store/store.js';
 import { Task } from './task.js';
+import { enameOf, failureReply, metadataOf, parentIdOf } from './replies.js';
 
 export interface TaskManagerOptions {
   store: TaskStore;
@@ -319,63 +320,10 @@ export class TaskManager {
     }
   }
 
-  /**
-   * Abort tasks: by msg_id, every unfinished task of one client (by its id),
-   * of every client (`all`), or else of the asking client (`from`).
-   */
-  abort(from: Buffer, req: ContentOf<'abort_request'>): ContentOf<'abort_reply'> {
-    const unknown: string[] = [];
-    let tasks: Task[];
-    if (req.msg_ids) {
-      tasks = req.msg_ids.flatMap((id) => {
-        const t = this.#pending.get(id);
-        if (!t) unknown.push(id);
-        return t ? [t] : [];
-      });
-    } else {
-      const all = [...this.#pending.values()];
-      if (req.all) tasks = all;
-      else if (req.client !== undefined) tasks = all.filter((t) => t.record.client === req.client);
-      else tasks = all.filter((t) => t.clientIdentity.equals(from));
-    }
-    let aborted = 0;
-    for (const t of tasks) if (this.stop(t, 'TaskAborted', 'the task was aborted by a client')) aborted++;
-    return unknown.length > 0 ? { aborted, unknown } : { aborted };
-  }
-
-  /**
-   * A client has gone (its connection closed): its tasks not yet running are
-   * cancelled (TaskAborted), unless submitted with retainOnDisconnect; running
-   * ones finish and their results stay in the records for getResult.
-   */
-  clientGone(client: Buffer): number {
-    let n = 0;
-    for (const t of [...this.#pending.values()]) {
-      if (t.retain || !t.clientIdentity.equals(client) || (t.record.status !== 'waiting' && t.record.status !== 'queued')) continue;
-      if (this.stop(t, 'TaskAborted', 'its client disconnected (submit with retainOnDisconnect: true to keep such tasks)')) n++;
-    }
-    if (n > 0) this.#o.log.info(`a client disconnected: cancelled ${n} of its queued task(s)`);
-    return n;
-  }
-
   /** End a task with an error the hub reports (its reply is built and signed here). */
   fail(task: Task, ename: SystemErrorName, evalue: string, engine: EngineState | null): void {
     const r = task.record;
-    const content: ErrorContent = {
-      status: 'error',
-      ename,
-      evalue,
-      traceback: [],
-      engine_info: { engine_id: engine?.id ?? null, engine_uuid: engine?.uuid ?? null, method: 'apply' },
-    };
-    const metadata: ApplyReplyMetadata = {
-      engine_id: engine?.id ?? null,
-      engine_uuid: engine?.uuid ?? null,
-      status: 'error',
-      started: r.started === null ? null : new Date(r.started).toISOString(),
-      completed: new Date().toISOString(),
-    };
-    if (r.attempts.length > 0) metadata.attempts = r.attempts;
+    const { content, metadata } = failureReply(r, ename, evalue, engine);
     engine?.inFlight.delete(task);
     r.ename = ename;
     const { frames } = this.#o.clients.session.build([task.clientIdentity], 'apply_reply', content, { parent: task.header, metadata });
@@ -459,25 +407,4 @@ export class TaskManager {
     transition(task.record, status);
     this.#o.store.update(task.record);
   }
-}
-
-function parentIdOf(m: Incoming): string {
-  const parent = parseFrame(m.raw.parent, 'parent_header') as { msg_id?: unknown } | null;
-  if (typeof parent?.msg_id !== 'string') throw new ProtocolError(`${m.header.msg_type} without a parent msg_id`, 'schema');
-  return parent.msg_id;
-}
-
-function enameOf(m: Incoming): string {
-  try {
-    const ename = (parseFrame(m.raw.content, 'content') as { ename?: unknown } | null)?.ename;
-    return typeof ename === 'string' ? ename : 'Error';
-  } catch {
-    return 'Error'; // an unreadable error is still an error
-  }
-}
-
-/** A request's metadata as an object (validated at the door: a JSON object). */
-function metadataOf(raw: RawMessage): Record<string, unknown> {
-  const json = parseFrame(raw.metadata, 'metadata');
-  return json !== null && typeof json === 'object' ? (json as Record<string, unknown>) : {};
 }
