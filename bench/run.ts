@@ -19,6 +19,8 @@ import { stopOnSignals } from './procs.js';
 import { compare, notes, table } from './report.js';
 import type { Row, Workload } from './report.js';
 import { SCALE_FULL, SCALE_QUICK, benchScale } from './scale.js';
+import { STREAM_NOTES, STREAM_WORKLOADS, benchStreams } from './streams.js';
+import type { StreamSizes } from './streams.js';
 import { burst, log, median, noop, percentile, rate, sample } from './util.js';
 import type { View } from './util.js';
 
@@ -34,10 +36,10 @@ const WORKLOADS: Record<string, Workload> = {
   pull_MBps: { unit: 'MB/s', better: 'higher' },
   cpu_speedup: { unit: 'x', better: 'higher' },
   controller_rss_MB: { unit: 'MB', better: 'lower' },
+  ...STREAM_WORKLOADS,
 };
 
-export interface Sizes {
-  reps: number;
+export interface Sizes extends StreamSizes {
   latencySamples: number;
   throughputTasks: number;
   mapItems: number;
@@ -59,6 +61,10 @@ const FULL: Sizes = {
   cpuTasks: 16,
   cpuTaskSeconds: 0.5,
   rssTasks: 200_000,
+  channelSamples: 2000,
+  streamItems: 200_000,
+  queuePairs: 20_000,
+  channelMB: 100,
 };
 const QUICK: Sizes = {
   reps: 1,
@@ -69,6 +75,10 @@ const QUICK: Sizes = {
   cpuTasks: 4,
   cpuTaskSeconds: 0.1,
   rssTasks: 10_000,
+  channelSamples: 200,
+  streamItems: 20_000,
+  queuePairs: 2000,
+  channelMB: 100,
 };
 
 function rssMB(pid: number): number {
@@ -177,6 +187,7 @@ export async function benchTscluster(engines: number, z: Sizes): Promise<Record<
     await pushPull(rc, z, out);
     await cpuSpeedup(lb, z, out);
     await controllerMemory(lb, cluster.controllerPid, z, out);
+    await benchStreams(rc, z, out);
   });
   log('tscluster: pipelined throughput with hwm 0');
   await withCluster({ n: engines, profile: 'bench', hwm: 0 }, async (cluster) => {
@@ -198,6 +209,8 @@ export function rows(ts: Record<string, number>, ipp: Record<string, number> | u
   return compare(WORKLOADS, ts, ipp).map((row) => {
     if (row.workload === 'controller_rss_MB' && ipp?.rss_tasks) row.note = `ipyparallel after ${ipp.rss_tasks} tasks`;
     if (row.workload === 'lb_throughput_hwm0_tasks_per_s') row.note = 'tscluster with hwm 0; ipyparallel at its default';
+    const streamNote = STREAM_NOTES[row.workload];
+    if (streamNote !== undefined) row.note = streamNote;
     return row;
   });
 }
@@ -264,7 +277,7 @@ async function main(): Promise<void> {
     const ts = await benchTscluster(o.engines, o.quick ? QUICK : FULL);
     const ipp = skipped ?? (await benchIpyparallel(o.engines, o.quick));
     const rs = rows(ts, typeof ipp === 'string' ? undefined : ipp);
-    print(`tscluster vs ipyparallel, ${o.engines} engines${quick}`, rs, typeof ipp === 'string' ? [`ipyparallel: ${ipp}`] : []);
+    print(`tscluster vs ipyparallel, ${o.engines} engines${quick}`, rs, [...notes(rs), ...(typeof ipp === 'string' ? [`ipyparallel: ${ipp}`] : [])]);
     if (o.scale.length > 0) {
       const scale = await benchScale(o.scale, o.quick ? SCALE_QUICK : SCALE_FULL, skipped);
       print(`scaling, tscluster vs ipyparallel, ${o.scale.join('/')} engines${quick}`, scale.rows, [
