@@ -54,7 +54,11 @@ function drawChart(r) {
       {
         width,
         height: 200,
-        series: [{}, { label: 'done/s', stroke: '#16a34a', width: 1.5 }, { label: 'failed/s', stroke: '#dc2626', width: 1.5 }],
+        series: [
+          {},
+          { label: 'done/s', stroke: '#16a34a', width: 1.5, points: { show: false } },
+          { label: 'failed/s', stroke: '#dc2626', width: 1.5, points: { show: false } },
+        ],
         axes: [{}, { label: 'tasks/s' }],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       },

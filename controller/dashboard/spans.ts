@@ -97,6 +97,8 @@ export class RateSeries {
   readonly #failed: Uint32Array;
   /** the epoch second of the newest bucket */
   #sec = Math.floor(Date.now() / 1000);
+  /** the first second counted: the series starts there (a young cluster has no history before it) */
+  readonly #first = this.#sec;
 
   constructor(seconds = 600) {
     this.#n = seconds;
@@ -128,7 +130,7 @@ export class RateSeries {
   series(now: number, seconds = 300): { t: number[]; done: number[]; failed: number[] } {
     const cur = Math.floor(now / 1000);
     this.#advance(cur);
-    const n = Math.min(seconds, this.#n - 1);
+    const n = Math.min(seconds, this.#n - 1, Math.max(60, cur - this.#first));
     const out = { t: new Array<number>(n), done: new Array<number>(n), failed: new Array<number>(n) };
     for (let k = 0; k < n; k++) {
       const sec = cur - n + k;
