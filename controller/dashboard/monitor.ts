@@ -1,7 +1,7 @@
 /**
  * The hub as the dashboard and /metrics see it. The monitor observes every
  * task (controller/tasks.ts calls it at submission and at each status change)
- * and counts in place: Prometheus counters and histograms, live counts by
+ * and counts in place: the Prometheus counters and histograms, live counts by
  * status, the ring of recent task spans, tasks per second, progress groups.
  * What the hub already holds (engines, the scheduler's queue, task records)
  * it reads when a page asks.
@@ -100,7 +100,7 @@ export class Monitor implements HubObserver {
   }
 
   submitted(r: TaskRecord): void {
-    this.metrics.submitted.inc();
+    this.metrics.counts.submitted++;
     this.#counts[r.status]++;
     this.#progress.submitted(r, r.submitted);
   }
@@ -110,10 +110,10 @@ export class Monitor implements HubObserver {
     this.#counts[r.status]++;
     switch (r.status) {
       case 'running':
-        if (r.started !== null) this.metrics.queueWait.observe((r.started - r.submitted) / 1000);
+        if (r.started !== null) this.metrics.queueWait.add((r.started - r.submitted) / 1000);
         return;
       case 'retrying':
-        this.metrics.retried.inc();
+        this.metrics.counts.retried++;
         return;
       case 'done':
       case 'failed':
@@ -127,19 +127,20 @@ export class Monitor implements HubObserver {
   #finished(r: TaskRecord): void {
     const now = r.completed ?? Date.now();
     const ok = r.status === 'done';
-    (ok ? this.metrics.completed : this.metrics.failed).inc();
-    if (r.started !== null) this.metrics.duration.observe((now - r.started) / 1000);
+    if (ok) this.metrics.counts.completed++;
+    else this.metrics.counts.failed++;
+    if (r.started !== null) this.metrics.duration.add((now - r.started) / 1000);
     this.#spans.push(r);
     this.#rate.count(ok, now);
     this.#progress.finished(r, now);
   }
 
   engineJoined(): void {
-    this.metrics.joined.inc();
+    this.metrics.counts.joined++;
   }
 
   engineLeft(): void {
-    this.metrics.left.inc();
+    this.metrics.counts.left++;
   }
 
   /** The seq of the next span (a new stream starts from recent ones before it). */

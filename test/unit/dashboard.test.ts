@@ -1,9 +1,11 @@
 /**
  * What the dashboard keeps of tasks, without a cluster: the bounded ring of
- * task spans, tasks per second, and progress by batch or label.
+ * task spans, tasks per second, progress by batch or label, and the metrics
+ * counted in place as prom-client writes them.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { HubMetrics } from '../../controller/dashboard/metrics.js';
 import { Progress } from '../../controller/dashboard/progress.js';
 import { RateSeries, SpanRing } from '../../controller/dashboard/spans.js';
 import { taskRecord } from '../support/records.js';
@@ -111,5 +113,25 @@ describe('progress by batch or label', () => {
     p.submitted(taskRecord({ msgId: 'b', label: 'nightly', submitted: now }), now);
     const [g] = p.groups(now);
     assert.deepEqual([g!.kind, g!.total, g!.done], ['label', 1, 0]);
+  });
+});
+
+describe('the metrics counted in place', () => {
+  test('prom-client writes the counters and histograms as they were counted, and the gauges as read', async () => {
+    const m = new HubMetrics({ engines: () => [{ id: 0, load: 2 }], queued: () => 5, dropped: () => ({ 'engine.late': 3 }) });
+    m.counts.completed += 7;
+    for (const v of [0.0005, 0.02, 0.02, 3, 10_000]) m.duration.add(v);
+    const text = await m.text();
+    const line = (prefix: string): string | undefined => text.split('\n').find((l) => l.startsWith(prefix));
+    assert.equal(line('tscluster_tasks_completed_total '), 'tscluster_tasks_completed_total 7');
+    assert.equal(line('# TYPE tscluster_task_duration_seconds '), '# TYPE tscluster_task_duration_seconds histogram');
+    assert.equal(line('tscluster_task_duration_seconds_bucket{le="0.001"}'), 'tscluster_task_duration_seconds_bucket{le="0.001"} 1');
+    assert.equal(line('tscluster_task_duration_seconds_bucket{le="0.05"}'), 'tscluster_task_duration_seconds_bucket{le="0.05"} 3');
+    assert.equal(line('tscluster_task_duration_seconds_bucket{le="600"}'), 'tscluster_task_duration_seconds_bucket{le="600"} 4');
+    assert.equal(line('tscluster_task_duration_seconds_bucket{le="+Inf"}'), 'tscluster_task_duration_seconds_bucket{le="+Inf"} 5');
+    assert.equal(line('tscluster_task_duration_seconds_count'), 'tscluster_task_duration_seconds_count 5');
+    assert.equal(line('tscluster_engine_load{'), 'tscluster_engine_load{engine="0"} 2');
+    assert.equal(line('tscluster_tasks_queued '), 'tscluster_tasks_queued 5');
+    assert.equal(line('tscluster_messages_dropped_total{'), 'tscluster_messages_dropped_total{peer="engine",reason="late"} 3');
   });
 });
