@@ -49,4 +49,22 @@ export default tseslint.config(
     files: ['eslint.config.js', 'test/fixtures/**'],
     ...tseslint.configs.disableTypeChecked,
   },
+  // the dashboard's browser app: plain ES modules served as they are (no build step), so linted as browser
+  // JavaScript without type information
+  {
+    files: ['dashboard/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ['dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'EventSource', 'fetch', 'URLSearchParams', 'setInterval', 'clearInterval'].map((g) => [
+          g,
+          'readonly',
+        ]),
+      ),
+    },
+  },
 );

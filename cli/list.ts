@@ -1,16 +1,16 @@
 /** `tscluster list`: the clusters of every profile. */
 import { Client } from '../client/client.js';
 import { describeLive } from '../launcher/index.js';
-import { listClusters } from '../profiles/index.js';
+import { dashboardUrlOf, listClusters, readConnectionFile } from '../profiles/index.js';
 import { parse } from './args.js';
 import type { Command } from './args.js';
 
 const help = (): string => `Usage: tscluster list [--json]
 
 List every cluster of every profile: profile, cluster id, controller pid,
-engines, and whether it is running or dead; under each, what runs elsewhere
-(ssh hosts, Slurm jobs with their states) and, with --adapt, the engines it
-aims for and has.
+engines, and whether it is running or dead; under each, its web dashboard
+(with its token), what runs elsewhere (ssh hosts, Slurm jobs with their
+states) and, with --adapt, the engines it aims for and has.
 
 Options:
   --json                 machine-readable output
@@ -28,6 +28,8 @@ interface Row {
   dropped: Record<string, number> | null;
   /** adaptive scaling (--adapt): the range, the engines aimed for, registered and still to come; null without it */
   adapt: { min: number; max: number; target: number; engines: number; starting: number; problem?: string } | null;
+  /** the address of its web dashboard with its token, or null (none, or the cluster is not running) */
+  dashboard: string | null;
   /** what its launchers started, one line each */
   launched: string[];
   /** what is wrong with its files, if anything */
@@ -66,11 +68,20 @@ async function rows(): Promise<Row[]> {
       state: c.running ? 'running' : 'dead',
       dropped,
       adapt,
+      dashboard: c.running ? dashboardOf(c.profile, c.clusterId) : null,
       launched,
       problem,
     });
   }
   return out;
+}
+
+function dashboardOf(profile: string, clusterId: string): string | null {
+  try {
+    return dashboardUrlOf(readConnectionFile('client', { profile, clusterId }).info);
+  } catch {
+    return null;
+  }
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -100,6 +111,7 @@ async function run(argv: string[]): Promise<number> {
     // what runs elsewhere (ssh hosts, batch jobs and their states), under its cluster's row
     const row = all[i - 1];
     for (const line of row?.launched.filter((l) => !l.startsWith('local:')) ?? []) console.log(`  ${line}`);
+    if (row?.dashboard) console.log(`  dashboard: ${row.dashboard}`);
     const a = row?.adapt;
     if (a)
       console.log(

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { rootDir } from '../profiles/index.js';
 import { UsageError } from './args.js';
 import type { Command } from './args.js';
+import { dashboard } from './dashboard.js';
 import { engines } from './engines.js';
 import { list } from './list.js';
 import { nbrun } from './nbrun.js';
@@ -14,7 +15,7 @@ import { start } from './start.js';
 import { stop } from './stop.js';
 import { tasks } from './tasks.js';
 
-const COMMANDS: Record<string, Command> = { start, stop, list, engines, tasks, controller, engine, profile, repl, nbrun };
+const COMMANDS: Record<string, Command> = { start, stop, list, dashboard, engines, tasks, controller, engine, profile, repl, nbrun };
 
 function mainHelp(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
@@ -32,6 +33,7 @@ Examples:
   tscluster start -n 4
   tscluster start -n 8 --profile big --cluster-id a --daemon
   tscluster list
+  tscluster dashboard --open
   tscluster stop --all
   tscluster nbrun notebooks/*.ipynb --out /tmp/executed`;
 }

@@ -3,6 +3,7 @@ import { argOptions, helpRows, resolveSettings } from '../config/resolve.js';
 import type { Client } from '../client/client.js';
 import { Cluster, clusterOptionsOf } from '../cluster/cluster.js';
 import { curveOn } from '../config/network.js';
+import { parseListen } from '../config/settings.js';
 import { DEFAULT_PROFILE, readProfileConfig, runningCluster } from '../profiles/index.js';
 import { isLoopback } from '../util/net.js';
 import { CLUSTER_OPTIONS, PROFILE_ROWS, asUsage, clusterFlags, parse } from './args.js';
@@ -24,6 +25,7 @@ Examples:
   tscluster start -n 4
   tscluster start -n 2 --scheme lru --daemon
   tscluster start -n 16 --profile big --cluster-id nightly --hwm 0
+  tscluster start -n 4 --dashboard 8080 --metrics 10.0.0.5:9464
   tscluster start --ip 0.0.0.0 --engines ssh --hosts node1:8,me@node2:8
   tscluster start -n 8 --engines mpi --mpi-arg=--host=node1:4,node2:4
   tscluster start -n 32 --engines slurm --partition cpu --time-limit 2:00:00 --engines-per-job 8`;
@@ -39,6 +41,7 @@ async function run(argv: string[]): Promise<number> {
       `warning: --ip ${s.ip} accepts connections from other machines, and with --no-curve the traffic is not encrypted (messages are signed, but readable on the network). Drop --no-curve unless the network is trusted.`,
     );
   }
+  warnOffLoopback(s.dashboard, s.metrics);
   const t0 = Date.now();
   // Ctrl-C is handled from the start: during start-up it aborts it (stopping what was started)
   const interrupted = new AbortController();
@@ -82,7 +85,24 @@ function report(cluster: Cluster, rc: Client, ms: number): void {
   const named = [profile === DEFAULT_PROFILE ? '' : `profile: '${profile}'`, clusterId ? `clusterId: '${clusterId}'` : ''].filter(Boolean).join(', ');
   console.log(`connect with:  const rc = await Client.connect(${named ? `{ ${named} }` : ''});   // import { Client } from 'tscluster'`);
   console.log(`connection file: ${cluster.connectionFile}`);
+  if (cluster.dashboardUrl !== null) console.log(`dashboard: ${cluster.dashboardUrl}`);
   for (const line of cluster.launched) console.log(`  ${line}`);
+}
+
+/** The dashboard and /metrics bound off loopback: say who can reach them, as --ip does for the controller. */
+function warnOffLoopback(dashboard: string, metrics: string | undefined): void {
+  const dash = dashboard === 'on' || dashboard === 'off' ? undefined : parseListen(dashboard);
+  if (dash && !isLoopback(dash.host)) {
+    console.error(
+      `warning: --dashboard ${dashboard} serves the dashboard to other machines over plain HTTP: every request needs its token, but the traffic (token included) is not encrypted. Bind it to 127.0.0.1 and tunnel (ssh -L) unless the network is trusted.`,
+    );
+  }
+  const m = metrics === undefined ? undefined : parseListen(metrics);
+  if (m && !isLoopback(m.host)) {
+    console.error(
+      `warning: --metrics ${metrics} serves /metrics to other machines without a token: anyone who reaches it reads the cluster's counters.`,
+    );
+  }
 }
 
 /** In the foreground: report engines coming and going until Ctrl-C or the controller stops on its own. */

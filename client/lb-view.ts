@@ -1,7 +1,7 @@
 import { serialize } from '../protocol/index.js';
 import { NoEnginesRegistered } from '../errors/index.js';
 import { AsyncResult } from './asyncresult.js';
-import { LB_OPTIONS } from './options.js';
+import { LB_OPTIONS, batched } from './options.js';
 import type { TaskOptions } from './options.js';
 import { chunk, concatChunks, toArray } from './partition.js';
 import type { Submitter } from './submitter.js';
@@ -89,8 +89,9 @@ export class LoadBalancedView extends View<TaskOptions> {
     const src = this.source(fn);
     const chunks = chunk(items, size);
     const content = spread ? { kind: 'map' as const, spread: true } : { kind: 'map' as const };
+    const options = batched(this.wire);
     const tasks = chunks.map((c) =>
-      this.client.submit({ content, route: 'lb', targets: this.targets, buffers: serialize(c, 'items', src), options: this.wire }),
+      this.client.submit({ content, route: 'lb', targets: this.targets, buffers: serialize(c, 'items', src), options }),
     );
     const ordered = opts.ordered ?? true;
     const shape = { items: 'chunks' as const, ordered, sizes: chunks.map((c) => c.length) };

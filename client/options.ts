@@ -1,4 +1,5 @@
 /** Per-task options and dependencies, as views carry them. */
+import { randomUUID } from 'node:crypto';
 import type { DependencyWire } from '../protocol/index.js';
 import { AsyncResult } from './asyncresult.js';
 import { checkInt, checkMs, checkOptionKeys, checkTargets, show } from './validate.js';
@@ -63,6 +64,13 @@ export interface WireOptions {
   priority?: number;
   label?: string;
   retain?: boolean;
+  /** the tasks of one map or parallel call share it (see `batched`) */
+  batch?: string;
+}
+
+/** Options with a fresh batch id: the tasks of one map share it, so the dashboard shows their progress together. */
+export function batched(w: WireOptions): WireOptions {
+  return { ...w, batch: randomUUID() };
 }
 
 function refIds(what: string, ref: unknown): string[] {

@@ -4,7 +4,7 @@ import { ClusterExecutor } from '../executor/cluster.js';
 import { AsyncResult } from './asyncresult.js';
 import { makeParallel, makeRemote, parallelDecorator, remoteDecorator } from './functions.js';
 import type { ParallelFunction, ParallelOptions, RemoteFunction } from './functions.js';
-import { toWire } from './options.js';
+import { batched, toWire } from './options.js';
 import type { DirectTaskOptions, WireOptions } from './options.js';
 import { concatChunks, toArray } from './partition.js';
 import { checkItems, checkOptionKeys, isPlainObject } from './validate.js';
@@ -85,13 +85,14 @@ export abstract class View<O extends DirectTaskOptions> {
     ordered: boolean,
   ): AsyncResult<unknown[], false> {
     const src = this.source(fn);
+    const options = batched(this.wire);
     const tasks = chunks.map((c) =>
       this.client.submit({
         content: { kind: 'apply' },
         route: c.route,
         targets: c.targets,
         buffers: serialize([c.items], 'items', src),
-        options: this.wire,
+        options,
       }),
     );
     return new AsyncResult(

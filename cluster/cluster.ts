@@ -26,6 +26,7 @@ import {
   writeClusterState,
 } from '../profiles/index.js';
 import type { ClusterState } from '../profiles/index.js';
+import { dashboardUrlOf } from '../profiles/index.js';
 import { checkMs, checkOptionKeys } from '../client/validate.js';
 import { atExit } from './at-exit.js';
 import { launchController, launchEngines, startTimeoutMs, waitForController, waitForEngines } from './launch.js';
@@ -96,6 +97,13 @@ export interface ClusterOptions {
   engines?: EngineLaunchOptions;
   /** how the controller is started (default: a process of this machine) */
   controller?: ControllerLaunchOptions;
+  /**
+   * where the controller serves its web dashboard: `'[ADDR:]PORT'` (port 0: a free one), `'on'` (the default:
+   * 127.0.0.1, a free port) or `'off'` / `false` (none). `cluster.dashboardUrl` has its address with its token.
+   */
+  dashboard?: string | false;
+  /** also serve /metrics at `'[ADDR:]PORT'` without a token, for a Prometheus scraper on a private network (default: none) */
+  metrics?: string;
 }
 
 const CLUSTER_START_OPTIONS = [
@@ -113,6 +121,8 @@ const CLUSTER_START_OPTIONS = [
   'curve',
   'engines',
   'controller',
+  'dashboard',
+  'metrics',
 ] as const;
 
 const ENGINE_LAUNCH_KEYS = [
@@ -152,6 +162,8 @@ export function clusterOptionsOf(s: Settings): ClusterOptions {
     ...(s.curve !== undefined || s.noCurve ? { curve: s.curve ?? false } : {}),
     engines,
     controller: { launcher: s.controller, ...(s.controllerHost !== undefined ? { host: s.controllerHost } : {}) },
+    dashboard: s.dashboard,
+    ...(s.metrics !== undefined ? { metrics: s.metrics } : {}),
   };
 }
 
@@ -169,6 +181,8 @@ function startOptions(o: ClusterOptions): Partial<Settings> {
     engines: launcher,
     controller: o.controller?.launcher,
     controllerHost: o.controller?.host,
+    dashboard: o.dashboard === false ? 'off' : o.dashboard,
+    metrics: o.metrics,
   };
 }
 
@@ -189,6 +203,7 @@ export class Cluster {
   readonly #state: ClusterState;
   readonly #settings: Settings;
   #controllerPid = -1;
+  #dashboardUrl: string | null = null;
   #client: Client | undefined;
   #stopped = false;
   readonly #removeExitHook: (() => void) | undefined;
@@ -217,6 +232,14 @@ export class Cluster {
   /** One line per launch: where the controller and engines run (as `tscluster list` shows them). */
   get launched(): string[] {
     return [this.#state.controller, ...this.#state.engines].map((r) => launcherOf(r).describe(r));
+  }
+
+  /**
+   * The controller's web dashboard, its token in the query (`http://127.0.0.1:PORT/?token=...`), or null
+   * when it serves none (`dashboard: 'off'`). Anyone with it can watch the cluster (not run code): share it as such.
+   */
+  get dashboardUrl(): string | null {
+    return this.#dashboardUrl;
   }
 
   /** The client connection file of this cluster. */
@@ -259,6 +282,7 @@ export class Cluster {
       const localPid = controller.launcher === 'local' ? controller.processes[0]?.pid : undefined;
       const info = await abortable(waitForController(w, controller, localPid, Math.max(timeoutMs, 60_000)), o.signal);
       cluster.#controllerPid = info.controller_pid;
+      cluster.#dashboardUrl = dashboardUrlOf(info);
       if (n > 0 && !early) {
         state.engines.push(await launchEngines(w, s, 'start', n));
         writeClusterState(state);

@@ -54,6 +54,8 @@ export function expected(key: SettingKey): string {
   if (key === 'ip' || key === 'location') return 'an IP address or a host name';
   if (key === 'hosts') return 'a list like h1:4,user@h2:2';
   if (key === 'adapt') return 'MIN:MAX (engines), MIN <= MAX';
+  if (key === 'dashboard') return "'on', 'off', or [ADDR:]PORT (a port from 0 to 65535, 0: a free one)";
+  if (key === 'metrics') return '[ADDR:]PORT (a port from 0 to 65535, 0: a free one)';
   return 'a string';
 }
 

@@ -39,6 +39,25 @@ const range = z.string().refine((s) => {
   return m !== null && Number(m[1]) <= Number(m[2]);
 }, 'MIN:MAX with MIN <= MAX');
 
+/** `[ADDR:]PORT` (an IPv6 address in brackets): where an HTTP server listens. */
+const LISTEN_RE = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/;
+
+/** Where an HTTP server listens: `[ADDR:]PORT` as host and port (ADDR defaults to 127.0.0.1), or undefined when it is not one. */
+export function parseListen(s: string): { host: string; port: number } | undefined {
+  const m = LISTEN_RE.exec(s.trim());
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port > 65535) return undefined;
+  const host = (m[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
+  if (/^[\d.]+$/.test(host) && isIP(host) === 0) return undefined;
+  return { host, port };
+}
+
+const listen = z
+  .string()
+  .max(300)
+  .refine((s) => parseListen(s) !== undefined, '[ADDR:]PORT');
+
 /** The value schemas, with defaults: the one source of truth for types and bounds. */
 export const SettingsSchema = z.object({
   n: int(0, 4096).optional(),
@@ -83,6 +102,9 @@ export const SettingsSchema = z.object({
   startTimeoutS: z.number().min(1).max(86_400).optional(),
   adapt: range.optional(),
   adaptIdleS: z.number().min(1).max(86_400).default(60),
+  // the controller's HTTP servers (controller/dashboard/)
+  dashboard: z.union([z.enum(['on', 'off']), listen]).default('on'),
+  metrics: listen.optional(),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 export type SettingKey = keyof Settings;
@@ -231,6 +253,20 @@ export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
     scopes: ['start', 'controller'],
   },
   adaptIdleS: { flag: 'adapt-idle', arg: 'S', help: 'slurm: with --adapt, cancel engines idle this long', scopes: ['start', 'controller'] },
+  dashboard: {
+    flag: 'dashboard',
+    arg: '[ADDR:]PORT',
+    help: "where the controller serves its web dashboard and /metrics, behind a token ('off': nowhere)",
+    shownDefault: 'on: 127.0.0.1, a free port',
+    scopes: ['start', 'controller'],
+  },
+  metrics: {
+    flag: 'metrics',
+    arg: '[ADDR:]PORT',
+    help: 'also serve /metrics here without a token, for a Prometheus scraper on a private network',
+    shownDefault: 'none',
+    scopes: ['start', 'controller'],
+  },
 };
 
 /** The keys a scope takes, in table order. */

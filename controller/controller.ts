@@ -33,6 +33,7 @@ import type { AdaptHub, AdaptStatus } from './adapt.js';
 import { SharedStore } from './shared/store.js';
 import type { SharedLimits } from './shared/store.js';
 import { clientOwner, engineOwner } from './shared/wire.js';
+import type { HubObserver, HubView } from './dashboard/monitor.js';
 
 /** What the controller holds of its adapter (controller/adapt.ts). */
 export interface AdapterHandle {
@@ -77,6 +78,7 @@ export class Controller {
   #timer: NodeJS.Timeout | undefined;
   #stopping = false;
   #adapter: AdapterHandle | undefined;
+  #observer: HubObserver | undefined;
   clientPort = 0;
   enginePort = 0;
 
@@ -135,11 +137,13 @@ export class Controller {
       deadAfterMs: o.deadAfterMs,
       log,
       onJoin: (e) => {
+        this.#observer?.engineJoined();
         this.#notify({ event: 'registered', engine: registry.info(e) });
         scheduler.addEngine(e);
         this.#p.tasks.schedule();
       },
       onLeave: (e, reason) => {
+        this.#observer?.engineLeft();
         this.#p.tasks.engineGone(e, reason);
         // remote code on it waits no more and holds no lock
         shared.ownerGone(engineOwner(e.id));
@@ -215,6 +219,27 @@ export class Controller {
   /** The adapter: its status goes into stats; it stops (cancelling its jobs) before the controller does. */
   set adapter(a: AdapterHandle) {
     this.#adapter = a;
+  }
+
+  /** The hub as the dashboard reads it (controller/dashboard/). */
+  hubView(): HubView {
+    const { registry, clientRegistry, clients, engines, tasks } = this.#p;
+    const o = this.#o;
+    return {
+      engines: () => registry.all(),
+      queued: () => this.#p.queries.queueStatus().unassigned,
+      dropped: () => ({ ...clients.dropped, ...engines.dropped }),
+      clients: () => clientRegistry.size,
+      store: tasks.store,
+      cluster: { profile: o.profile, clusterId: o.clusterId, scheme: o.scheme, hwm: o.hwm },
+      heartbeatMs: o.heartbeatMs,
+    };
+  }
+
+  /** Watch every task and engine (the dashboard's monitor): set it before clients connect. */
+  set observer(m: HubObserver) {
+    this.#observer = m;
+    this.#p.tasks.observer = m;
   }
 
   /** Counters of the hub (what `rc.stats()` answers). */

@@ -222,7 +222,8 @@ export function engineHandlers(p: HubParts): Handlers {
       else p.registry.unknown(m.identity!);
     },
     heartbeat: (m) => {
-      if (!registered(m)) p.registry.unknown(m.identity!);
+      const got = fromEngine(p, m, 'heartbeat');
+      if (got) p.registry.heartbeat(got.e, got.msg.content);
     },
     ...channelRoutes((m) => {
       const e = registered(m);

@@ -59,7 +59,13 @@ export async function runController(argv: string[]): Promise<void> {
     shared: { maxBytes: s.sharedMaxBytes, objectMaxBytes: s.sharedObjectMaxBytes },
     onShutdown: () => finish(0),
   });
-  writeFiles({ profile, clusterId, ip: advertisedAddress(s), key, curveServerKey: curve?.publicKey ?? null, controller, log });
+  // the dashboard and /metrics (its module, and prom-client, load only when served)
+  const http =
+    s.dashboard !== 'off' || s.metrics !== undefined
+      ? await (await import('./dashboard/index.js')).serveHttp({ controller, dashboard: s.dashboard, metrics: s.metrics, profile, clusterId, log })
+      : undefined;
+  const ip = advertisedAddress(s);
+  writeFiles({ profile, clusterId, ip, key, curveServerKey: curve?.publicKey ?? null, controller, log, dashboard: http?.dashboard });
   if (s.adapt !== undefined) {
     // engine jobs come and go with the work (--adapt MIN:MAX); their engines take the engine settings given here (--lifetime)
     const { min, max } = parseAdapt(s.adapt);
@@ -94,6 +100,8 @@ function writeFiles(o: {
   curveServerKey: string | null;
   controller: Controller;
   log: Logger;
+  /** the dashboard's address and token: for clients only */
+  dashboard: { url: string; token: string } | undefined;
 }): void {
   const common = {
     tscluster: 1 as const,
@@ -109,7 +117,12 @@ function writeFiles(o: {
     created: new Date().toISOString(),
   };
   writeConnectionFile({ ...common, kind: 'engine', port: o.controller.enginePort });
-  const clientFile = writeConnectionFile({ ...common, kind: 'client', port: o.controller.clientPort });
+  const clientFile = writeConnectionFile({
+    ...common,
+    kind: 'client',
+    port: o.controller.clientPort,
+    ...(o.dashboard ? { dashboard: o.dashboard } : {}),
+  });
   o.log.info(`ready on ${hostname()}: client connection file ${clientFile}`);
 }
 

@@ -4,7 +4,7 @@
  * a dropped connection triggers probes) or when it has been silent for
  * `deadAfterMs`. Whoever holds its tasks hears of it through `onLeave`.
  */
-import type { ContentOf, Endpoint, EngineInfo, Header } from '../protocol/index.js';
+import type { ContentOf, Endpoint, EngineInfo, Header, Heartbeat } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 import { sleep } from '../util/sleep.js';
 import type { Task } from './task.js';
@@ -23,6 +23,9 @@ export interface EngineState extends EngineInfo {
   lastBusy: number;
   /** why it takes no new tasks (it retires), once it does not */
   retiring: string | undefined;
+  /** CPU (percent of one core) and resident memory (bytes) of its process, from its last heartbeat; null until it says */
+  cpu: number | null;
+  rss: number | null;
 }
 
 export interface RegistryOptions {
@@ -78,6 +81,12 @@ export class EngineRegistry {
     e.lastSeen = now;
   }
 
+  /** An engine's heartbeat: what it reports of itself (older engines report nothing). */
+  heartbeat(e: EngineState, c: Heartbeat): void {
+    if (c.cpu !== undefined) e.cpu = c.cpu;
+    if (c.rss !== undefined) e.rss = c.rss;
+  }
+
   register(identity: Buffer, parent: Header, req: ContentOf<'registration_request'>): void {
     const ep = this.#o.endpoint;
     if (req.uuid !== identity.toString('utf8')) {
@@ -105,6 +114,8 @@ export class EngineRegistry {
       job: req.job,
       lastBusy: Date.now(),
       retiring: undefined,
+      cpu: null,
+      rss: null,
     };
     this.#engines.set(e.id, e);
     this.#byIdentity.set(key, e);

@@ -41,6 +41,7 @@ export class Task {
       client: header.session,
       route: meta.route,
       label: meta.label ?? null,
+      batch: meta.batch ?? null,
       status: 'submitted',
       engineId: null,
       submitted: now,

@@ -15,7 +15,7 @@ import { Dependents, evaluate } from './dependencies.js';
 import { transition } from './lifecycle.js';
 import type { EngineRegistry, EngineState } from './registry.js';
 import type { Scheduler } from './scheduler.js';
-import type { TaskStatus } from './store/record.js';
+import type { TaskRecord, TaskStatus } from './store/record.js';
 import type { TaskStore } from './store/store.js';
 import { Task } from './task.js';
 import { enameOf, failureReply, metadataOf, parentIdOf } from './replies.js';
@@ -33,6 +33,16 @@ export interface TaskManagerOptions {
   onFinished: (task: Task) => void;
 }
 
+/**
+ * Sees every task come and every status change (the dashboard's metrics).
+ * Called in the hot path: an observer counts in place and keeps nothing per task.
+ */
+export interface TaskObserver {
+  submitted(r: TaskRecord): void;
+  /** `r` has just moved from `from` to `r.status` (its times stamped) */
+  moved(r: TaskRecord, from: TaskStatus): void;
+}
+
 /** Output kept in a task's record, per stream (the client gets every byte). */
 const OUTPUT_CAP = 1024 * 1024;
 
@@ -41,9 +51,16 @@ export class TaskManager {
   /** unfinished tasks */
   readonly #pending = new Map<string, Task>();
   readonly #dependents = new Dependents<Task>();
+  /** set once (the dashboard's monitor), before tasks arrive */
+  observer: TaskObserver | undefined = undefined;
 
   constructor(o: TaskManagerOptions) {
     this.#o = o;
+  }
+
+  /** Where the records are. */
+  get store(): TaskStore {
+    return this.#o.store;
   }
 
   /** An unfinished task. */
@@ -68,6 +85,7 @@ export class TaskManager {
     const task = Task.fromRequest(m.header, meta, client, m.raw);
     this.#pending.set(task.msgId, task);
     this.#o.store.add(task.record);
+    this.observer?.submitted(task.record);
     if (meta.timeout_ms !== undefined) {
       const ms = meta.timeout_ms;
       task.timer = setLongTimeout(() => this.stop(task, 'TaskTimeout', `the task did not finish within its timeout of ${ms} ms`), ms);
@@ -404,7 +422,9 @@ export class TaskManager {
   }
 
   #to(task: Task, status: TaskStatus): void {
+    const from = task.record.status;
     transition(task.record, status);
     this.#o.store.update(task.record);
+    this.observer?.moved(task.record, from);
   }
 }

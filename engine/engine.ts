@@ -61,6 +61,8 @@ export class Engine {
   #controllerTimeoutMs = 10000;
   #heartbeatMs = 1000;
   #lastBeat = Date.now();
+  /** the process's CPU time at the last heartbeat (its share since then goes with the next one) */
+  #lastCpu = process.cpuUsage();
   #reregistering = false;
   #stopped = false;
   /** why this engine takes no new tasks (its lifetime ended), once it does not */
@@ -245,6 +247,7 @@ export class Engine {
     const now = Date.now();
     // this engine was paused (the machine suspended, SIGSTOP): the silence was its own, not the controller's
     if (now - this.#lastBeat > 2 * this.#heartbeatMs) this.#lastController = now;
+    const prevBeat = this.#lastBeat;
     this.#lastBeat = now;
     const silent = now - this.#lastController;
     if (silent > this.#controllerTimeoutMs) {
@@ -252,7 +255,15 @@ export class Engine {
       this.stop(1);
       return;
     }
-    this.#ep.send(undefined, 'heartbeat', {});
+    this.#ep.send(undefined, 'heartbeat', this.#usage(now - prevBeat));
+  }
+
+  /** CPU (percent of one core, over `wallMs`) and memory of this process, for the heartbeat. */
+  #usage(wallMs: number): { cpu: number; rss: number } {
+    const used = process.cpuUsage(this.#lastCpu);
+    this.#lastCpu = process.cpuUsage();
+    const cpu = wallMs > 0 ? ((used.user + used.system) / 1000 / wallMs) * 100 : 0;
+    return { cpu: Math.round(cpu * 10) / 10, rss: process.memoryUsage.rss() };
   }
 
   #onMessage(m: Incoming): void {

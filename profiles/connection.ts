@@ -26,8 +26,16 @@ export const ConnectionInfoSchema = z.object({
   /** the controller process's start time (/proc), so a reused pid is not taken for it; null where unknown */
   controller_start: z.string().max(40).nullable().optional(),
   created: z.string(),
+  /** the controller's web dashboard (client files only): its address and the token every request must carry */
+  dashboard: z.object({ url: z.string().min(1).max(1000), token: z.string().min(16).max(200) }).optional(),
 });
 export type ConnectionInfo = z.infer<typeof ConnectionInfoSchema>;
+
+/** The dashboard's address with its token, as a browser opens it; null when the controller serves none. */
+export function dashboardUrlOf(info: Pick<ConnectionInfo, 'dashboard'>): string | null {
+  if (!info.dashboard) return null;
+  return `${info.dashboard.url}/?token=${encodeURIComponent(info.dashboard.token)}`;
+}
 
 export function newKey(): string {
   return randomBytes(32).toString('hex');

@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { EmptyContentSchema } from './schemas/header.js';
 import type { Header } from './schemas/header.js';
-import { DataEndpointSchema, EngineRetireSchema, RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';
+import { DataEndpointSchema, EngineRetireSchema, HeartbeatSchema, RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';
 import {
   AbortReplySchema,
   AbortRequestSchema,
@@ -77,7 +77,8 @@ export const ContentSchemas = {
   engine_unknown: z.object({ reason: z.string().max(1000) }),
   /** engine -> controller: no new tasks for me; these I hand back unstarted (controller/tasks.ts retire) */
   engine_retire: EngineRetireSchema,
-  heartbeat: EmptyContentSchema,
+  /** engine -> controller: also its CPU and memory (optional fields); controller -> engine or client: {} */
+  heartbeat: HeartbeatSchema,
   /** engine -> controller: its data endpoint is open (after registration: the execution worker opens it) */
   engine_data: z.object({ data: DataEndpointSchema }),
   // client -> engine, on the engine's data endpoint

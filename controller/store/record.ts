@@ -27,6 +27,8 @@ export interface TaskRecord {
   client: string;
   route: 'direct' | 'lb';
   label: string | null;
+  /** the map or parallel call it belongs to, when its client said (optional: records made before it existed lack it) */
+  batch?: string | null;
   status: TaskStatus;
   /** the engine it runs or ran on (the last one, after retries) */
   engineId: number | null;

@@ -52,6 +52,19 @@ export const EngineRetireSchema = z.object({
 });
 export type EngineRetire = z.infer<typeof EngineRetireSchema>;
 
+/**
+ * A heartbeat's content: engines report how busy and how big they are (the
+ * dashboard shows it). Every field is optional: an engine that sends `{}` (an
+ * older one, or the controller's and clients' heartbeats) still parses.
+ */
+export const HeartbeatSchema = z.looseObject({
+  /** CPU of the engine process (all its threads) since its last heartbeat, in percent of one core */
+  cpu: z.number().min(0).max(1e6).optional(),
+  /** resident set size of the engine process, bytes */
+  rss: z.number().int().nonnegative().optional(),
+});
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+
 export const EngineInfoSchema = z.object({
   id: z.number().int().nonnegative(),
   uuid: z.string(),

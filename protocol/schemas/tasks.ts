@@ -16,6 +16,8 @@ export const TaskMetadataSchema = z.object({
   route: z.enum(['direct', 'lb']),
   targets: z.array(z.number().int().nonnegative()).max(100000).optional(),
   label: z.string().max(1000).optional(),
+  /** the tasks of one map or parallel call share it (the dashboard's progress groups them by it) */
+  batch: z.string().min(1).max(200).optional(),
   /** higher runs first (load-balanced); default 0 */
   priority: z.number().int().min(-1e9).max(1e9).optional(),
   /** resubmissions on error or engine death (load-balanced) */

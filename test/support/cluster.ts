@@ -130,6 +130,8 @@ const ListRowSchema = z.strictObject({
       problem: z.string().optional(),
     })
     .nullable(),
+  /** the web dashboard's address with its token, or null */
+  dashboard: z.string().nullable(),
   /** one line per launch, e.g. "local: 2 processes (pids 1, 2)" */
   launched: z.array(z.string()),
   /** what is wrong with the cluster's files, if anything */

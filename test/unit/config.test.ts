@@ -60,6 +60,9 @@ describe('resolveSettings', () => {
       slurmTemplate: undefined,
       startTimeoutS: undefined,
       lifetimeS: undefined,
+      // the dashboard is on by default; /metrics without a token only when asked
+      dashboard: 'on',
+      metrics: undefined,
     });
     const start = pick(resolveSettings('start'), 'start');
     assert.deepEqual(Object.fromEntries(Object.entries(start).filter(([, v]) => (v as unknown) !== undefined)), {
@@ -71,6 +74,7 @@ describe('resolveSettings', () => {
       remoteCmd: 'tscluster',
       mpiexec: 'mpiexec',
       adaptIdleS: 60,
+      dashboard: 'on',
     });
     assert.deepEqual(pick(resolveSettings('engine'), 'engine'), { timeoutS: 30, maxMemoryMb: undefined, lifetimeS: undefined });
   });
@@ -133,6 +137,17 @@ describe('resolveSettings', () => {
       "--hwm must be a whole number from 0 to 1000000, got ''",
     );
     assert.equal(settingError(() => resolveSettings('engine', { flags: { 'max-memory-mb': '8' } })).setting, 'maxMemoryMb');
+    for (const bad of ['70000', 'host:', ':80', '999.1.1.1:80', 'yes']) {
+      assert.equal(
+        settingError(() => resolveSettings('start', { flags: { dashboard: bad } })).message,
+        `--dashboard must be 'on', 'off', or [ADDR:]PORT (a port from 0 to 65535, 0: a free one), got '${bad}'`,
+        bad,
+      );
+    }
+    for (const good of ['0', '8080', 'localhost:8080', '0.0.0.0:0', '[::1]:9000', 'off']) {
+      assert.equal(resolveSettings('start', { flags: { dashboard: good } }).dashboard, good);
+    }
+    assert.match(settingError(() => resolveSettings('controller', { flags: { metrics: 'off' } })).message, /^--metrics must be \[ADDR:\]PORT/);
   });
 
   test('an invalid value in the profile file names the setting and the file', () => {
@@ -237,6 +252,8 @@ describe('the command line of the settings', () => {
       ['engines', { engines: 'mpi', mpiArgs: ['--host=a,b', '-x', 'PATH'] }],
       ['start', { engines: 'slurm', partition: 'debug', timeLimit: '1:00:00', sbatch: ['--qos=long', '--exclusive'], enginesPerJob: 2 }],
       ['controller', { adapt: '1:8', adaptIdleS: 30, partition: 'debug' }],
+      ['controller', { dashboard: '0.0.0.0:8080', metrics: '9464' }],
+      ['start', { dashboard: 'off', metrics: '[::1]:0' }],
       ['engine', { timeoutS: 2.5, maxMemoryMb: 256, lifetimeS: 3600 }],
     ];
     for (const [scope, options] of cases) {
@@ -266,6 +283,8 @@ describe('the command line of the settings', () => {
       '127.0.0.1',
       '--adapt-idle',
       '60',
+      '--dashboard',
+      'on',
     ]);
   });
 });
