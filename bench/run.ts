@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import type { Client } from '../index.js';
 import { timeDaemonStart, withCluster } from './clusters.js';
 import { ipyparallelVersion, runIpyparallel } from './ipyparallel.js';
+import { watchDashboard } from './dashboard-load.js';
 import { stopOnSignals } from './procs.js';
 import { compare, notes, table } from './report.js';
 import type { Row, Workload } from './report.js';
@@ -31,6 +32,8 @@ const WORKLOADS: Record<string, Workload> = {
   direct_roundtrip_ms: { unit: 'ms', better: 'lower' },
   lb_throughput_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
   lb_throughput_hwm0_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
+  lb_throughput_dashboard_watched_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
+  lb_throughput_dashboard_off_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
   map_items_per_s: { unit: 'items/s', better: 'higher' },
   push_MBps: { unit: 'MB/s', better: 'higher' },
   pull_MBps: { unit: 'MB/s', better: 'higher' },
@@ -131,6 +134,22 @@ async function throughputs(lb: View, z: Sizes, out: Record<string, number>): Pro
   });
 }
 
+/** The same burst while two viewers watch the dashboard's live stream and /metrics is scraped every second. */
+async function watchedThroughput(lb: View, url: string | null, z: Sizes, out: Record<string, number>): Promise<void> {
+  if (url === null) throw new Error('the bench cluster has no dashboard');
+  log('tscluster: throughput, dashboard watched');
+  const w = watchDashboard(url);
+  let watched: { events: number; scrapes: number } | undefined;
+  try {
+    out.lb_throughput_dashboard_watched_tasks_per_s = await rate(z.reps, z.throughputTasks, () => burst(lb, z.throughputTasks));
+  } finally {
+    watched = w.stop();
+  }
+  if (watched.events === 0 || watched.scrapes === 0) {
+    throw new Error(`the dashboard was not watched: ${watched.events} event batches, ${watched.scrapes} scrapes`);
+  }
+}
+
 async function pushPull(rc: Client, z: Sizes, out: Record<string, number>): Promise<void> {
   log('tscluster: push and pull');
   const d0 = rc.directView(rc.ids[0]!);
@@ -184,10 +203,17 @@ export async function benchTscluster(engines: number, z: Sizes): Promise<Record<
     for (let i = 0; i < 200; i++) await lb.apply(noop, i);
     await latencies(rc, z, out);
     await throughputs(lb, z, out);
+    await watchedThroughput(lb, cluster.dashboardUrl, z, out);
     await pushPull(rc, z, out);
     await cpuSpeedup(lb, z, out);
     await controllerMemory(lb, cluster.controllerPid, z, out);
     await benchStreams(rc, z, out);
+  });
+  log('tscluster: throughput, dashboard off');
+  await withCluster({ n: engines, profile: 'bench', dashboard: 'off' }, async (cluster) => {
+    const lb = (await cluster.connect()).loadBalancedView();
+    await burst(lb, 1000);
+    out.lb_throughput_dashboard_off_tasks_per_s = await rate(z.reps, z.throughputTasks, () => burst(lb, z.throughputTasks));
   });
   log('tscluster: pipelined throughput with hwm 0');
   await withCluster({ n: engines, profile: 'bench', hwm: 0 }, async (cluster) => {
@@ -205,10 +231,24 @@ export async function benchIpyparallel(engines: number, quick: boolean): Promise
   return run.problems.length > 0 ? run.problems.join('; ') : run.results;
 }
 
+/** The dashboard's cost: the watched burst against the same burst unwatched and with the dashboard off. */
+function dashboardNote(ts: Record<string, number>): string {
+  const watched = ts.lb_throughput_dashboard_watched_tasks_per_s;
+  const change = (base: number | undefined): string =>
+    base && watched ? `${watched >= base ? '+' : ''}${(100 * (watched / base - 1)).toFixed(1)}%` : '?';
+  return (
+    'tscluster with two viewers on the dashboard and /metrics scraped every second: ' +
+    `${change(ts.lb_throughput_tasks_per_s)} against unwatched, ${change(ts.lb_throughput_dashboard_off_tasks_per_s)} against --dashboard off ` +
+    '(target: no worse than -5%)'
+  );
+}
+
 export function rows(ts: Record<string, number>, ipp: Record<string, number> | undefined): Row[] {
   return compare(WORKLOADS, ts, ipp).map((row) => {
     if (row.workload === 'controller_rss_MB' && ipp?.rss_tasks) row.note = `ipyparallel after ${ipp.rss_tasks} tasks`;
     if (row.workload === 'lb_throughput_hwm0_tasks_per_s') row.note = 'tscluster with hwm 0; ipyparallel at its default';
+    if (row.workload === 'lb_throughput_dashboard_watched_tasks_per_s') row.note = dashboardNote(ts);
+    if (row.workload === 'lb_throughput_dashboard_off_tasks_per_s') row.note = 'tscluster with --dashboard off';
     const streamNote = STREAM_NOTES[row.workload];
     if (streamNote !== undefined) row.note = streamNote;
     return row;
