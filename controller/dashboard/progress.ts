@@ -25,16 +25,8 @@ export interface ProgressGroup {
   eta: number | null;
 }
 
-interface Group {
-  key: string;
-  kind: 'batch' | 'label';
-  label: string | null;
-  total: number;
-  done: number;
-  failed: number;
-  first: number;
-  last: number | null;
-}
+/** A group as kept: its counts; rate and ETA are worked out when shown. */
+type Group = Omit<ProgressGroup, 'rate' | 'eta'>;
 
 /** How long a finished group stays on the page, and how many groups are kept at most. */
 const KEEP_FINISHED_MS = 5 * 60_000;
