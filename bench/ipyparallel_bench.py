@@ -93,7 +93,9 @@ def main():
                 ar.get()
             rates.append(n_tasks / (time.perf_counter() - t))
         out["lb_throughput_tasks_per_s"] = statistics.median(rates)
-        out["lb_throughput_hwm0_tasks_per_s"] = out["lb_throughput_tasks_per_s"]
+        # the rows of tscluster's other options compare with ipyparallel at its default
+        for key in ("hwm0", "prefetch1", "dashboard_watched", "dashboard_off"):
+            out[f"lb_throughput_{key}_tasks_per_s"] = out["lb_throughput_tasks_per_s"]
 
         log("map")
         rates = []

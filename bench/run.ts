@@ -32,6 +32,7 @@ const WORKLOADS: Record<string, Workload> = {
   direct_roundtrip_ms: { unit: 'ms', better: 'lower' },
   lb_throughput_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
   lb_throughput_hwm0_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
+  lb_throughput_prefetch1_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
   lb_throughput_dashboard_watched_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
   lb_throughput_dashboard_off_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
   map_items_per_s: { unit: 'items/s', better: 'higher' },
@@ -209,6 +210,12 @@ export async function benchTscluster(engines: number, z: Sizes): Promise<Record<
     await controllerMemory(lb, cluster.controllerPid, z, out);
     await benchStreams(rc, z, out);
   });
+  log('tscluster: throughput with prefetch 1');
+  await withCluster({ n: engines, profile: 'bench', prefetch: 1 }, async (cluster) => {
+    const lb = (await cluster.connect()).loadBalancedView();
+    await burst(lb, 1000);
+    out.lb_throughput_prefetch1_tasks_per_s = await rate(z.reps, z.throughputTasks, () => burst(lb, z.throughputTasks));
+  });
   log('tscluster: throughput, dashboard off');
   await withCluster({ n: engines, profile: 'bench', dashboard: 'off' }, async (cluster) => {
     const lb = (await cluster.connect()).loadBalancedView();
@@ -237,7 +244,7 @@ function dashboardNote(ts: Record<string, number>): string {
   const change = (base: number | undefined): string =>
     base && watched ? `${watched >= base ? '+' : ''}${(100 * (watched / base - 1)).toFixed(1)}%` : '?';
   return (
-    'tscluster with two viewers on the dashboard and /metrics scraped every second: ' +
+    'tscluster with two viewers on the dashboard and /metrics scraped every second (ipyparallel at its default): ' +
     `${change(ts.lb_throughput_tasks_per_s)} against unwatched, ${change(ts.lb_throughput_dashboard_off_tasks_per_s)} against --dashboard off ` +
     '(target: no worse than -5%)'
   );
@@ -248,7 +255,9 @@ export function rows(ts: Record<string, number>, ipp: Record<string, number> | u
     if (row.workload === 'controller_rss_MB' && ipp?.rss_tasks) row.note = `ipyparallel after ${ipp.rss_tasks} tasks`;
     if (row.workload === 'lb_throughput_hwm0_tasks_per_s') row.note = 'tscluster with hwm 0; ipyparallel at its default';
     if (row.workload === 'lb_throughput_dashboard_watched_tasks_per_s') row.note = dashboardNote(ts);
-    if (row.workload === 'lb_throughput_dashboard_off_tasks_per_s') row.note = 'tscluster with --dashboard off';
+    if (row.workload === 'lb_throughput_dashboard_off_tasks_per_s') row.note = 'tscluster with --dashboard off; ipyparallel at its default';
+    if (row.workload === 'lb_throughput_prefetch1_tasks_per_s')
+      row.note = 'tscluster with hwm 1 and --prefetch 1 (work stealing); ipyparallel at its default';
     const streamNote = STREAM_NOTES[row.workload];
     if (streamNote !== undefined) row.note = streamNote;
     return row;

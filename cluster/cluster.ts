@@ -79,6 +79,11 @@ export interface ClusterOptions {
   scheme?: SchemeName;
   /** most outstanding tasks per engine; 0 = unlimited (default 1) */
   hwm?: number;
+  /**
+   * tasks an engine may hold beyond hwm, ready to start when its task ends (no wait for the controller); one not
+   * started yet is taken back for an engine that goes idle. 0 = none (the default)
+   */
+  prefetch?: number;
   /** address the controller binds (default 127.0.0.1; `0.0.0.0` for every interface) */
   ip?: string;
   /** address others reach the controller at (default: the bound address, or this host's address on the network) */
@@ -112,6 +117,7 @@ const CLUSTER_START_OPTIONS = [
   'clusterId',
   'scheme',
   'hwm',
+  'prefetch',
   'ip',
   'location',
   'shutdownAtExit',
@@ -157,6 +163,7 @@ export function clusterOptionsOf(s: Settings): ClusterOptions {
     ...(s.n !== undefined ? { n: s.n } : {}),
     scheme: s.scheme,
     hwm: s.hwm,
+    prefetch: s.prefetch,
     ip: s.ip,
     ...(s.location !== undefined ? { location: s.location } : {}),
     ...(s.curve !== undefined || s.noCurve ? { curve: s.curve ?? false } : {}),
@@ -174,6 +181,7 @@ function startOptions(o: ClusterOptions): Partial<Settings> {
     n: o.n,
     scheme: o.scheme,
     hwm: o.hwm,
+    prefetch: o.prefetch,
     ip: o.ip,
     location: o.location,
     ...(o.curve === false ? { noCurve: true } : { curve: o.curve }),

@@ -63,6 +63,7 @@ export const SettingsSchema = z.object({
   n: int(0, 4096).optional(),
   scheme: z.enum(SCHEME_NAMES).default('leastload'),
   hwm: int(0, 1_000_000).default(1),
+  prefetch: int(0, 1000).default(0),
   ip: address.default('127.0.0.1'),
   location: address.optional(),
   clientPort: int(0, 65535).default(0),
@@ -134,6 +135,12 @@ export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
   n: { flag: 'n', short: 'n', arg: 'N', help: 'number of engines', shownDefault: 'one per core', scopes: ['start'] },
   scheme: { flag: 'scheme', arg: 'S', help: `load-balancing scheme: ${SCHEME_NAMES.join(', ')}`, scopes: ['start', 'controller'] },
   hwm: { flag: 'hwm', arg: 'N', help: 'most outstanding tasks per engine, 0 = unlimited', scopes: ['start', 'controller'] },
+  prefetch: {
+    flag: 'prefetch',
+    arg: 'N',
+    help: 'tasks an engine may hold beyond hwm, ready to start (taken back for an idle engine until they do)',
+    scopes: ['start', 'controller'],
+  },
   ip: { flag: 'ip', arg: 'ADDR', help: 'address the controller binds (0.0.0.0: every interface)', scopes: ['start', 'controller'] },
   location: {
     flag: 'location',

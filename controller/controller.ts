@@ -50,6 +50,8 @@ export interface ControllerOptions {
   scheme: SchemeName;
   /** most outstanding load-balanced tasks per engine; 0 = unlimited */
   hwm: number;
+  /** tasks an engine may hold beyond hwm (hwm > 0), taken back for an idle engine until they start (default 0) */
+  prefetch?: number;
   heartbeatMs: number;
   /** an engine silent this long is declared dead */
   deadAfterMs: number;
@@ -130,7 +132,7 @@ export class Controller {
     const { clients, engines } = this.#endpoints(o);
     const store = o.store ?? new MemoryTaskStore();
     const shared = new SharedStore(o.shared ?? SHARED_LIMITS);
-    const scheduler = new Scheduler<Task, EngineState>(schemes[o.scheme], o.hwm);
+    const scheduler = new Scheduler<Task, EngineState>(schemes[o.scheme], o.hwm === 0 ? 0 : o.hwm + (o.prefetch ?? 0));
     const registry = new EngineRegistry({
       endpoint: engines,
       heartbeatMs: o.heartbeatMs,
@@ -150,7 +152,8 @@ export class Controller {
         this.#notify({ event: 'unregistered', engine: registry.info(e), reason });
       },
     });
-    const tasks = new TaskManager({ store, registry, scheduler, clients, engines, log, onFinished: (t) => this.#p.queries.finished(t) });
+    const steal = o.hwm > 0 && (o.prefetch ?? 0) > 0;
+    const tasks = new TaskManager({ store, registry, scheduler, clients, engines, log, onFinished: (t) => this.#p.queries.finished(t), steal });
     const clientRegistry = new ClientRegistry();
     const hub = { scheme: o.scheme, hwm: o.hwm, profile: o.profile, clusterId: o.clusterId };
     const queries = new Queries({

@@ -249,6 +249,10 @@ export function engineHandlers(p: HubParts): Handlers {
       const got = fromEngine(p, m, 'shared_cancel');
       if (got) p.shared.cancel(engineOwner(got.e.id), got.msg.content.msg_ids);
     },
+    steal_reply: (m) => {
+      const got = fromEngine(p, m, 'steal_reply');
+      if (got) p.tasks.stolen(got.e, got.msg.content.returned);
+    },
     engine_retire: (m) => {
       const got = fromEngine(p, m, 'engine_retire');
       if (!got) return;

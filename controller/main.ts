@@ -50,7 +50,7 @@ export async function runController(argv: string[]): Promise<void> {
   };
   const controller = await Controller.start({
     ...(curve ? { curveSecretKey: curve.secretKey } : {}),
-    ...pick(s, ['ip', 'clientPort', 'enginePort', 'scheme', 'hwm', 'heartbeatMs', 'deadAfterMs']),
+    ...pick(s, ['ip', 'clientPort', 'enginePort', 'scheme', 'hwm', 'prefetch', 'heartbeatMs', 'deadAfterMs']),
     key,
     profile,
     clusterId,

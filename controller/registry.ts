@@ -23,6 +23,8 @@ export interface EngineState extends EngineInfo {
   lastBusy: number;
   /** why it takes no new tasks (it retires), once it does not */
   retiring: string | undefined;
+  /** a steal_request to it is unanswered (one at a time) */
+  stealing: boolean;
   /** CPU (percent of one core) and resident memory (bytes) of its process, from its last heartbeat; null until it says */
   cpu: number | null;
   rss: number | null;
@@ -114,6 +116,7 @@ export class EngineRegistry {
       job: req.job,
       lastBusy: Date.now(),
       retiring: undefined,
+      stealing: false,
       cpu: null,
       rss: null,
     };
@@ -168,7 +171,7 @@ export class EngineRegistry {
     for (const e of this.#engines.values()) this.send(e, 'heartbeat', {});
   }
 
-  send<T extends 'heartbeat' | 'shutdown_request' | 'abort_request'>(e: EngineState, type: T, content: ContentOf<T>): void {
+  send<T extends 'heartbeat' | 'shutdown_request' | 'abort_request' | 'steal_request'>(e: EngineState, type: T, content: ContentOf<T>): void {
     this.#o.endpoint.send(e.identity, type, content);
   }
 

@@ -18,6 +18,7 @@ import type { Scheduler } from './scheduler.js';
 import type { TaskRecord, TaskStatus } from './store/record.js';
 import type { TaskStore } from './store/store.js';
 import { Task } from './task.js';
+import { stealsFor } from './steal.js';
 import { enameOf, failureReply, metadataOf, parentIdOf } from './replies.js';
 
 export interface TaskManagerOptions {
@@ -31,6 +32,8 @@ export interface TaskManagerOptions {
   log: Logger;
   /** a task finished; its record and reply are in the store */
   onFinished: (task: Task) => void;
+  /** engines prefetch: ask ready tasks back for idle engines (controller/steal.ts) */
+  steal?: boolean;
 }
 
 /**
@@ -192,9 +195,23 @@ export class TaskManager {
     return false;
   }
 
-  /** Start what the scheduler can place now. */
+  /** Start what the scheduler can place now; with prefetch and nothing queued, ask ready tasks back for idle engines. */
   schedule(): void {
     for (const { task, engine } of this.#o.scheduler.schedule()) this.#start(task, engine);
+    if (this.#o.steal && this.#o.scheduler.queued === 0) this.#steal();
+  }
+
+  #steal(): void {
+    for (const { victim, task } of stealsFor(this.#o.scheduler.order)) {
+      victim.stealing = true;
+      this.#o.registry.send(victim, 'steal_request', { msg_ids: [task.msgId] });
+    }
+  }
+
+  /** An engine's steal_reply: the tasks it handed back go to the queue again (an idle engine takes them). */
+  stolen(e: EngineState, returned: readonly string[]): void {
+    e.stealing = false;
+    this.handedBack(e, returned, 'stolen');
   }
 
   #start(task: Task, engine: EngineState): void {
@@ -367,7 +384,7 @@ export class TaskManager {
    * fail with EngineError, aborted ones end as asked. Ids it does not hold
    * (finished, failed over meanwhile) are ignored, so none runs twice.
    */
-  handedBack(e: EngineState, msgIds: readonly string[]): void {
+  handedBack(e: EngineState, msgIds: readonly string[], why: 'retiring' | 'stolen' = 'retiring'): void {
     let requeued = 0;
     for (const id of msgIds) {
       const task = this.#pending.get(id);
@@ -386,7 +403,7 @@ export class TaskManager {
         requeued++;
       }
     }
-    if (requeued > 0) this.#o.log.info(`engine ${e.id} handed back ${requeued} task(s) it had not started; queued again`);
+    if (requeued > 0 && why === 'retiring') this.#o.log.info(`engine ${e.id} handed back ${requeued} task(s) it had not started; queued again`);
     this.schedule();
   }
 

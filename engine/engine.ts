@@ -297,6 +297,10 @@ export class Engine {
       }
       case 'heartbeat':
         return;
+      case 'steal_request':
+        // tasks ready here and not started go back for an idle engine; the others run here
+        this.#ep.send(undefined, 'steal_reply', { returned: this.#runner.steal(msg.content.msg_ids) });
+        return;
       case 'shared_reply':
         // the answer to a call whose worker is gone (it was cancelled, or failed, here)
         return;

@@ -168,6 +168,14 @@ export class TaskRunner {
     }
   }
 
+  /** Give back tasks not handed to the worker yet (a steal): returns the ids given back; the others run here. */
+  steal(ids: readonly string[]): string[] {
+    const want = new Set(ids);
+    const back = this.#queue.filter((t) => want.has(t.msgId) && t.channel === undefined);
+    if (back.length > 0) this.#queue = this.#queue.filter((t) => !back.includes(t));
+    return back.map((t) => t.msgId);
+  }
+
   /**
    * A message for a channel task's function: to the worker when the task is
    * there, else kept with the task until it goes there. False when no such
@@ -192,7 +200,8 @@ export class TaskRunner {
       this.#checkDrained();
       return;
     }
-    while (this.#worker?.ready && this.#queue.length > 0 && this.#posted.length < PIPELINE) {
+    // while the worker runs a task, the last one waiting stays here: an idle engine may take it back (a steal)
+    while (this.#worker?.ready && this.#queue.length > (this.#posted.length === 0 ? 0 : 1) && this.#posted.length < PIPELINE) {
       const task = this.#queue[0]!;
       if (task.content.kind === 'clear') {
         // a fresh worker is a fresh namespace: clear when the worker is idle

@@ -77,6 +77,10 @@ export const ContentSchemas = {
   engine_unknown: z.object({ reason: z.string().max(1000) }),
   /** engine -> controller: no new tasks for me; these I hand back unstarted (controller/tasks.ts retire) */
   engine_retire: EngineRetireSchema,
+  /** controller -> engine: hand back these prefetched tasks if they have not started (an idle engine takes them) */
+  steal_request: z.object({ msg_ids: z.array(z.string().min(1).max(200)).max(1000) }),
+  /** engine -> controller: the tasks of a steal_request it handed back unstarted (the others run here) */
+  steal_reply: z.object({ returned: z.array(z.string().min(1).max(200)).max(1000) }),
   /** engine -> controller: also its CPU and memory (optional fields); controller -> engine or client: {} */
   heartbeat: HeartbeatSchema,
   /** engine -> controller: its data endpoint is open (after registration: the execution worker opens it) */

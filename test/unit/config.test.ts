@@ -35,6 +35,7 @@ describe('resolveSettings', () => {
     assert.deepEqual(pick(resolveSettings('controller'), 'controller'), {
       scheme: 'leastload',
       hwm: 1,
+      prefetch: 0,
       ip: '127.0.0.1',
       clientPort: 0,
       enginePort: 0,
@@ -68,6 +69,7 @@ describe('resolveSettings', () => {
     assert.deepEqual(Object.fromEntries(Object.entries(start).filter(([, v]) => (v as unknown) !== undefined)), {
       scheme: 'leastload',
       hwm: 1,
+      prefetch: 0,
       ip: '127.0.0.1',
       engines: 'local',
       controller: 'local',
@@ -189,9 +191,10 @@ describe('the command line of the settings', () => {
     assert.deepEqual(start['ssh-option'], { type: 'string', multiple: true });
     assert.deepEqual(start.hosts, { type: 'string' });
     assert.deepEqual(argOptions('engine'), { timeout: { type: 'string' }, 'max-memory-mb': { type: 'string' }, lifetime: { type: 'string' } });
-    assert.deepEqual(Object.keys(argOptions('controller')).slice(0, 11), [
+    assert.deepEqual(Object.keys(argOptions('controller')).slice(0, 12), [
       'scheme',
       'hwm',
+      'prefetch',
       'ip',
       'location',
       'client-port',
@@ -236,7 +239,8 @@ describe('the command line of the settings', () => {
         'controller',
         {
           scheme: 'lru',
-          hwm: 0,
+          hwm: 2,
+          prefetch: 3,
           ip: 'node-7.cluster.local',
           clientPort: 5555,
           enginePort: 5556,
@@ -262,13 +266,15 @@ describe('the command line of the settings', () => {
       const { values } = parseArgs({ args: flags, options: argOptions(scope), strict: true });
       assert.deepEqual(resolveSettings(scope, { flags: values }), s, `${scope} ${flags.join(' ')}`);
     }
-    assert.deepEqual(toFlags(resolveSettings('start', { options: { n: 2 } }), 'start', 'start').slice(0, 8), [
+    assert.deepEqual(toFlags(resolveSettings('start', { options: { n: 2 } }), 'start', 'start').slice(0, 10), [
       '--n',
       '2',
       '--scheme',
       'leastload',
       '--hwm',
       '1',
+      '--prefetch',
+      '0',
       '--ip',
       '127.0.0.1',
     ]);
@@ -279,6 +285,8 @@ describe('the command line of the settings', () => {
       'leastload',
       '--hwm',
       '1',
+      '--prefetch',
+      '0',
       '--ip',
       '127.0.0.1',
       '--adapt-idle',
