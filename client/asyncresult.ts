@@ -6,7 +6,7 @@
  */
 import { CompositeError, ConnectionLost, TimeoutError } from '../errors/index.js';
 import { withTimeout } from '../util/timers.js';
-import { showProgress } from './progress.js';
+import { displayProgress } from './display.js';
 import type { InteractiveOptions } from './progress.js';
 import type { TaskInfo, TaskState } from './task-state.js';
 import { checkMs } from './validate.js';
@@ -290,13 +290,24 @@ export class AsyncResult<T, S extends boolean = true> implements PromiseLike<T>,
   }
 
   /**
-   * Wait, showing progress: a bar with done/total, rate and ETA redrawn on a
-   * TTY; plain periodic lines elsewhere (notebooks, CI logs). Resolves when
-   * done (or at `timeoutMs`); failures are for `get()`.
+   * Wait, showing progress: in a Jupyter kernel (tslab) an HTML bar updated in
+   * place, ending with the time per engine; elsewhere a bar with done/total,
+   * rate and ETA redrawn on a TTY, plain periodic lines otherwise (CI logs).
+   * Resolves when done (or at `timeoutMs`); failures are for `get()`.
    * @example await lb.map(f, items).waitInteractive();
    */
   waitInteractive(opts: InteractiveOptions = {}): Promise<void> {
-    return showProgress(this, opts);
+    return displayProgress(this, opts, false);
+  }
+
+  /**
+   * Display the result's progress and, once done, its time per engine (tasks,
+   * total and mean run time): HTML updated in place in a Jupyter kernel, text
+   * elsewhere. Resolves when done (or at `timeoutMs`); failures are for `get()`.
+   * @example await lb.map(f, items).display();
+   */
+  display(opts: InteractiveOptions = {}): Promise<void> {
+    return displayProgress(this, opts, true);
   }
 
   /** Tasks done and in total. */

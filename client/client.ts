@@ -22,6 +22,7 @@ import type { Tunnel } from './tunnel.js';
 import { checkOptionKeys, checkTargets, msgIdList, show } from './validate.js';
 import { checkConnectOptions, staleFile } from './connect-options.js';
 import type { ConnectOptions } from './connect-options.js';
+import { displayEngines } from './display.js';
 import { EngineSet } from './engines.js';
 import type { EngineEvent } from './engines.js';
 import { DirectView, LoadBalancedView } from './views.js';
@@ -209,6 +210,16 @@ export class Client {
     const engines: QueueStatus['engines'] = {};
     for (const [k, v] of Object.entries(r.content.engines)) engines[Number(k)] = v;
     return { engines, unassigned: r.content.unassigned };
+  }
+
+  /**
+   * Show the engines (id, host, pid, registered) with their queued, running
+   * and completed tasks: an HTML table in a Jupyter kernel, text on `stream`
+   * (default stdout) elsewhere.
+   * @example await rc.display();
+   */
+  async display(stream?: NodeJS.WritableStream): Promise<void> {
+    displayEngines(this.engines, (await this.queueStatus()).engines, stream);
   }
 
   /**

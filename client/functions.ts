@@ -1,6 +1,7 @@
 /**
  * Remote and parallel functions: a function bound to a view, called like a
- * local one. Both also work as standard (TC39) method decorators:
+ * local one. Both also work as method decorators, standard (TC39) and legacy
+ * (`experimentalDecorators`, as tslab compiles notebook cells):
  * ```ts
  * class Jobs {
  *   @lb.parallel() static square(xs: number[]) { return xs.map((x) => x * x); }
@@ -39,8 +40,32 @@ export interface ParallelFunction<T, R> {
 /** Options of a parallel function: chunksize (load-balanced views) and ordered. */
 export type ParallelOptions = MapOptions;
 
-/** Options of a decorator: the method becomes a remote or parallel function of the view. */
-type MethodDecorator<F> = (value: F, context: ClassMethodDecoratorContext) => F;
+/**
+ * A method decorator in either form: standard (TC39) decorators call it with
+ * `(value, context)`; legacy ones (`experimentalDecorators`, which tslab
+ * compiles notebook cells with) with `(target, propertyKey, descriptor)`.
+ */
+export interface MethodDecorator {
+  <F extends (...args: never[]) => unknown>(value: F, context: ClassMethodDecoratorContext): F;
+  <F extends (...args: never[]) => unknown>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<F>,
+  ): TypedPropertyDescriptor<F>;
+}
+
+/** True when a decorator was called in the legacy form: the second argument is a property key, not a context object. */
+const isLegacyCall = (args: readonly unknown[]): boolean => args.length === 3 && (typeof args[1] === 'string' || typeof args[1] === 'symbol');
+
+/** A decorator of both forms that replaces the method by `wrap(method)`. */
+function methodDecorator(wrap: (fn: (...args: unknown[]) => unknown) => unknown): MethodDecorator {
+  return ((...args: unknown[]): unknown => {
+    if (!isLegacyCall(args)) return wrap(args[0] as (...a: unknown[]) => unknown);
+    const descriptor = args[2] as PropertyDescriptor | undefined;
+    if (typeof descriptor?.value !== 'function') throw new TypeError(`@remote() / @parallel() decorate methods; ${String(args[1])} is not one`);
+    return { ...descriptor, value: wrap(descriptor.value as (...a: unknown[]) => unknown) };
+  }) as MethodDecorator;
+}
 
 export function makeRemote<A extends unknown[], R>(view: AnyView, fn: (...args: A) => R | Promise<R>): RemoteFunction<A, Awaited<R>> {
   const f = (...args: A): AsyncResult<Awaited<R>, boolean> => view.apply(fn, ...args) as AsyncResult<Awaited<R>, boolean>;
@@ -65,10 +90,10 @@ export function makeParallel<T, R>(view: AnyView, fn: (items: T[]) => R[] | Prom
   return p;
 }
 
-export function remoteDecorator<F extends (...args: never[]) => unknown>(view: AnyView): MethodDecorator<F> {
-  return (value) => makeRemote(view, value as unknown as (...a: unknown[]) => unknown) as unknown as F;
+export function remoteDecorator(view: AnyView): MethodDecorator {
+  return methodDecorator((fn) => makeRemote(view, fn));
 }
 
-export function parallelDecorator<F extends (...args: never[]) => unknown>(view: AnyView, opts: ParallelOptions): MethodDecorator<F> {
-  return (value) => makeParallel(view, value as unknown as (xs: unknown[]) => unknown[], opts) as unknown as F;
+export function parallelDecorator(view: AnyView, opts: ParallelOptions): MethodDecorator {
+  return methodDecorator((fn) => makeParallel(view, fn as (xs: unknown[]) => unknown[], opts));
 }

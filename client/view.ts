@@ -3,7 +3,7 @@ import { functionSource, serialize } from '../protocol/index.js';
 import { ClusterExecutor } from '../executor/cluster.js';
 import { AsyncResult } from './asyncresult.js';
 import { makeParallel, makeRemote, parallelDecorator, remoteDecorator } from './functions.js';
-import type { ParallelFunction, ParallelOptions, RemoteFunction } from './functions.js';
+import type { MethodDecorator, ParallelFunction, ParallelOptions, RemoteFunction } from './functions.js';
 import { batched, toWire } from './options.js';
 import type { DirectTaskOptions, WireOptions } from './options.js';
 import { concatChunks, toArray } from './partition.js';
@@ -114,7 +114,7 @@ export abstract class View<O extends DirectTaskOptions> {
    * @example const host = lb.remote(() => process.pid); await host();
    */
   remote<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>): RemoteFunction<A, Awaited<R>>;
-  remote(): <F extends (...args: never[]) => unknown>(value: F, context: ClassMethodDecoratorContext) => F;
+  remote(): MethodDecorator;
   remote(fn?: (...args: unknown[]) => unknown): unknown {
     return fn === undefined ? remoteDecorator(this.self()) : makeRemote(this.self(), fn);
   }
@@ -128,7 +128,7 @@ export abstract class View<O extends DirectTaskOptions> {
    * @example const sq = lb.parallel((xs: number[]) => xs.map((x) => x * x)); await sq([1, 2, 3]);
    */
   parallel<T, R>(fn: (items: T[]) => R[] | Promise<R[]>, opts?: ParallelOptions): ParallelFunction<T, R>;
-  parallel(opts?: ParallelOptions): <F extends (...args: never[]) => unknown>(value: F, context: ClassMethodDecoratorContext) => F;
+  parallel(opts?: ParallelOptions): MethodDecorator;
   parallel(fnOrOpts?: ((items: never[]) => unknown) | ParallelOptions, opts?: ParallelOptions): unknown {
     if (typeof fnOrOpts === 'function') return makeParallel(this.self(), fnOrOpts as (items: unknown[]) => unknown[], opts);
     return parallelDecorator(this.self(), fnOrOpts ?? {});

@@ -28,6 +28,7 @@ import {
   assertNoProcesses,
   assertServerGone,
   cell,
+  cellHtml,
   cellStdout,
   describeGated,
   ensureGone,
@@ -104,7 +105,13 @@ describeGated(jupyter, 'notebooks and tscluster nbrun', () => {
 
   test('every notebook in notebooks/ runs through nbrun with no error output', { timeout: 400_000 }, async (t) => {
     const files = notebookFiles();
-    assert.deepEqual(files, ['01-quickstart.ipynb', '02-load-balancing.ipynb', '03-parallel-functions.ipynb', '04-monte-carlo-pi.ipynb']);
+    assert.deepEqual(files, [
+      '01-quickstart.ipynb',
+      '02-load-balancing.ipynb',
+      '03-parallel-functions.ipynb',
+      '04-monte-carlo-pi.ipynb',
+      '05-dashboard-display.ipynb',
+    ]);
     const r = await nbrun([...files.map((f) => join('notebooks', f)), '--out', out]);
     t.diagnostic(`nbrun of ${files.length} notebooks: ${(r.ms / 1000).toFixed(1)} s`);
     for (const m of r.stdout.matchAll(/([\w-]+\.ipynb): kernel \S+ ready in ([\d.]+) s/g)) t.diagnostic(`${m[1]}: kernel ready in ${m[2]} s`);
@@ -177,6 +184,35 @@ describeGated(jupyter, 'notebooks and tscluster nbrun', () => {
     assert.ok(Math.abs(Number(parallel[1]) - Math.PI) < 0.01, `parallel estimate ${parallel[1]}`);
     assert.ok(Math.abs(Number(serial[1]) - Number(parallel[1])) < 0.005, `serial ${serial[1]} vs parallel ${parallel[1]}`);
     assert.match(cellStdout(nb, 'check'), /serial and parallel agree: true/);
+  });
+
+  test('05-dashboard-display: the engines table and the HTML progress (updated to done, with time per engine) as text/html; legacy decorators', () => {
+    const nb = readNotebook(join(out, '05-dashboard-display.ipynb'));
+    for (const id of ['engines', 'engines-after']) {
+      const [table, ...more] = cellHtml(nb, id);
+      assert.equal(more.length, 0, `${id}: one display`);
+      assert.match(table ?? '', /<caption[^>]*>2 engines<\/caption>/, id);
+      for (const h of ['id', 'host', 'pid', 'registered', 'queued', 'running', 'completed'])
+        assert.match(table ?? '', new RegExp(`<th[^>]*>${h}</th>`), id);
+    }
+    // completed counts after the maps: 40 + 20 map tasks and the decorated calls
+    const completed = [...(cellHtml(nb, 'engines-after')[0] ?? '').matchAll(/<tr>(?:<td[^>]*>[^<]*<\/td>){6}<td[^>]*>(\d+)<\/td><\/tr>/g)].map((m) =>
+      Number(m[1]),
+    );
+    assert.equal(completed.length, 2, 'a row per engine');
+    assert.ok(completed.reduce((a, b) => a + b, 0) >= 60, `completed ${completed.join(' + ')}`);
+    for (const [id, n] of [
+      ['progress', 40],
+      ['wait-interactive', 20],
+    ] as const) {
+      const [html, ...more] = cellHtml(nb, id);
+      assert.equal(more.length, 0, `${id}: one display, updated in place`);
+      assert.match(html ?? '', /class="tscluster-progress"/, id);
+      assert.match(html ?? '', new RegExp(`${n}/${n} tasks done`), `${id}: the display was updated to done`);
+      assert.match(html ?? '', /<caption[^>]*>time per engine<\/caption>/, id);
+    }
+    assert.match(cellStdout(nb, 'progress'), /^sum of squares 20540$/m);
+    assert.match(cellStdout(nb, 'decorators'), /^\[ 1, 4, 9, 16 \]\nhost pid \d+$/m);
   });
 
   test('the notebooks in the repository are saved with their outputs', () => {

@@ -28,6 +28,8 @@ export interface NotebookOutput {
   ename?: string;
   evalue?: string;
   traceback?: string[];
+  /** display_data / execute_result: the content by MIME type */
+  data?: Record<string, string | string[]>;
 }
 export interface NotebookCell {
   cell_type: string;
@@ -61,6 +63,11 @@ export function cellStdout(nb: Notebook, id: string): string {
     .filter((o) => o.output_type === 'stream' && o.name === 'stdout')
     .map((o) => joined(o.text))
     .join('');
+}
+
+/** A cell's HTML outputs (text/html of display_data and execute_result), each as one string. */
+export function cellHtml(nb: Notebook, id: string): string[] {
+  return (cell(nb, id).outputs ?? []).flatMap((o) => (o.data?.['text/html'] === undefined ? [] : [joined(o.data['text/html'])]));
 }
 
 /** A string without any whitespace, to compare printed values however they were wrapped. */
