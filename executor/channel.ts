@@ -60,9 +60,10 @@ export class WorkerChannels {
       errorOf: closedBy,
       settleOnClose: true,
       transport: {
-        data: (seq, frames) => {
-          const p = framesToPost(frames);
-          post({ type: 'channel', msgId, op: 'data', seq, frames: p.frames }, p.transfer);
+        // a batch of values in one postMessage
+        data: (seq, batch) => {
+          const p = framesToPost(batch.buffers);
+          post({ type: 'channel', msgId, op: 'data', seq, batch: { ...batch, buffers: p.frames } }, p.transfer);
         },
         ack: (seq) => post({ type: 'channel', msgId, op: 'ack', seq }),
         close: (error) => post({ type: 'channel', msgId, op: 'close', ...(error ? { error } : {}) }),
@@ -98,10 +99,7 @@ export class WorkerChannels {
   #deliver(end: ChannelEnd, m: ChannelMessage): void {
     switch (m.op) {
       case 'data':
-        end.onData(
-          m.seq,
-          m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)),
-        );
+        end.onData(m.seq, { ...m.batch, buffers: m.batch.buffers.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)) });
         return;
       case 'ack':
         end.onAck(m.seq);

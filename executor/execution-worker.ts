@@ -193,8 +193,8 @@ export class ExecutionWorker {
       this.#w.postMessage(m);
       return;
     }
-    const frames = m.frames.map((f) => own(Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
-    this.#w.postMessage({ ...m, frames } satisfies ChannelMessage, transferable(frames));
+    const buffers = m.batch.buffers.map((f) => own(Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+    this.#w.postMessage({ ...m, batch: { ...m.batch, buffers } } satisfies ChannelMessage, transferable(buffers));
   }
 
   /** Skip a task handed over earlier (it ends with `error` when its turn comes). */

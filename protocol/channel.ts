@@ -11,6 +11,13 @@
  * (and of bytes) are unconsumed, so an awaiting producer never has more than
  * a window in flight, and its consumer never holds more than a window.
  *
+ * Batching: the values sent in one tick leave together, as one batch
+ * (protocol/channel-batch.ts): a send queues its value and the batch goes
+ * once the microtask queue has gone a few rounds without a new send (a
+ * producer looping `await ch.send(v)` sends again every round), or at once
+ * when it reaches a window's values or bytes, CHANNEL_BATCH_ITEMS or CHANNEL_BATCH_BYTES.
+ * A single send thus leaves before the next macrotask, with no timer.
+ *
  * Imported by the execution worker: no zod here (types only from the schemas).
  */
 import { ChannelClosed } from '../errors/channel.js';
@@ -19,10 +26,19 @@ import { Fifo } from '../util/fifo.js';
 import { setLongTimeout } from '../util/timers.js';
 import type { Timer } from '../util/timers.js';
 import type { ChannelErrorWire, ChannelWindow } from './schemas/channels.js';
+import { joinBatch, splitBatch } from './channel-batch.js';
+import type { ValueBatch } from './channel-batch.js';
 import { deserialize, serialize } from './serialize.js';
 
 /** The default window: 1,000 values or 64 MB, whichever is reached first. */
 export const DEFAULT_WINDOW: Readonly<ChannelWindow> = Object.freeze({ items: 1000, bytes: 64 * 1024 * 1024 });
+
+/** At most this many values in a batch (and never more than the window's items). */
+export const CHANNEL_BATCH_ITEMS = 4096;
+/** A batch leaves once it holds this many bytes (or the window's bytes, if fewer): a large value goes at once. */
+export const CHANNEL_BATCH_BYTES = 1024 * 1024;
+/** Microtask rounds without a new send after which a batch leaves. */
+const IDLE_ROUNDS = 3;
 
 export interface ChannelWaitOptions {
   /** reject with TimeoutError after this long (default Infinity: wait as long as it takes) */
@@ -47,7 +63,8 @@ export interface Channel<T = unknown> extends AsyncIterable<T> {
   /** values received and not read yet */
   readonly buffered: number;
   /**
-   * Send a value (it leaves at once). Resolves when fewer than a window of
+   * Send a value (it leaves with the others sent in the same tick, before
+   * the next macrotask). Resolves when fewer than a window of
    * values are unconsumed by the other side (await it, and a fast producer
    * waits for a slow consumer).
    * @throws ChannelClosed (synchronously) when the channel is closed
@@ -69,7 +86,8 @@ export interface Channel<T = unknown> extends AsyncIterable<T> {
 
 /** What an end sends through: its owner's socket or port. */
 export interface ChannelTransport {
-  data(seq: number, frames: Buffer[]): void;
+  /** values `seq`, `seq + 1`... (`batch.count` of them) */
+  data(seq: number, batch: ValueBatch): void;
   ack(seq: number): void;
   close(error: ChannelErrorWire | undefined): void;
 }
@@ -108,6 +126,13 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   #acked = 0;
   /** sends waiting for room in the window */
   readonly #credits = new Fifo<() => void>();
+  /** values sent by this side's code that have not left yet (the batch being gathered) */
+  #pending: Buffer[][] = [];
+  #pendingBytes = 0;
+  /** the batch's microtask rounds are running; sends since the last round, and rounds without one */
+  #gathering = false;
+  #sendsSinceCheck = 0;
+  #idle = 0;
   // ---- receiving
   #received = 0;
   #consumed = 0;
@@ -152,7 +177,7 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
     if (this.#closed) throw new ChannelClosed(this.#closedWhy());
     const frames = serialize(value, 'value');
     const bytes = frames.reduce((n, f) => n + f.byteLength, 0);
-    this.#o.transport.data(++this.#sent, frames);
+    this.#queue(frames, bytes);
     this.#unacked.push(bytes);
     this.#unackedBytes += bytes;
     if (this.#roomy()) return Promise.resolve();
@@ -183,6 +208,7 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   close(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.flush();
     this.#o.transport.close(error === undefined ? undefined : toWireError(error));
     this.#inbox.clear();
     this.#end = new ChannelClosed('this side closed the channel');
@@ -202,17 +228,32 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
 
   // ------------------------------------------------------------------ for the owner
 
-  /** A value arrived. */
-  onData(seq: number, frames: Buffer[]): void {
-    // a value out of order is not this channel's (seq counts from 1 in each direction)
-    if (this.#end !== undefined || seq !== this.#received + 1) return;
-    this.#received = seq;
-    if (this.#callback) this.#deliver(frames);
-    else {
-      const w = this.#waiters.shift();
-      if (w) this.#hand(w, frames);
-      else this.#inbox.push(frames);
+  /** Values arrived: `seq` is the first one's. */
+  onData(seq: number, batch: ValueBatch): void {
+    const values = splitBatch(batch);
+    if (values === undefined) return;
+    for (let i = 0; i < values.length; i++) {
+      // a value out of order is not this channel's (seq counts from 1 in each direction)
+      if (this.#end !== undefined || seq + i !== this.#received + 1) return;
+      this.#received = seq + i;
+      const frames = values[i]!;
+      if (this.#callback) this.#deliver(frames);
+      else {
+        const w = this.#waiters.shift();
+        if (w) this.#hand(w, frames);
+        else this.#inbox.push(frames);
+      }
     }
+  }
+
+  /** The values sent and not gone yet leave now (the owner calls it before it reports the channel's end). */
+  flush(): void {
+    const values = this.#pending;
+    if (values.length === 0) return;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const first = this.#sent - values.length + 1;
+    this.#o.transport.data(first, joinBatch(values));
   }
 
   /** The other side consumed the values up to `seq`. */
@@ -232,6 +273,9 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   /** Nothing more arrives or may be sent: the values received can still be read, then reads fail with `error` (none: end cleanly). */
   end(error?: Error): void {
     this.#closed = true;
+    // values not gone yet have nobody to read them
+    this.#pending = [];
+    this.#pendingBytes = 0;
     if (this.#end !== undefined) return;
     this.#end = error ?? 'clean';
     if (this.#inbox.length === 0) this.#endWith(this.#end);
@@ -248,6 +292,43 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   }
 
   // ------------------------------------------------------------------ inside
+
+  /** A value joins the batch; the batch leaves when it is full or the producer pauses. */
+  #queue(frames: Buffer[], bytes: number): void {
+    this.#sent++;
+    this.#pending.push(frames);
+    this.#pendingBytes += bytes;
+    this.#sendsSinceCheck++;
+    const { items, bytes: maxBytes } = this.#o.window;
+    if (this.#pending.length >= Math.min(items, CHANNEL_BATCH_ITEMS) || this.#pendingBytes >= Math.min(maxBytes, CHANNEL_BATCH_BYTES)) this.flush();
+    else if (!this.#gathering) {
+      this.#gathering = true;
+      this.#idle = 0;
+      queueMicrotask(() => this.#round());
+    }
+  }
+
+  /** A microtask round of the batch being gathered: it leaves after IDLE_ROUNDS rounds without a new send. */
+  #round(): void {
+    if (this.#pending.length === 0) {
+      this.#gathering = false;
+      return;
+    }
+    if (this.#sendsSinceCheck > 0) this.#idle = 0;
+    else this.#idle++;
+    this.#sendsSinceCheck = 0;
+    if (this.#idle < IDLE_ROUNDS) {
+      queueMicrotask(() => this.#round());
+      return;
+    }
+    this.#gathering = false;
+    try {
+      this.flush();
+    } catch (e) {
+      // the transport is gone (the connection closed): the channel ends with it
+      this.end(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
 
   /** Fewer values (and bytes) than a window are unconsumed: so with awaited sends at most a window is ever in flight. */
   #roomy(): boolean {
