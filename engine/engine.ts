@@ -331,8 +331,7 @@ export class Engine {
     if (msg.type === 'channel_data') {
       const batch = { count: msg.content.count ?? 1, frames: msg.content.frames, buffers: msg.buffers };
       m = { type: 'channel', msgId: c.channel, op: 'data', seq: msg.content.seq, batch };
-    }
-    else if (msg.type === 'channel_ack') m = { type: 'channel', msgId: c.channel, op: 'ack', seq: msg.content.seq };
+    } else if (msg.type === 'channel_ack') m = { type: 'channel', msgId: c.channel, op: 'ack', seq: msg.content.seq };
     else m = { type: 'channel', msgId: c.channel, op: 'close', ...(msg.content.error ? { error: msg.content.error } : {}) };
     // a message for a channel that ended here is one the controller routed before it heard the end
     this.#runner.channelMessage(m);
