@@ -9,6 +9,13 @@
  * Imported by the execution worker: no zod here.
  */
 
+/** At most this many values in a batch (and never more than the window's items). */
+export const CHANNEL_BATCH_ITEMS = 4096;
+/** A batch leaves once it holds this many bytes (or the window's bytes, if fewer): a large value goes at once. */
+export const CHANNEL_BATCH_BYTES = 1024 * 1024;
+/** Microtask rounds without a new value after which a batch leaves. */
+const IDLE_ROUNDS = 3;
+
 /** Values as they travel: `count` values whose frames are `buffers`, in order. */
 export interface ValueBatch<B extends Uint8Array = Buffer> {
   count: number;
@@ -51,4 +58,76 @@ export function splitBatch(b: ValueBatch): Buffer[][] | undefined {
 export function batchContent(b: ValueBatch<Uint8Array>): { count?: number; frames?: number[] } {
   if (b.count === 1 && b.frames === undefined) return {};
   return b.frames === undefined ? { count: b.count } : { count: b.count, frames: b.frames };
+}
+
+/**
+ * The batch a channel end is gathering: values join it as they are sent; it
+ * leaves (`send(seq of its first value, batch)`) once the microtask queue has
+ * gone IDLE_ROUNDS rounds without a new value (a producer looping
+ * `await ch.send(v)` sends again every round), or at once when it reaches the
+ * window's values or bytes, CHANNEL_BATCH_ITEMS or CHANNEL_BATCH_BYTES.
+ */
+export class BatchSender {
+  #values: Buffer[][] = [];
+  #bytes = 0;
+  #next = 1;
+  /** the microtask rounds are running; values since the last round, and rounds without one */
+  #gathering = false;
+  #added = 0;
+  #idle = 0;
+
+  constructor(
+    private readonly window: { items: number; bytes: number },
+    private readonly send: (seq: number, batch: ValueBatch) => void,
+    /** sending failed in a microtask round (the transport is gone) */
+    private readonly onError: (e: Error) => void,
+  ) {}
+
+  /** Value `seq` (one more than the last) joins the batch. */
+  add(seq: number, frames: Buffer[], bytes: number): void {
+    if (this.#values.length === 0) this.#next = seq;
+    this.#values.push(frames);
+    this.#bytes += bytes;
+    this.#added++;
+    const full = this.#values.length >= Math.min(this.window.items, CHANNEL_BATCH_ITEMS);
+    if (full || this.#bytes >= Math.min(this.window.bytes, CHANNEL_BATCH_BYTES)) this.flush();
+    else if (!this.#gathering) {
+      this.#gathering = true;
+      this.#idle = 0;
+      queueMicrotask(() => this.#round());
+    }
+  }
+
+  /** The batch leaves now. */
+  flush(): void {
+    const values = this.#values;
+    if (values.length === 0) return;
+    this.drop();
+    this.send(this.#next, joinBatch(values));
+  }
+
+  /** The batch is forgotten (nobody will read it). */
+  drop(): void {
+    this.#values = [];
+    this.#bytes = 0;
+  }
+
+  #round(): void {
+    if (this.#values.length === 0) {
+      this.#gathering = false;
+      return;
+    }
+    this.#idle = this.#added > 0 ? 0 : this.#idle + 1;
+    this.#added = 0;
+    if (this.#idle < IDLE_ROUNDS) {
+      queueMicrotask(() => this.#round());
+      return;
+    }
+    this.#gathering = false;
+    try {
+      this.flush();
+    } catch (e) {
+      this.onError(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
 }

@@ -12,11 +12,11 @@
  * a window in flight, and its consumer never holds more than a window.
  *
  * Batching: the values sent in one tick leave together, as one batch
- * (protocol/channel-batch.ts): a send queues its value and the batch goes
- * once the microtask queue has gone a few rounds without a new send (a
- * producer looping `await ch.send(v)` sends again every round), or at once
- * when it reaches a window's values or bytes, CHANNEL_BATCH_ITEMS or CHANNEL_BATCH_BYTES.
- * A single send thus leaves before the next macrotask, with no timer.
+ * (protocol/channel-batch.ts BatchSender): a send queues its value and the
+ * batch goes once the microtask queue has gone a few rounds without a new
+ * send, or at once when it is full (never more than a window). A single send
+ * thus leaves before the next macrotask, with no timer. Values count against
+ * the window when sent, not when their batch leaves.
  *
  * Imported by the execution worker: no zod here (types only from the schemas).
  */
@@ -26,19 +26,12 @@ import { Fifo } from '../util/fifo.js';
 import { setLongTimeout } from '../util/timers.js';
 import type { Timer } from '../util/timers.js';
 import type { ChannelErrorWire, ChannelWindow } from './schemas/channels.js';
-import { joinBatch, splitBatch } from './channel-batch.js';
+import { BatchSender, splitBatch } from './channel-batch.js';
 import type { ValueBatch } from './channel-batch.js';
 import { deserialize, serialize } from './serialize.js';
 
 /** The default window: 1,000 values or 64 MB, whichever is reached first. */
 export const DEFAULT_WINDOW: Readonly<ChannelWindow> = Object.freeze({ items: 1000, bytes: 64 * 1024 * 1024 });
-
-/** At most this many values in a batch (and never more than the window's items). */
-export const CHANNEL_BATCH_ITEMS = 4096;
-/** A batch leaves once it holds this many bytes (or the window's bytes, if fewer): a large value goes at once. */
-export const CHANNEL_BATCH_BYTES = 1024 * 1024;
-/** Microtask rounds without a new send after which a batch leaves. */
-const IDLE_ROUNDS = 3;
 
 export interface ChannelWaitOptions {
   /** reject with TimeoutError after this long (default Infinity: wait as long as it takes) */
@@ -126,13 +119,8 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   #acked = 0;
   /** sends waiting for room in the window */
   readonly #credits = new Fifo<() => void>();
-  /** values sent by this side's code that have not left yet (the batch being gathered) */
-  #pending: Buffer[][] = [];
-  #pendingBytes = 0;
-  /** the batch's microtask rounds are running; sends since the last round, and rounds without one */
-  #gathering = false;
-  #sendsSinceCheck = 0;
-  #idle = 0;
+  /** values sent by this side's code that have not left yet */
+  readonly #batch: BatchSender;
   // ---- receiving
   #received = 0;
   #consumed = 0;
@@ -154,6 +142,11 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
     this.engineId = o.engineId;
     this.#ackItems = Math.max(1, Math.floor(o.window.items / 4));
     this.#ackBytes = Math.max(1, Math.floor(o.window.bytes / 4));
+    this.#batch = new BatchSender(
+      o.window,
+      (seq, batch) => o.transport.data(seq, batch),
+      (e) => this.end(e),
+    );
     this.#ended = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     // waitClose hands the rejection on; nobody waiting for it is no unhandled rejection
     this.#ended.catch(() => undefined);
@@ -177,7 +170,7 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
     if (this.#closed) throw new ChannelClosed(this.#closedWhy());
     const frames = serialize(value, 'value');
     const bytes = frames.reduce((n, f) => n + f.byteLength, 0);
-    this.#queue(frames, bytes);
+    this.#batch.add(++this.#sent, frames, bytes);
     this.#unacked.push(bytes);
     this.#unackedBytes += bytes;
     if (this.#roomy()) return Promise.resolve();
@@ -248,12 +241,7 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
 
   /** The values sent and not gone yet leave now (the owner calls it before it reports the channel's end). */
   flush(): void {
-    const values = this.#pending;
-    if (values.length === 0) return;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    const first = this.#sent - values.length + 1;
-    this.#o.transport.data(first, joinBatch(values));
+    this.#batch.flush();
   }
 
   /** The other side consumed the values up to `seq`. */
@@ -274,8 +262,7 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   end(error?: Error): void {
     this.#closed = true;
     // values not gone yet have nobody to read them
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#batch.drop();
     if (this.#end !== undefined) return;
     this.#end = error ?? 'clean';
     if (this.#inbox.length === 0) this.#endWith(this.#end);
@@ -292,43 +279,6 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   }
 
   // ------------------------------------------------------------------ inside
-
-  /** A value joins the batch; the batch leaves when it is full or the producer pauses. */
-  #queue(frames: Buffer[], bytes: number): void {
-    this.#sent++;
-    this.#pending.push(frames);
-    this.#pendingBytes += bytes;
-    this.#sendsSinceCheck++;
-    const { items, bytes: maxBytes } = this.#o.window;
-    if (this.#pending.length >= Math.min(items, CHANNEL_BATCH_ITEMS) || this.#pendingBytes >= Math.min(maxBytes, CHANNEL_BATCH_BYTES)) this.flush();
-    else if (!this.#gathering) {
-      this.#gathering = true;
-      this.#idle = 0;
-      queueMicrotask(() => this.#round());
-    }
-  }
-
-  /** A microtask round of the batch being gathered: it leaves after IDLE_ROUNDS rounds without a new send. */
-  #round(): void {
-    if (this.#pending.length === 0) {
-      this.#gathering = false;
-      return;
-    }
-    if (this.#sendsSinceCheck > 0) this.#idle = 0;
-    else this.#idle++;
-    this.#sendsSinceCheck = 0;
-    if (this.#idle < IDLE_ROUNDS) {
-      queueMicrotask(() => this.#round());
-      return;
-    }
-    this.#gathering = false;
-    try {
-      this.flush();
-    } catch (e) {
-      // the transport is gone (the connection closed): the channel ends with it
-      this.end(e instanceof Error ? e : new Error(String(e)));
-    }
-  }
 
   /** Fewer values (and bytes) than a window are unconsumed: so with awaited sends at most a window is ever in flight. */
   #roomy(): boolean {
