@@ -10,6 +10,7 @@ import { Dealer, curveKeyPair } from 'zeromq';
 import { Endpoint, batchContent } from '../protocol/index.js';
 import type { AnyMessage, ApplyReplyMetadata, ChannelWindow, ContentOf, DataEndpoint, ErrorContent, Incoming, Message } from '../protocol/index.js';
 import type { ChannelMessage } from '../executor/messages.js';
+import { fromPosted, toPosted } from '../executor/channel-post.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
@@ -329,7 +330,7 @@ export class Engine {
     let m: ChannelMessage;
     const c = msg.content;
     if (msg.type === 'channel_data') {
-      const batch = { count: msg.content.count ?? 1, frames: msg.content.frames, buffers: msg.buffers };
+      const { batch } = toPosted({ count: msg.content.count ?? 1, frames: msg.content.frames, buffers: msg.buffers });
       m = { type: 'channel', msgId: c.channel, op: 'data', seq: msg.content.seq, batch };
     } else if (msg.type === 'channel_ack') m = { type: 'channel', msgId: c.channel, op: 'ack', seq: msg.content.seq };
     else m = { type: 'channel', msgId: c.channel, op: 'close', ...(msg.content.error ? { error: msg.content.error } : {}) };
@@ -341,8 +342,8 @@ export class Engine {
   #sendChannel(m: ChannelMessage): void {
     switch (m.op) {
       case 'data': {
-        const buffers = m.batch.buffers.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
-        this.#ep.send(undefined, 'channel_data', { channel: m.msgId, seq: m.seq, ...batchContent(m.batch) }, { buffers });
+        const batch = fromPosted(m.batch);
+        this.#ep.send(undefined, 'channel_data', { channel: m.msgId, seq: m.seq, ...batchContent(batch) }, { buffers: batch.buffers });
         return;
       }
       case 'ack':
