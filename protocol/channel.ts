@@ -226,7 +226,8 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
     const values = splitBatch(batch);
     if (values === undefined) return;
     for (let i = 0; i < values.length; i++) {
-      // a value out of order is not this channel's (seq counts from 1 in each direction)
+      // a value this side has is skipped; one out of order is not this channel's (seq counts from 1 in each direction)
+      if (seq + i <= this.#received) continue;
       if (this.#end !== undefined || seq + i !== this.#received + 1) return;
       this.#received = seq + i;
       const frames = values[i]!;
