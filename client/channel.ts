@@ -10,7 +10,7 @@
  * (values already received are read first).
  */
 import { ChannelClosed, RemoteError } from '../errors/index.js';
-import { ChannelEnd } from '../protocol/index.js';
+import { ChannelEnd, batchContent } from '../protocol/index.js';
 import type { AnyMessage, Channel, ChannelErrorWire, ChannelWaitOptions, ChannelWindow } from '../protocol/index.js';
 import type { TaskState } from './asyncresult.js';
 import type { Connection } from './connection.js';
@@ -125,7 +125,7 @@ export class ChannelTable {
       window,
       errorOf: (e) => errorOf(e, engineId, msgId),
       transport: {
-        data: (seq, buffers) => this.conn().send('channel_data', { channel: msgId, seq }, { buffers }),
+        data: (seq, batch) => this.conn().send('channel_data', { channel: msgId, seq, ...batchContent(batch) }, { buffers: batch.buffers }),
         ack: (seq) => this.conn().send('channel_ack', { channel: msgId, seq }),
         close: (error) => {
           entry.closedHere = true;
@@ -164,7 +164,7 @@ export class ChannelTable {
     if (!end) return;
     switch (msg.type) {
       case 'channel_data':
-        end.onData(msg.content.seq, msg.buffers);
+        end.onData(msg.content.seq, { count: msg.content.count ?? 1, frames: msg.content.frames, buffers: msg.buffers });
         return;
       case 'channel_ack':
         end.onAck(msg.content.seq);

@@ -33,11 +33,28 @@ function isChannelMsg(msg: AnyMessage | undefined): msg is ChannelMsg {
   return msg?.type === 'channel_data' || msg?.type === 'channel_ack' || msg?.type === 'channel_close';
 }
 
+/** What the router has forwarded (stats_reply's `channels`): channel_data messages, and the values in them. */
+export interface ChannelStats {
+  data: number;
+  values: number;
+}
+
 export class ChannelRouter {
   readonly #o: ChannelRouterOptions;
+  readonly #stats: ChannelStats = { data: 0, values: 0 };
 
   constructor(o: ChannelRouterOptions) {
     this.#o = o;
+  }
+
+  get stats(): ChannelStats {
+    return { ...this.#stats };
+  }
+
+  #count(msg: ChannelMsg): void {
+    if (msg.type !== 'channel_data') return;
+    this.#stats.data++;
+    this.#stats.values += msg.content.count ?? 1;
   }
 
   /** The open channel `id`: a channel task running on an engine. */
@@ -59,6 +76,7 @@ export class ChannelRouter {
     }
     const engine = task?.record.engineId == null ? undefined : this.#o.registry.get(task.record.engineId);
     if (task && engine) {
+      this.#count(msg);
       this.#o.engines.forward(engine.identity, m.raw);
       return;
     }
@@ -79,6 +97,7 @@ export class ChannelRouter {
       ep.drop(new ProtocolError(`${msg.type} for channel ${msg.content.channel} from engine ${e.id}, which does not run it`, 'late'), m.frames);
       return;
     }
+    this.#count(msg);
     this.#o.clients.forward(task.clientIdentity, m.raw);
   }
 

@@ -156,6 +156,7 @@ export class Controller {
     const tasks = new TaskManager({ store, registry, scheduler, clients, engines, log, onFinished: (t) => this.#p.queries.finished(t), steal });
     const clientRegistry = new ClientRegistry();
     const hub = { scheme: o.scheme, hwm: o.hwm, profile: o.profile, clusterId: o.clusterId };
+    const channels = new ChannelRouter({ tasks, registry, clients, engines, log });
     const queries = new Queries({
       store,
       tasks,
@@ -167,8 +168,8 @@ export class Controller {
       hub,
       adapt: () => this.#adapter?.status(),
       shared: () => shared.stats,
+      channels: () => channels.stats,
     });
-    const channels = new ChannelRouter({ tasks, registry, clients, engines, log });
     return {
       clients,
       engines,

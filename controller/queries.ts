@@ -28,6 +28,8 @@ export interface QueryOptions {
   adapt?: () => ContentOf<'stats_reply'>['adapt'];
   /** shared objects and the bytes they hold */
   shared?: () => { objects: number; bytes: number };
+  /** channel_data messages forwarded and the values in them */
+  channels?: () => { data: number; values: number };
 }
 
 export class Queries {
@@ -72,6 +74,7 @@ export class Queries {
       records: c.records,
       ...(this.#o.adapt?.() ? { adapt: this.#o.adapt() } : {}),
       ...(this.#o.shared ? { shared: this.#o.shared() } : {}),
+      ...(this.#o.channels ? { channels: this.#o.channels() } : {}),
     };
   }
 

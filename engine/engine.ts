@@ -7,9 +7,10 @@
 import { hostname } from 'node:os';
 import { v4 as uuidv4 } from 'uuid';
 import { Dealer, curveKeyPair } from 'zeromq';
-import { Endpoint } from '../protocol/index.js';
+import { Endpoint, batchContent } from '../protocol/index.js';
 import type { AnyMessage, ApplyReplyMetadata, ChannelWindow, ContentOf, DataEndpoint, ErrorContent, Incoming, Message } from '../protocol/index.js';
 import type { ChannelMessage } from '../executor/messages.js';
+import { fromPosted, toPosted } from '../executor/channel-post.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
@@ -332,8 +333,10 @@ export class Engine {
   #channelIn(msg: Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>): void {
     let m: ChannelMessage;
     const c = msg.content;
-    if (msg.type === 'channel_data') m = { type: 'channel', msgId: c.channel, op: 'data', seq: msg.content.seq, frames: msg.buffers };
-    else if (msg.type === 'channel_ack') m = { type: 'channel', msgId: c.channel, op: 'ack', seq: msg.content.seq };
+    if (msg.type === 'channel_data') {
+      const { batch } = toPosted({ count: msg.content.count ?? 1, frames: msg.content.frames, buffers: msg.buffers });
+      m = { type: 'channel', msgId: c.channel, op: 'data', seq: msg.content.seq, batch };
+    } else if (msg.type === 'channel_ack') m = { type: 'channel', msgId: c.channel, op: 'ack', seq: msg.content.seq };
     else m = { type: 'channel', msgId: c.channel, op: 'close', ...(msg.content.error ? { error: msg.content.error } : {}) };
     // a message for a channel that ended here is one the controller routed before it heard the end
     this.#runner.channelMessage(m);
@@ -343,8 +346,8 @@ export class Engine {
   #sendChannel(m: ChannelMessage): void {
     switch (m.op) {
       case 'data': {
-        const buffers = m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
-        this.#ep.send(undefined, 'channel_data', { channel: m.msgId, seq: m.seq }, { buffers });
+        const batch = fromPosted(m.batch);
+        this.#ep.send(undefined, 'channel_data', { channel: m.msgId, seq: m.seq, ...batchContent(batch) }, { buffers: batch.buffers });
         return;
       }
       case 'ack':

@@ -10,26 +10,8 @@
 import { ChannelClosed } from '../errors/channel.js';
 import { ChannelEnd } from '../protocol/channel.js';
 import type { ChannelErrorWire, ChannelWindow } from '../protocol/schemas/channels.js';
+import { firstFrames, fromPosted, toPosted } from './channel-post.js';
 import type { ChannelMessage, FromWorker } from './messages.js';
-
-const LARGE = 65536;
-
-/**
- * Frames of a value to post to the main thread: out-of-band frames alias the
- * sender's own memory (its typed arrays), so each large one is copied once and
- * its copy transferred (a structured clone would copy twice).
- */
-export function framesToPost(frames: readonly Buffer[]): { frames: Uint8Array[]; transfer: ArrayBuffer[] } {
-  const transfer: ArrayBuffer[] = [];
-  const out = frames.map((f, i) => {
-    const own = i === 0 || f.byteLength < LARGE ? f : Buffer.from(f);
-    if (own.byteLength >= LARGE && own.byteOffset === 0 && own.buffer.byteLength === own.byteLength && own.buffer instanceof ArrayBuffer) {
-      transfer.push(own.buffer);
-    }
-    return own;
-  });
-  return { frames: out, transfer };
-}
 
 /** The other side's close, as the function on the engine sees it: its receive rejects with ChannelClosed. */
 function closedBy(e: ChannelErrorWire): Error {
@@ -60,9 +42,10 @@ export class WorkerChannels {
       errorOf: closedBy,
       settleOnClose: true,
       transport: {
-        data: (seq, frames) => {
-          const p = framesToPost(frames);
-          post({ type: 'channel', msgId, op: 'data', seq, frames: p.frames }, p.transfer);
+        // a batch of values in one postMessage
+        data: (seq, batch) => {
+          const p = toPosted(batch, firstFrames(batch));
+          post({ type: 'channel', msgId, op: 'data', seq, batch: p.batch }, p.transfer);
         },
         ack: (seq) => post({ type: 'channel', msgId, op: 'ack', seq }),
         close: (error) => post({ type: 'channel', msgId, op: 'close', ...(error ? { error } : {}) }),
@@ -98,10 +81,7 @@ export class WorkerChannels {
   #deliver(end: ChannelEnd, m: ChannelMessage): void {
     switch (m.op) {
       case 'data':
-        end.onData(
-          m.seq,
-          m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)),
-        );
+        end.onData(m.seq, fromPosted(m.batch));
         return;
       case 'ack':
         end.onAck(m.seq);

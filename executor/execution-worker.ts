@@ -193,8 +193,8 @@ export class ExecutionWorker {
       this.#w.postMessage(m);
       return;
     }
-    const frames = m.frames.map((f) => own(Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
-    this.#w.postMessage({ ...m, frames } satisfies ChannelMessage, transferable(frames));
+    // made by the engine from ZeroMQ's frames (channel-post.ts): its buffers are its own
+    this.#w.postMessage(m, [m.batch.joint.buffer as ArrayBuffer, ...m.batch.large.map((f) => f.buffer as ArrayBuffer)]);
   }
 
   /** Skip a task handed over earlier (it ends with `error` when its turn comes). */

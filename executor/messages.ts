@@ -1,5 +1,6 @@
 /** Messages between an execution worker's thread and its owner (an engine's main thread, or the local executor). */
 import type { ApplyContent, ChannelErrorWire, ChannelWindow, ErrorContent } from '../protocol/index.js';
+import type { PostedBatch } from './channel-post.js';
 import type { SharedReply, SharedRequest } from '../protocol/schemas/shared.js';
 
 export interface TaskToWorker {
@@ -46,9 +47,9 @@ export interface SharedFromWorker {
   /** how long the controller may hold it, ms (null: no limit) */
   waitMs: number | null;
 }
-/** What a channel message carries: a value (its serialized frames), credit, or the close of a side. */
+/** What a channel message carries: values (a batch, the first one's seq), credit, or the close of a side. */
 export type ChannelOp =
-  { op: 'data'; seq: number; frames: Uint8Array[] } | { op: 'ack'; seq: number } | { op: 'close'; error?: ChannelErrorWire | undefined };
+  { op: 'data'; seq: number; batch: PostedBatch } | { op: 'ack'; seq: number } | { op: 'close'; error?: ChannelErrorWire | undefined };
 
 /** A message of the channel of task `msgId`, between the engine's main thread and the worker, either way. */
 export type ChannelMessage = { type: 'channel'; msgId: string } & ChannelOp;

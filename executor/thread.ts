@@ -142,7 +142,15 @@ async function execute(t: TaskToWorker): Promise<unknown> {
       const fn = compile(head ?? '');
       if (!Array.isArray(args)) throw new TypeError('apply arguments must be an array');
       // a channel's function gets its Channel first; the task (and the worker's next one) waits until it returns
-      if (t.channel) return await fn(channels.open(t.msgId, t.channel), ...(args as unknown[]));
+      if (t.channel) {
+        const ch = channels.open(t.msgId, t.channel);
+        try {
+          return await fn(ch, ...(args as unknown[]));
+        } finally {
+          // values sent in the function's last tick leave before its reply does
+          ch.flush();
+        }
+      }
       return await fn(...(args as unknown[]));
     }
     case 'map': {

@@ -11,6 +11,13 @@
  * (and of bytes) are unconsumed, so an awaiting producer never has more than
  * a window in flight, and its consumer never holds more than a window.
  *
+ * Batching: the values sent in one tick leave together, as one batch
+ * (protocol/channel-batch.ts BatchSender): a send queues its value and the
+ * batch goes once the microtask queue has gone a few rounds without a new
+ * send, or at once when it is full (never more than a window). A single send
+ * thus leaves before the next macrotask, with no timer. Values count against
+ * the window when sent, not when their batch leaves.
+ *
  * Imported by the execution worker: no zod here (types only from the schemas).
  */
 import { ChannelClosed } from '../errors/channel.js';
@@ -19,6 +26,8 @@ import { Fifo } from '../util/fifo.js';
 import { setLongTimeout } from '../util/timers.js';
 import type { Timer } from '../util/timers.js';
 import type { ChannelErrorWire, ChannelWindow } from './schemas/channels.js';
+import { BatchSender, splitBatch } from './channel-batch.js';
+import type { ValueBatch } from './channel-batch.js';
 import { deserialize, serialize } from './serialize.js';
 
 /** The default window: 1,000 values or 64 MB, whichever is reached first. */
@@ -47,7 +56,8 @@ export interface Channel<T = unknown> extends AsyncIterable<T> {
   /** values received and not read yet */
   readonly buffered: number;
   /**
-   * Send a value (it leaves at once). Resolves when fewer than a window of
+   * Send a value (it leaves with the others sent in the same tick, before
+   * the next macrotask). Resolves when fewer than a window of
    * values are unconsumed by the other side (await it, and a fast producer
    * waits for a slow consumer).
    * @throws ChannelClosed (synchronously) when the channel is closed
@@ -69,7 +79,8 @@ export interface Channel<T = unknown> extends AsyncIterable<T> {
 
 /** What an end sends through: its owner's socket or port. */
 export interface ChannelTransport {
-  data(seq: number, frames: Buffer[]): void;
+  /** values `seq`, `seq + 1`... (`batch.count` of them) */
+  data(seq: number, batch: ValueBatch): void;
   ack(seq: number): void;
   close(error: ChannelErrorWire | undefined): void;
 }
@@ -108,6 +119,8 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   #acked = 0;
   /** sends waiting for room in the window */
   readonly #credits = new Fifo<() => void>();
+  /** values sent by this side's code that have not left yet */
+  readonly #batch: BatchSender;
   // ---- receiving
   #received = 0;
   #consumed = 0;
@@ -129,6 +142,11 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
     this.engineId = o.engineId;
     this.#ackItems = Math.max(1, Math.floor(o.window.items / 4));
     this.#ackBytes = Math.max(1, Math.floor(o.window.bytes / 4));
+    this.#batch = new BatchSender(
+      o.window,
+      (seq, batch) => o.transport.data(seq, batch),
+      (e) => this.end(e),
+    );
     this.#ended = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     // waitClose hands the rejection on; nobody waiting for it is no unhandled rejection
     this.#ended.catch(() => undefined);
@@ -152,7 +170,7 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
     if (this.#closed) throw new ChannelClosed(this.#closedWhy());
     const frames = serialize(value, 'value');
     const bytes = frames.reduce((n, f) => n + f.byteLength, 0);
-    this.#o.transport.data(++this.#sent, frames);
+    this.#batch.add(++this.#sent, frames, bytes);
     this.#unacked.push(bytes);
     this.#unackedBytes += bytes;
     if (this.#roomy()) return Promise.resolve();
@@ -183,6 +201,7 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   close(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.flush();
     this.#o.transport.close(error === undefined ? undefined : toWireError(error));
     this.#inbox.clear();
     this.#end = new ChannelClosed('this side closed the channel');
@@ -202,17 +221,28 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
 
   // ------------------------------------------------------------------ for the owner
 
-  /** A value arrived. */
-  onData(seq: number, frames: Buffer[]): void {
-    // a value out of order is not this channel's (seq counts from 1 in each direction)
-    if (this.#end !== undefined || seq !== this.#received + 1) return;
-    this.#received = seq;
-    if (this.#callback) this.#deliver(frames);
-    else {
-      const w = this.#waiters.shift();
-      if (w) this.#hand(w, frames);
-      else this.#inbox.push(frames);
+  /** Values arrived: `seq` is the first one's. */
+  onData(seq: number, batch: ValueBatch): void {
+    const values = splitBatch(batch);
+    if (values === undefined) return;
+    for (let i = 0; i < values.length; i++) {
+      // a value this side has is skipped; one out of order is not this channel's (seq counts from 1 in each direction)
+      if (seq + i <= this.#received) continue;
+      if (this.#end !== undefined || seq + i !== this.#received + 1) return;
+      this.#received = seq + i;
+      const frames = values[i]!;
+      if (this.#callback) this.#deliver(frames);
+      else {
+        const w = this.#waiters.shift();
+        if (w) this.#hand(w, frames);
+        else this.#inbox.push(frames);
+      }
     }
+  }
+
+  /** The values sent and not gone yet leave now (the owner calls it before it reports the channel's end). */
+  flush(): void {
+    this.#batch.flush();
   }
 
   /** The other side consumed the values up to `seq`. */
@@ -232,6 +262,8 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   /** Nothing more arrives or may be sent: the values received can still be read, then reads fail with `error` (none: end cleanly). */
   end(error?: Error): void {
     this.#closed = true;
+    // values not gone yet have nobody to read them
+    this.#batch.drop();
     if (this.#end !== undefined) return;
     this.#end = error ?? 'clean';
     if (this.#inbox.length === 0) this.#endWith(this.#end);

@@ -10,3 +10,4 @@ export * from './auth.js';
 export * from './packing.js';
 export * from './shared-values.js';
 export * from './channel.js';
+export * from './channel-batch.js';

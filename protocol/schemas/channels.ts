@@ -19,8 +19,19 @@ export const ChannelWindowSchema = z.object({
 });
 export type ChannelWindow = z.infer<typeof ChannelWindowSchema>;
 
-/** One value; buffers: the value serialized (protocol/serialize.ts). `seq` counts from 1 in each direction. */
-export const ChannelDataSchema = z.object({ channel: ChannelId, seq: z.number().int().positive() });
+/**
+ * Values `seq`, `seq + 1`... (`count` of them, default 1; `seq` counts from 1
+ * in each direction); buffers: each value serialized (protocol/serialize.ts),
+ * one after the other; `frames`: each value's number of frames, absent when
+ * each has one (or, for a single value, every buffer is its). See
+ * protocol/channel-batch.ts.
+ */
+export const ChannelDataSchema = z.object({
+  channel: ChannelId,
+  seq: z.number().int().positive(),
+  count: z.number().int().positive().max(1e6).optional(),
+  frames: z.array(z.number().int().positive()).max(1e6).optional(),
+});
 
 /** The receiver has consumed every value up to `seq`: credit for its sender. */
 export const ChannelAckSchema = z.object({ channel: ChannelId, seq: z.number().int().nonnegative() });

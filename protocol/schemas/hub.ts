@@ -90,6 +90,8 @@ export const StatsReplySchema = z.object({
   memory: z.object({ rss: z.number(), heapUsed: z.number(), external: z.number() }).optional(),
   /** task records kept (finished ones are bounded) */
   records: z.number().int().optional(),
+  /** channel_data messages the controller forwarded (either way), and the values in them (several a message when batched) */
+  channels: z.object({ data: z.number().int(), values: z.number().int() }).optional(),
   /** shared objects (rc.queue, rc.dict, rc.event, rc.lock) and the bytes they hold */
   shared: z.object({ objects: z.number().int(), bytes: z.number().int() }).optional(),
   /** adaptive scaling (--adapt): its range, the engines it aims for, those registered and those of its jobs still to come */
