@@ -248,11 +248,11 @@ export class Client {
     // tasks still in the send window end here; the controller stops the others
     let held = 0;
     if (content.msg_ids) {
-      const taken = new Set(this.#tasks.abortHeldIds(content.msg_ids));
+      const taken = new Set(this.#tasks.abortHeld(content.msg_ids));
       held = taken.size;
       if (held > 0) content = { msg_ids: content.msg_ids.filter((id) => !taken.has(id)) };
       if (content.msg_ids!.length === 0) return held;
-    } else if (content.all || content.client === undefined || content.client === this.id) held = this.#tasks.abortHeld();
+    } else if (content.all || content.client === undefined || content.client === this.id) held = this.#tasks.abortHeld().length;
     const r = await this.#conn.request('abort_request', content, REQUEST_TIMEOUT_MS);
     return held + r.content.aborted;
   }

@@ -33,16 +33,6 @@ export class SendWindow {
   /** @param limit most tasks at the controller at once (a request larger than this still goes, alone) */
   constructor(readonly limit: number) {}
 
-  /** Tasks waiting here. */
-  get held(): number {
-    return this.#heldIds.size;
-  }
-
-  /** Tasks sent and not settled. */
-  get inFlight(): number {
-    return this.#sent.size;
-  }
-
   /** Send a request now if the window has room (and nothing waits before it), else hold it. */
   offer(r: HeldRequest): void {
     if (this.#held.length === 0 && this.#fits(r.ids.length)) this.#go({ ...r, at: Date.now() }, r.ids);

@@ -142,7 +142,7 @@ export class TaskTable {
     if (one !== undefined) {
       if (r.content.kind === 'clear') this.#noteClear(one, msgId);
       const bytes = buffers.reduce((n, b) => n + b.byteLength, 0);
-      if (bytes >= DIRECT_MIN_BYTES && !this.#clearing.has(one) && this.direct.send(one, msgId, buffers, bytes)) {
+      if (this.#sendDirect(one, msgId, buffers, bytes)) {
         metadata.data_in = { frames: buffers.length, bytes };
         buffers = [];
       }
@@ -150,18 +150,25 @@ export class TaskTable {
     this.#send(r.content, metadata, buffers, msgId);
   }
 
+  /**
+   * Send a payload of `bytes` over the engine's data link, when it is large and the link is up (and no clear to
+   * that engine is in flight: its worker is being replaced). False when it goes with the request instead.
+   */
+  #sendDirect(engine: number, msgId: string, buffers: Buffer[], bytes: number): boolean {
+    return bytes >= DIRECT_MIN_BYTES && !this.#clearing.has(engine) && this.direct.send(engine, msgId, buffers, bytes);
+  }
+
   #sendMany(r: TaskRequest & { targets: number[] }, ids: string[], live: Set<string>, heldMs: number): void {
-    /** indices of the targets still to reach */
-    let rest = r.targets.flatMap((_, i) => (live.has(ids[i]!) ? [i] : []));
     const bytes = r.buffers.reduce((n, b) => n + b.byteLength, 0);
-    if (bytes >= DIRECT_MIN_BYTES) {
-      rest = rest.filter((i) => {
+    /** indices of the targets still to reach: a large payload went to those it could over their data links */
+    const rest = r.targets
+      .flatMap((_, i) => (live.has(ids[i]!) ? [i] : []))
+      .filter((i) => {
         const [engine, id] = [r.targets[i]!, ids[i]!];
-        if (this.#clearing.has(engine) || !this.direct.send(engine, id, r.buffers, bytes)) return true;
+        if (!this.#sendDirect(engine, id, r.buffers, bytes)) return true;
         this.#send(r.content, { ...this.#metadata(r, heldMs, [engine]), data_in: { frames: r.buffers.length, bytes } }, [], id);
         return false;
       });
-    }
     if (rest.length === 0) return;
     const targets = rest.map((i) => r.targets[i]!);
     const fanout = rest.map((i) => ids[i]!);
@@ -180,25 +187,15 @@ export class TaskTable {
 
   /**
    * Take back tasks still waiting in the send window (all, or those among `ids`): they end with TaskAborted
-   * without reaching the controller. Returns how many.
+   * without reaching the controller. Returns their ids.
    */
-  abortHeld(ids?: readonly string[]): number {
-    return this.abortHeldIds(ids).length;
-  }
-
-  /** abortHeld, returning the ids taken back. */
-  abortHeldIds(ids?: readonly string[]): string[] {
+  abortHeld(ids?: readonly string[]): string[] {
     const taken = this.#window.take(ids);
     for (const id of taken) {
       const t = this.#tasks.get(id);
       if (t) this.#settle(t, undefined, new TaskAborted('TaskAborted', 'the task was aborted by this client before it was sent', [], null, id));
     }
     return taken;
-  }
-
-  /** Tasks waiting in the send window, and tasks at the controller. */
-  get windowCounts(): { held: number; inFlight: number } {
-    return { held: this.#window.held, inFlight: this.#window.inFlight };
   }
 
   /** A task's result frames, straight from its engine: settle it if its reply came, else keep them for the reply. */
