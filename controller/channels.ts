@@ -63,6 +63,11 @@ export class ChannelRouter {
     return task?.channel === true && task.record.status === 'running' ? task : undefined;
   }
 
+  /** The engine a channel task runs on, while registered. */
+  #engineOf(task: Task): EngineState | undefined {
+    return task.record.engineId === null ? undefined : this.#o.registry.get(task.record.engineId);
+  }
+
   /** A channel message from a client: to the channel's engine. */
   fromClient(m: Incoming): void {
     const ep = this.#o.clients;
@@ -74,7 +79,7 @@ export class ChannelRouter {
       ep.drop(new ProtocolError(`${msg.type} for channel ${id} from a client that did not open it`, 'schema'), m.frames);
       return;
     }
-    const engine = task?.record.engineId == null ? undefined : this.#o.registry.get(task.record.engineId);
+    const engine = task && this.#engineOf(task);
     if (task && engine) {
       this.#count(msg);
       this.#o.engines.forward(engine.identity, m.raw);
@@ -106,7 +111,7 @@ export class ChannelRouter {
     let n = 0;
     for (const task of this.#o.tasks.pending()) {
       if (!task.channel || task.record.status !== 'running' || !task.clientIdentity.equals(client)) continue;
-      const engine = task.record.engineId === null ? undefined : this.#o.registry.get(task.record.engineId);
+      const engine = this.#engineOf(task);
       if (!engine) continue;
       const error = { ename: 'ChannelClosed', evalue: 'the client of this channel disconnected', traceback: [] };
       this.#o.engines.send(engine.identity, 'channel_close', { channel: task.msgId, error });

@@ -64,12 +64,9 @@ export interface ControllerOptions {
   onShutdown?: () => void;
   /** CurveZMQ: the server's secret key (Z85); clients and engines must know its public key */
   curveSecretKey?: string;
-  /** byte limits of shared objects (default: 1 GiB in all, 256 MiB per object) */
-  shared?: SharedLimits;
+  /** byte limits of shared objects (the settings sharedMaxBytes, sharedObjectMaxBytes) */
+  shared: SharedLimits;
 }
-
-/** The byte limits of shared objects when none are given (the settings' defaults). */
-export const SHARED_LIMITS: SharedLimits = { maxBytes: 1024 ** 3, objectMaxBytes: 256 * 1024 ** 2 };
 
 export class Controller {
   readonly #o: ControllerOptions;
@@ -131,7 +128,7 @@ export class Controller {
     const { log } = o;
     const { clients, engines } = this.#endpoints(o);
     const store = o.store ?? new MemoryTaskStore();
-    const shared = new SharedStore(o.shared ?? SHARED_LIMITS);
+    const shared = new SharedStore(o.shared);
     const scheduler = new Scheduler<Task, EngineState>(schemes[o.scheme], o.hwm === 0 ? 0 : o.hwm + (o.prefetch ?? 0));
     const registry = new EngineRegistry({
       endpoint: engines,

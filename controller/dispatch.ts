@@ -84,10 +84,10 @@ function fanoutOf(m: Incoming): string[] | undefined {
 }
 
 /** A broadcast request: a task per target, or refused as a whole (each of its tasks told why). */
-function submitBroadcast(p: HubParts, m: Incoming, meta: TaskMetadata & { fanout: string[] }): void {
+function submitBroadcast(p: HubParts, m: Incoming, metadata: Record<string, unknown>, meta: TaskMetadata & { fanout: string[] }): void {
   let parts;
   try {
-    parts = fanOut(m.header, m.raw, meta, p.engines.session.signer, (id) => p.tasks.known(id));
+    parts = fanOut(m.header, m.raw, metadata, meta, p.engines.session.signer, (id) => p.tasks.known(id));
   } catch (e) {
     const err = e instanceof ProtocolError ? e : new ProtocolError(String(e), 'schema');
     // a replay of a broadcast already taken: answering would settle its tasks
@@ -143,7 +143,7 @@ export function clientHandlers(p: HubParts): Handlers {
       }
       const fanout = checked.meta.fanout;
       if (fanout !== undefined) {
-        submitBroadcast(p, m, { ...checked.meta, fanout });
+        submitBroadcast(p, m, msg.metadata, { ...checked.meta, fanout });
         return;
       }
       if (p.tasks.known(m.header.msg_id)) {

@@ -20,9 +20,17 @@ export interface FanoutPart {
 /**
  * Split a broadcast request into one request per target. Throws ProtocolError
  * (the client is told why) when the fanout does not match its targets, or
- * names a msg_id twice or one `known` to this hub.
+ * names a msg_id twice or one `known` to this hub. `metadata` is the request's
+ * metadata as parsed at the door, `meta` the same checked by its schema.
  */
-export function fanOut(header: Header, raw: RawMessage, meta: TaskMetadata, signer: Signer, known: (msgId: string) => boolean): FanoutPart[] {
+export function fanOut(
+  header: Header,
+  raw: RawMessage,
+  metadata: Record<string, unknown>,
+  meta: TaskMetadata,
+  signer: Signer,
+  known: (msgId: string) => boolean,
+): FanoutPart[] {
   const { fanout, targets, ...rest } = meta;
   if (fanout === undefined) throw new ProtocolError('not a broadcast request', 'schema');
   if (meta.route !== 'direct') throw new ProtocolError("a broadcast (metadata 'fanout') must have route 'direct'", 'schema');
@@ -36,8 +44,7 @@ export function fanOut(header: Header, raw: RawMessage, meta: TaskMetadata, sign
   const taken = fanout.find(known);
   if (taken !== undefined) throw new ProtocolError(`duplicate msg_id ${taken}`, 'replay');
   const baseHeader = parseFrame(raw.header, 'header') as Record<string, unknown>;
-  const baseMeta = parseFrame(raw.metadata, 'metadata') as Record<string, unknown>;
-  delete baseMeta.fanout;
+  const { fanout: _, ...baseMeta } = metadata;
   return fanout.map((msgId, i) => {
     const target = targets[i]!;
     const h = Buffer.from(JSON.stringify({ ...baseHeader, msg_id: msgId }));
