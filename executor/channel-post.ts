@@ -8,23 +8,17 @@
  * Imported by the execution worker: no zod.
  */
 import type { ValueBatch } from '../protocol/channel-batch.js';
-
-const LARGE = 65536;
+import { LARGE_FRAME, wholeBuffer } from './frames.js';
 
 /** A batch of values between threads. */
 export interface PostedBatch {
   count: number;
   /** each value's number of frames, as in ValueBatch */
   frames?: number[] | undefined;
-  /** each frame's size: those under LARGE are in `joint`, one after the other; the others are `large`, in order */
+  /** each frame's size: those under LARGE_FRAME are in `joint`, one after the other; the others are `large`, in order */
   sizes: number[];
   joint: Uint8Array;
   large: Uint8Array[];
-}
-
-/** Whole ArrayBuffers move without a copy. */
-function whole(f: Uint8Array): ArrayBuffer | undefined {
-  return f.byteOffset === 0 && f.buffer.byteLength === f.byteLength && f.buffer instanceof ArrayBuffer ? f.buffer : undefined;
 }
 
 /**
@@ -35,7 +29,7 @@ function whole(f: Uint8Array): ArrayBuffer | undefined {
  */
 export function toPosted(b: ValueBatch<Uint8Array>, own: (i: number) => boolean = () => false): { batch: PostedBatch; transfer: ArrayBuffer[] } {
   let small = 0;
-  for (const f of b.buffers) if (f.byteLength < LARGE) small += f.byteLength;
+  for (const f of b.buffers) if (f.byteLength < LARGE_FRAME) small += f.byteLength;
   const joint = new Uint8Array(small);
   const transfer: ArrayBuffer[] = [joint.buffer];
   const sizes: number[] = [];
@@ -43,12 +37,12 @@ export function toPosted(b: ValueBatch<Uint8Array>, own: (i: number) => boolean 
   let at = 0;
   b.buffers.forEach((f, i) => {
     sizes.push(f.byteLength);
-    if (f.byteLength < LARGE) {
+    if (f.byteLength < LARGE_FRAME) {
       joint.set(f, at);
       at += f.byteLength;
       return;
     }
-    const kept = own(i) ? whole(f) : undefined;
+    const kept = own(i) ? wholeBuffer(f) : undefined;
     const moved = kept === undefined ? new Uint8Array(f) : f;
     transfer.push(kept ?? (moved.buffer as ArrayBuffer));
     large.push(moved);
@@ -62,7 +56,7 @@ export function fromPosted(p: PostedBatch): ValueBatch {
   let at = 0;
   let next = 0;
   for (const n of p.sizes) {
-    if (n < LARGE) {
+    if (n < LARGE_FRAME) {
       buffers.push(Buffer.from(p.joint.buffer, p.joint.byteOffset + at, n));
       at += n;
     } else {

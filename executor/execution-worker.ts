@@ -9,6 +9,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { ApplyContent } from '../protocol/index.js';
 import type { InboxOptions } from './data-inbox.js';
+import { LARGE_FRAME, wholeBuffer } from './frames.js';
 import type {
   CancelToWorker,
   ChannelMessage,
@@ -26,7 +27,6 @@ const NO_CONTROLLER = {
   ename: 'SharedObjectError',
   evalue: 'shared objects (tscluster.queue, dict, event, lock) live in a cluster: this code runs in a local executor, which has no controller',
 };
-const LARGE = 65536;
 
 /** How a worker ended without being closed. */
 export type WorkerEnd = { kind: 'interrupted' } | { kind: 'exit'; code: number } | { kind: 'oom' } | { kind: 'crash'; message: string };
@@ -230,7 +230,7 @@ export class ExecutionWorker {
  * twice (structured clone on each side): one copy here, then a transfer.
  */
 function own(f: Buffer): Buffer {
-  if (f.byteLength >= LARGE) {
+  if (f.byteLength >= LARGE_FRAME) {
     const b = Buffer.allocUnsafeSlow(f.byteLength);
     f.copy(b);
     return b;
@@ -243,15 +243,10 @@ function transferable(frames: Buffer[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   const seen = new Set<ArrayBufferLike>();
   for (const f of frames) {
-    if (
-      f.byteLength >= LARGE &&
-      f.byteOffset === 0 &&
-      f.buffer.byteLength === f.byteLength &&
-      !seen.has(f.buffer) &&
-      f.buffer instanceof ArrayBuffer
-    ) {
-      seen.add(f.buffer);
-      out.push(f.buffer);
+    const whole = f.byteLength >= LARGE_FRAME ? wholeBuffer(f) : undefined;
+    if (whole && !seen.has(whole)) {
+      seen.add(whole);
+      out.push(whole);
     }
   }
   return out;

@@ -16,6 +16,7 @@ import { SerializationError } from '../errors/protocol.js';
 import { compileCandidates } from '../protocol/functions.js';
 import { deserialize, deserializeWithHead, serialize } from '../protocol/serialize.js';
 import { WorkerChannels } from './channel.js';
+import { LARGE_FRAME, wholeBuffer } from './frames.js';
 import type { DataInbox, InboxOptions } from './data-inbox.js';
 import type { CancelToWorker, FromWorker, TaskError, TaskToWorker, ToWorker } from './messages.js';
 import { SharedGlobal } from './shared-global.js';
@@ -320,8 +321,9 @@ async function runTask(t: TaskToWorker): Promise<void> {
     }
     const frames = result.map((f, i) => {
       // out-of-band frames alias the namespace: one copy of each, then a transfer (a clone would copy twice)
-      const own = i === 0 || f.byteLength < 65536 ? f : Buffer.from(f);
-      if (own.byteOffset === 0 && own.buffer.byteLength === own.byteLength && own.buffer instanceof ArrayBuffer) transfer.push(own.buffer);
+      const own = i === 0 || f.byteLength < LARGE_FRAME ? f : Buffer.from(f);
+      const whole = wholeBuffer(own);
+      if (whole) transfer.push(whole);
       return own;
     });
     msg = { type: 'done', msgId: t.msgId, ok: true, frames, started, completed: new Date().toISOString() };
