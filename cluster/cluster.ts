@@ -109,6 +109,13 @@ export interface ClusterOptions {
   dashboard?: string | false;
   /** also serve /metrics at `'[ADDR:]PORT'` without a token, for a Prometheus scraper on a private network (default: none) */
   metrics?: string;
+  /**
+   * where the controller keeps task records: `'sqlite'` (the default: a file in the profile's `db/`; a controller
+   * restarted after a crash takes up the unfinished tasks) or `'none'` (memory only; a crash loses them)
+   */
+  store?: 'sqlite' | 'none';
+  /** finished task records kept (default 100,000 in the SQLite store, 1024 with `store: 'none'`) */
+  maxRecords?: number;
 }
 
 const CLUSTER_START_OPTIONS = [
@@ -129,6 +136,8 @@ const CLUSTER_START_OPTIONS = [
   'controller',
   'dashboard',
   'metrics',
+  'store',
+  'maxRecords',
 ] as const;
 
 const ENGINE_LAUNCH_KEYS = [
@@ -171,6 +180,8 @@ export function clusterOptionsOf(s: Settings): ClusterOptions {
     controller: { launcher: s.controller, ...(s.controllerHost !== undefined ? { host: s.controllerHost } : {}) },
     dashboard: s.dashboard,
     ...(s.metrics !== undefined ? { metrics: s.metrics } : {}),
+    store: s.store,
+    ...(s.maxRecords !== undefined ? { maxRecords: s.maxRecords } : {}),
   };
 }
 
@@ -191,6 +202,8 @@ function startOptions(o: ClusterOptions): Partial<Settings> {
     controllerHost: o.controller?.host,
     dashboard: o.dashboard === false ? 'off' : o.dashboard,
     metrics: o.metrics,
+    store: o.store,
+    maxRecords: o.maxRecords,
   };
 }
 

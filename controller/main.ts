@@ -10,7 +10,7 @@ import { curveKeyPair } from 'zeromq';
 import { advertisedAddress, curveOn } from '../config/network.js';
 import { parsePartArgs, partOptions } from '../config/part-args.js';
 import type { Options } from '../config/part-args.js';
-import { clusterStatePath, ensureProfile, newKey, removeConnectionFiles, runningCluster, writeConnectionFile } from '../profiles/index.js';
+import { clusterStatePath, ensureProfile, storePath, newKey, removeConnectionFiles, runningCluster, writeConnectionFile } from '../profiles/index.js';
 import { createLogger } from '../util/log.js';
 import type { Logger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
@@ -20,6 +20,9 @@ import { toFlags } from '../config/resolve.js';
 import { Adapter, parseAdapt, slurmEngineJobs } from './adapt.js';
 import { Controller } from './controller.js';
 import { MemoryTaskStore } from './store/memory.js';
+import { openSqliteStore } from './store/sqlite.js';
+import type { TaskStore } from './store/store.js';
+import type { Settings } from '../config/settings.js';
 
 /** The controller's command-line options: its settings, plus where it belongs and who owns it. */
 export const CONTROLLER_OPTIONS: Options = partOptions('controller', {
@@ -55,7 +58,7 @@ export async function runController(argv: string[]): Promise<void> {
     profile,
     clusterId,
     log,
-    store: new MemoryTaskStore({ maxRecords: s.maxRecords, maxBytes: s.maxRecordBytes }),
+    store: openStore(profile, clusterId, s),
     shared: { maxBytes: s.sharedMaxBytes, objectMaxBytes: s.sharedObjectMaxBytes },
     onShutdown: () => finish(0),
   });
@@ -83,6 +86,16 @@ export async function runController(argv: string[]): Promise<void> {
     adapter.start();
   }
   stopOn(controller, typeof values['owner-pid'] === 'string' ? Number(values['owner-pid']) : undefined, log, finish);
+}
+
+/** The task store the settings name: the profile's SQLite file (durable), or memory (`--store none`). */
+function openStore(profile: string, clusterId: string, s: Settings): TaskStore {
+  if (s.store === 'none') return new MemoryTaskStore({ maxRecords: s.maxRecords ?? 1024, maxBytes: s.maxRecordBytes });
+  return openSqliteStore(storePath(profile, clusterId), {
+    ...(s.maxRecords !== undefined ? { maxRecords: s.maxRecords } : {}),
+    maxBytes: s.maxRecordBytes,
+    resultMaxBytes: s.storeResultMaxBytes,
+  });
 }
 
 function pick<T, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {

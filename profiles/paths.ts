@@ -72,6 +72,11 @@ export function clusterStatePath(profile: string, clusterId: string): string {
   return join(profilePaths(profile).pid, `${clusterStem(clusterId)}.json`);
 }
 
+/** The cluster's durable task store (controller/store/sqlite.ts). */
+export function storePath(profile: string, clusterId: string): string {
+  return join(profilePaths(profile).dir, 'db', `${clusterStem(clusterId)}.sqlite`);
+}
+
 export function logPath(profile: string, clusterId: string, part: string): string {
   return join(profilePaths(profile).log, `${clusterStem(clusterId)}-${part}.log`);
 }

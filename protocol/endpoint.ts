@@ -60,6 +60,8 @@ export interface EndpointOptions {
    * arrives while the process lives. A client's endpoint; servers omit it.
    */
   busy?: () => boolean;
+  /** called before queued messages leave (see SendQueue) */
+  beforeSend?: () => void;
 }
 
 interface PendingRequest {
@@ -83,7 +85,7 @@ export class Endpoint {
     this.#o = o;
     this.session = o.session ?? new Session(o.key, { replayHorizon: o.replayHorizon ?? true });
     const onError: SendErrorHandler = o.onSendError ?? ((err) => o.log?.warn(`send failed: ${String(err)}`));
-    this.#q = new SendQueue(o.socket, onError, o.router);
+    this.#q = new SendQueue(o.socket, onError, o.router, o.beforeSend);
     const busy = o.busy;
     this.#receiver = new Receiver(
       o.socket,

@@ -27,11 +27,13 @@ export class SendQueue {
 
   /**
    * @param router true for a ROUTER socket: each message's first frame is the peer's identity
+   * @param beforeSend called before queued messages are handed to ZeroMQ (the controller writes its task store: write-ahead)
    */
   constructor(
     private readonly socket: Sendable,
     private readonly onError: SendErrorHandler,
     private readonly router = false,
+    private readonly beforeSend?: () => void,
   ) {}
 
   get length(): number {
@@ -81,6 +83,7 @@ export class SendQueue {
   async #drain(): Promise<void> {
     try {
       while (this.length > 0 && !this.#closed) {
+        this.beforeSend?.();
         for (const { identity, messages } of this.#take().values()) {
           // split a group so one ZeroMQ message stays around BATCH_BYTES
           let start = 0;

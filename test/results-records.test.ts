@@ -14,7 +14,8 @@ import { TestFiles, gated, range, sharedCluster, tempRootForFile, waitFor, waitI
 const files = new TestFiles(tempRootForFile('results-records'));
 
 describe('result records and errors on a 3-engine cluster', () => {
-  const c = sharedCluster({ n: 3 }, '', { beforeStop: () => files.openAll() });
+  // the SQLite store (the default) bounded as the in-memory one is by default
+  const c = sharedCluster({ n: 3, maxRecords: 1024 }, '', { beforeStop: () => files.openAll() });
   let rc: Client;
   before(() => (rc = c.rc()));
 
@@ -155,7 +156,7 @@ describe('result records and errors on a 3-engine cluster', () => {
           .slice(-10)
           .map((x) => [x]),
       );
-      // exactly the README's bound (1024) is kept
+      // exactly the bound (--max-records 1024) is kept
       const all = rc2!.getResult([oldest.msgIds[0]!, ...map.msgIds]);
       await all.wait(30000);
       assert.equal(all.ready(), true);

@@ -6,7 +6,7 @@
 import { Fifo } from '../../util/fifo.js';
 import type { Outcome, TaskQuery, TaskRecord } from './record.js';
 import { matches } from './record.js';
-import type { StoreCounts, StoredTask, TaskStore } from './store.js';
+import type { RestoredTask, StoreCounts, StoredTask, TaskStore } from './store.js';
 
 export interface MemoryStoreLimits {
   /** finished records kept (default 1024) */
@@ -34,6 +34,8 @@ export class MemoryTaskStore implements TaskStore {
   #submitted = 0;
   #completed = 0;
   readonly limits: MemoryStoreLimits;
+  readonly where = 'memory';
+  readonly #meta = new Map<string, string>();
 
   constructor(limits: Partial<MemoryStoreLimits> = {}) {
     this.limits = { maxRecords: 1024, maxBytes: 1024 ** 3, maxOutcomes: 200_000, ...limits };
@@ -107,6 +109,26 @@ export class MemoryTaskStore implements TaskStore {
       n++;
     }
     return n;
+  }
+
+  flush(): void {
+    // nothing is written anywhere
+  }
+
+  restore(): RestoredTask[] {
+    return [];
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.#meta.get(key);
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#meta.set(key, value);
+  }
+
+  close(): void {
+    // nothing to close
   }
 
   counts(): StoreCounts {

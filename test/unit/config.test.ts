@@ -44,7 +44,9 @@ describe('resolveSettings', () => {
       location: undefined,
       curve: undefined,
       noCurve: undefined,
-      maxRecords: 1024,
+      maxRecords: undefined,
+      store: 'sqlite',
+      storeResultMaxBytes: 1024 ** 2,
       maxRecordBytes: 1024 ** 3,
       sharedMaxBytes: 1024 ** 3,
       sharedObjectMaxBytes: 256 * 1024 ** 2,
@@ -71,6 +73,7 @@ describe('resolveSettings', () => {
       hwm: 1,
       prefetch: 0,
       ip: '127.0.0.1',
+      store: 'sqlite',
       engines: 'local',
       controller: 'local',
       remoteCmd: 'tscluster',
@@ -78,7 +81,7 @@ describe('resolveSettings', () => {
       adaptIdleS: 60,
       dashboard: 'on',
     });
-    assert.deepEqual(pick(resolveSettings('engine'), 'engine'), { timeoutS: 30, maxMemoryMb: undefined, lifetimeS: undefined });
+    assert.deepEqual(pick(resolveSettings('engine'), 'engine'), { timeoutS: 30, controllerGraceS: 60, maxMemoryMb: undefined, lifetimeS: undefined });
   });
 
   test('precedence: code options over flags over the profile file over defaults, setting by setting', () => {
@@ -190,7 +193,12 @@ describe('the command line of the settings', () => {
     // a list flag may be given several times
     assert.deepEqual(start['ssh-option'], { type: 'string', multiple: true });
     assert.deepEqual(start.hosts, { type: 'string' });
-    assert.deepEqual(argOptions('engine'), { timeout: { type: 'string' }, 'max-memory-mb': { type: 'string' }, lifetime: { type: 'string' } });
+    assert.deepEqual(argOptions('engine'), {
+      timeout: { type: 'string' },
+      'controller-grace': { type: 'string' },
+      'max-memory-mb': { type: 'string' },
+      lifetime: { type: 'string' },
+    });
     assert.deepEqual(Object.keys(argOptions('controller')).slice(0, 12), [
       'scheme',
       'hwm',
@@ -289,6 +297,8 @@ describe('the command line of the settings', () => {
       '0',
       '--ip',
       '127.0.0.1',
+      '--store',
+      'sqlite',
       '--adapt-idle',
       '60',
       '--dashboard',
