@@ -28,6 +28,7 @@ import { MemoryTaskStore } from './store/memory.js';
 import type { TaskStore } from './store/store.js';
 import type { Task } from './task.js';
 import { TaskManager } from './tasks.js';
+import { Recovery } from './recovery.js';
 import { clientGone } from './abort.js';
 import type { AdaptHub, AdaptStatus } from './adapt.js';
 import { SharedStore } from './shared/store.js';
@@ -66,6 +67,8 @@ export interface ControllerOptions {
   curveSecretKey?: string;
   /** byte limits of shared objects (the settings sharedMaxBytes, sharedObjectMaxBytes) */
   shared: SharedLimits;
+  /** how many times the supervisor restarted the controller (0: a first start); after a restart it takes up the store's unfinished tasks */
+  restart?: number;
 }
 
 export class Controller {
@@ -95,11 +98,11 @@ export class Controller {
   }
 
   /** The two endpoints (clients, engines), sharing one session: one replay history for both ports. */
-  #endpoints(o: ControllerOptions): { clients: Endpoint; engines: Endpoint } {
+  #endpoints(o: ControllerOptions, store: TaskStore): { clients: Endpoint; engines: Endpoint } {
     const { log } = o;
     const session = new Session(o.key);
-    // the callbacks below run once the parts exist (after start)
-    const common = { router: true, key: o.key, session, log };
+    // the callbacks below run once the parts exist (after start); what leaves, the store has (write-ahead)
+    const common = { router: true, key: o.key, session, log, beforeSend: () => store.flush() };
     const clients = new Endpoint({
       ...common,
       peer: 'client',
@@ -126,8 +129,8 @@ export class Controller {
 
   #wire(o: ControllerOptions): HubParts {
     const { log } = o;
-    const { clients, engines } = this.#endpoints(o);
     const store = o.store ?? new MemoryTaskStore();
+    const { clients, engines } = this.#endpoints(o, store);
     const shared = new SharedStore(o.shared);
     const scheduler = new Scheduler<Task, EngineState>(schemes[o.scheme], o.hwm === 0 ? 0 : o.hwm + (o.prefetch ?? 0));
     const registry = new EngineRegistry({
@@ -138,11 +141,20 @@ export class Controller {
       onJoin: (e) => {
         this.#observer?.engineJoined();
         this.#notify({ event: 'registered', engine: registry.info(e) });
+        this.#p.recovery.saveEngines();
         scheduler.addEngine(e);
         this.#p.tasks.schedule();
       },
+      onResume: (e, holds, finished) => {
+        this.#observer?.engineJoined();
+        const want = this.#p.tasks.resumed(e, holds, finished);
+        scheduler.addEngine(e);
+        this.#p.tasks.schedule();
+        return want;
+      },
       onLeave: (e, reason) => {
-        this.#observer?.engineLeft();
+        if (e.absent === undefined) this.#observer?.engineLeft();
+        this.#p.recovery.saveEngines();
         this.#p.tasks.engineGone(e, reason);
         // remote code on it waits no more and holds no lock
         shared.ownerGone(engineOwner(e.id));
@@ -178,6 +190,7 @@ export class Controller {
       shared,
       shutdown: (_id, all, targets) => this.#shutdown(all, targets),
       dataOpened: (e) => this.#notify({ event: 'data', engine: registry.info(e) }),
+      recovery: new Recovery({ store, tasks, registry, clients, log }),
     };
   }
 
@@ -188,6 +201,7 @@ export class Controller {
     await c.#engineSock.bind(`tcp://${o.ip}:${o.enginePort || '*'}`);
     c.clientPort = portOf(c.#clientSock.lastEndpoint);
     c.enginePort = portOf(c.#engineSock.lastEndpoint);
+    c.#p.recovery.start(o.restart ?? 0, Math.max(3 * o.deadAfterMs, 15_000));
     c.#p.clients.start();
     c.#p.engines.start();
     void c.#watchDisconnects();
@@ -259,6 +273,7 @@ export class Controller {
     await this.#p.engines.flush(500);
     this.#p.clients.close();
     this.#p.engines.close();
+    this.#p.tasks.store.close();
     this.#o.log.info('stopped');
   }
 
@@ -303,6 +318,8 @@ export class Controller {
 
   #clientSendFailed(err: unknown, messages: Buffer[][]): void {
     const identity = messages[0]?.[0];
+    // a client of the controller that died may not have reconnected yet: its results wait in the store
+    if (gone(err) && identity && this.#p.recovery.mayReturn(identity)) return;
     if (gone(err) && identity) {
       // the client has gone: its queued work is cancelled; its results stay in the records for other clients to query
       this.#p.clientRegistry.remove(identity);

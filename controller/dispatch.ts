@@ -15,6 +15,7 @@ import type { TaskManager } from './tasks.js';
 import { fanOut } from './fanout.js';
 import { abortTasks } from './abort.js';
 import type { SharedStore } from './shared/store.js';
+import type { Recovery } from './recovery.js';
 import { clientOwner, engineOwner, serveEngineShared, serveShared } from './shared/wire.js';
 
 export type Handler = (m: Incoming) => void;
@@ -34,6 +35,8 @@ export interface HubParts {
   shutdown: (identity: Buffer, hub: boolean, targets: number[] | undefined) => void;
   /** an engine's data endpoint opened: tell the clients */
   dataOpened: (e: EngineState) => void;
+  /** what a restarted controller took up (controller/recovery.ts) */
+  recovery: Recovery;
 }
 
 /**
@@ -156,6 +159,12 @@ export function clientHandlers(p: HubParts): Handlers {
     connect_request: (m) => {
       p.clientRegistry.add(m.identity!);
       ep.send(m.identity, 'connect_reply', p.queries.connectReply(), { parent: m.header });
+    },
+    resync_request: (m) => {
+      const msg = parsed(ep, m, 'resync_request');
+      if (!msg) return;
+      p.clientRegistry.add(m.identity!);
+      ep.send(m.identity, 'resync_reply', p.recovery.resync(m.identity!, msg.content.msg_ids), { parent: m.header });
     },
     queue_request: (m) => ep.send(m.identity, 'queue_reply', p.queries.queueStatus(), { parent: m.header }),
     stats_request: (m) => ep.send(m.identity, 'stats_reply', p.queries.stats(), { parent: m.header }),

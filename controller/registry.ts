@@ -28,6 +28,8 @@ export interface EngineState extends EngineInfo {
   /** CPU (percent of one core) and resident memory (bytes) of its process, from its last heartbeat; null until it says */
   cpu: number | null;
   rss: number | null;
+  /** registered with the controller that died; until this time (epoch ms) it may come back (controller/recovery.ts) */
+  absent?: number;
 }
 
 export interface RegistryOptions {
@@ -37,7 +39,12 @@ export interface RegistryOptions {
   log: Logger;
   onJoin: (e: EngineState) => void;
   onLeave: (e: EngineState, reason: string) => void;
+  /** an absent engine came back (after a controller restart); returns the finished tasks whose replies it should send again */
+  onResume: (e: EngineState, holds: ReadonlySet<string>, finished: ReadonlySet<string>) => string[];
 }
+
+/** What a restarted controller knows of the engines its predecessor had (kept in the store). */
+export type KnownEngine = EngineInfo & { job?: string | undefined };
 
 export class EngineRegistry {
   readonly #o: RegistryOptions;
@@ -89,6 +96,27 @@ export class EngineRegistry {
     if (c.rss !== undefined) e.rss = c.rss;
   }
 
+  /**
+   * A restarted controller: the engines its predecessor had, absent until
+   * they register again (resuming) or `untilMs` passes. Their ids stay theirs.
+   */
+  expect(known: readonly KnownEngine[], nextId: number, untilMs: number): EngineState[] {
+    this.#nextId = Math.max(this.#nextId, nextId, ...known.map((k) => k.id + 1));
+    const out: EngineState[] = [];
+    for (const k of known) {
+      const e = this.#state(Buffer.from(k.uuid), k.id, k, k.registered);
+      e.absent = untilMs;
+      this.#engines.set(e.id, e);
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** The id the next new engine gets (kept in the store, so a restarted controller never gives one twice). */
+  get nextId(): number {
+    return this.#nextId;
+  }
+
   register(identity: Buffer, parent: Header, req: ContentOf<'registration_request'>): void {
     const ep = this.#o.endpoint;
     if (req.uuid !== identity.toString('utf8')) {
@@ -100,12 +128,63 @@ export class EngineRegistry {
       this.#o.log.warn(`engine ${req.uuid} registered twice; keeping the first registration`);
       return;
     }
-    const e: EngineState = {
-      id: this.#nextId++,
+    const back = req.resume ? this.#engines.get(req.resume.id) : undefined;
+    if (back?.absent !== undefined && back.uuid === req.uuid && req.resume) {
+      this.#resume(back, identity, parent, req, req.resume);
+      return;
+    }
+    const e = this.#state(identity, this.#nextId++, req, new Date().toISOString());
+    this.#engines.set(e.id, e);
+    this.#byIdentity.set(key, e);
+    ep.send(
+      identity,
+      'registration_reply',
+      { status: 'ok', id: e.id, heartbeat_ms: this.#o.heartbeatMs, dead_after_ms: this.#o.deadAfterMs },
+      { parent },
+    );
+    this.#o.log.info(
+      `engine ${e.id} registered (pid ${e.pid} on ${e.hostname}${e.mpi ? `, MPI rank ${e.mpi.rank} of ${e.mpi.size}` : ''}, uuid ${e.uuid})`,
+    );
+    this.#o.onJoin(e);
+  }
+
+  #resume(
+    e: EngineState,
+    identity: Buffer,
+    parent: Header,
+    req: ContentOf<'registration_request'>,
+    r: NonNullable<ContentOf<'registration_request'>['resume']>,
+  ): void {
+    e.absent = undefined;
+    e.identity = identity;
+    e.pid = req.pid;
+    e.data = req.data ?? e.data;
+    e.lastSeen = Date.now();
+    this.#byIdentity.set(identity.toString('latin1'), e);
+    const want = this.#o.onResume(e, new Set(r.holds), new Set(r.finished));
+    this.#o.endpoint.send(
+      identity,
+      'registration_reply',
+      { status: 'ok', id: e.id, heartbeat_ms: this.#o.heartbeatMs, dead_after_ms: this.#o.deadAfterMs, resumed: true, want },
+      { parent },
+    );
+    this.#o.log.info(
+      `engine ${e.id} (pid ${e.pid}) came back after the controller restarted: it holds ${r.holds.length} task(s), sends ${want.length} reply(ies) again`,
+    );
+  }
+
+  #state(
+    identity: Buffer,
+    id: number,
+    req: Pick<ContentOf<'registration_request'>, 'uuid' | 'pid' | 'hostname' | 'mpi' | 'data' | 'job'>,
+    registered: string,
+  ): EngineState {
+    return {
+      id,
       uuid: req.uuid,
       pid: req.pid,
       hostname: req.hostname,
-      registered: new Date().toISOString(),
+      registered,
       mpi: req.mpi ?? null,
       data: req.data ?? null,
       identity,
@@ -120,18 +199,6 @@ export class EngineRegistry {
       cpu: null,
       rss: null,
     };
-    this.#engines.set(e.id, e);
-    this.#byIdentity.set(key, e);
-    ep.send(
-      identity,
-      'registration_reply',
-      { status: 'ok', id: e.id, heartbeat_ms: this.#o.heartbeatMs, dead_after_ms: this.#o.deadAfterMs },
-      { parent },
-    );
-    this.#o.log.info(
-      `engine ${e.id} registered (pid ${e.pid} on ${e.hostname}${e.mpi ? `, MPI rank ${e.mpi.rank} of ${e.mpi.size}` : ''}, uuid ${e.uuid})`,
-    );
-    this.#o.onJoin(e);
   }
 
   /**
@@ -149,7 +216,9 @@ export class EngineRegistry {
     }
     if (this.#told.size > 1000) this.#told.clear();
     for (const e of [...this.#engines.values()]) {
-      if (now - e.lastSeen > this.#o.deadAfterMs) this.unregister(e, `sent no heartbeat for ${Math.round((now - e.lastSeen) / 1000)} s`);
+      if (e.absent !== undefined) {
+        if (now > e.absent) this.unregister(e, 'it did not come back after the controller restarted');
+      } else if (now - e.lastSeen > this.#o.deadAfterMs) this.unregister(e, `sent no heartbeat for ${Math.round((now - e.lastSeen) / 1000)} s`);
       else this.send(e, 'heartbeat', {});
     }
   }
@@ -163,12 +232,20 @@ export class EngineRegistry {
     const key = identity.toString('latin1');
     if (now - (this.#told.get(key) ?? 0) < 1000) return;
     this.#told.set(key, now);
-    this.#o.endpoint.send(identity, 'engine_unknown', { reason: 'this engine is not registered (it was declared dead): register again' });
+    const uuid = identity.toString('utf8');
+    const expected = [...this.#engines.values()].some((e) => e.absent !== undefined && e.uuid === uuid);
+    this.#o.endpoint.send(
+      identity,
+      'engine_unknown',
+      expected
+        ? { reason: 'the controller was restarted: register again', restarted: true }
+        : { reason: 'this engine is not registered (it was declared dead): register again' },
+    );
   }
 
   /** Probe every engine now: a gone one fails the send and is unregistered (see sendFailed). */
   probe(): void {
-    for (const e of this.#engines.values()) this.send(e, 'heartbeat', {});
+    for (const e of this.#engines.values()) if (e.absent === undefined) this.send(e, 'heartbeat', {});
   }
 
   send<T extends 'heartbeat' | 'shutdown_request' | 'abort_request' | 'steal_request'>(e: EngineState, type: T, content: ContentOf<T>): void {
@@ -185,16 +262,19 @@ export class EngineRegistry {
 
   /** An engine is gone: forget it and tell whoever holds its tasks. */
   unregister(e: EngineState, reason: string): void {
-    if (!this.#engines.has(e.id)) return;
+    if (this.#engines.get(e.id) !== e) return;
     this.#engines.delete(e.id);
-    this.#byIdentity.delete(e.identity.toString('latin1'));
+    if (this.#byIdentity.get(e.identity.toString('latin1')) === e) this.#byIdentity.delete(e.identity.toString('latin1'));
     this.#o.log.warn(`engine ${e.id} (pid ${e.pid}) unregistered: ${reason}`);
     this.#o.onLeave(e, reason);
   }
 
   /** Ask every engine to shut down and wait (up to `timeoutMs`) until all are gone. */
   async stopAll(timeoutMs: number): Promise<void> {
-    for (const e of this.#engines.values()) this.send(e, 'shutdown_request', { hub: false });
+    for (const e of [...this.#engines.values()]) {
+      if (e.absent !== undefined) this.unregister(e, 'the controller stops');
+      else this.send(e, 'shutdown_request', { hub: false });
+    }
     // an engine that has exited fails a probe with EHOSTUNREACH and is unregistered
     const deadline = Date.now() + timeoutMs;
     while (this.#engines.size > 0 && Date.now() < deadline) {

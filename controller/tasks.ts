@@ -87,7 +87,8 @@ export class TaskManager {
   submit(m: Pick<Incoming, 'header' | 'raw'>, client: Buffer, meta: TaskMetadata): void {
     const task = Task.fromRequest(m.header, meta, client, m.raw);
     this.#pending.set(task.msgId, task);
-    this.#o.store.add(task.record);
+    const r = m.raw;
+    this.#o.store.add(task.record, { frames: [r.signature, r.header, r.parent, r.metadata, r.content, ...r.buffers], client });
     this.observer?.submitted(task.record);
     if (meta.timeout_ms !== undefined) {
       const ms = meta.timeout_ms;
@@ -229,7 +230,53 @@ export class TaskManager {
     engine.load++;
     engine.lastBusy = Date.now();
     engine.inFlight.add(task);
-    this.#o.engines.forward(engine.identity, raw);
+    // an engine that has not come back since the controller restarted gets it when it does (resumed)
+    if (engine.absent === undefined) this.#o.engines.forward(engine.identity, raw);
+  }
+
+  // ------------------------------------------------------------------ after a controller restart
+
+  /**
+   * A task the previous controller left unfinished (controller/recovery.ts):
+   * it takes up where its record says. Running on an engine: it stays there
+   * (the engine says what it holds when it comes back); queued or waiting: it
+   * is queued again; submitted direct: it goes to its engine.
+   */
+  adopt(task: Task): void {
+    this.#pending.set(task.msgId, task);
+    const r = task.record;
+    if (r.status === 'running') {
+      const e = r.engineId === null ? undefined : this.#o.registry.get(r.engineId);
+      if (e === undefined) {
+        this.fail(task, 'EngineError', `engine ${r.engineId} ran this task and did not come back after the controller restarted`, null);
+        return;
+      }
+      e.load++;
+      e.inFlight.add(task);
+      return;
+    }
+    if (r.route === 'direct') this.#submitDirect(task);
+    else if (r.status === 'queued' || r.status === 'retrying') {
+      if (r.status === 'retrying') this.#to(task, 'queued');
+      this.#o.scheduler.submit(task);
+    } else this.#release(task);
+  }
+
+  /**
+   * An engine came back after the controller restarted, holding `holds`
+   * (running or waiting to run there) and having finished `finished`
+   * recently. Tasks on record as on it that it holds stay; those it finished
+   * are asked for (the returned ids: it sends their replies again); those it
+   * never received are sent now. None runs twice.
+   */
+  resumed(e: EngineState, holds: ReadonlySet<string>, finished: ReadonlySet<string>): string[] {
+    const want: string[] = [];
+    for (const task of e.inFlight) {
+      if (holds.has(task.msgId)) continue;
+      if (finished.has(task.msgId)) want.push(task.msgId);
+      else if (task.request) this.#o.engines.forward(e.identity, task.request);
+    }
+    return want;
   }
 
   // ------------------------------------------------------------------ replies and output

@@ -70,11 +70,22 @@ export const ContentSchemas = {
   shared_request: SharedRequestSchema,
   shared_reply: SharedReplySchema,
   shared_cancel: SharedCancelSchema,
+  /**
+   * client -> controller, after the controller was restarted: the tasks the client still waits for.
+   * The controller sends again the replies it holds for finished ones and answers which it never heard of.
+   */
+  resync_request: z.object({ msg_ids: z.array(z.string().min(1).max(200)).max(10_000_000) }),
+  /** `unknown`: tasks the controller has no record of (the client sends them again) */
+  resync_reply: z.object({ unknown: z.array(z.string().max(200)), pending: z.number().int().nonnegative() }),
   // engine <-> controller
   registration_request: RegistrationRequestSchema,
   registration_reply: RegistrationReplySchema,
   /** controller -> engine: you are not registered (declared dead while you were away): register again */
-  engine_unknown: z.object({ reason: z.string().max(1000) }),
+  engine_unknown: z.object({
+    reason: z.string().max(1000),
+    /** the controller was restarted and expects this engine back: it registers again under its id, keeping its tasks */
+    restarted: z.boolean().optional(),
+  }),
   /** engine -> controller: no new tasks for me; these I hand back unstarted (controller/tasks.ts retire) */
   engine_retire: EngineRetireSchema,
   /** controller -> engine: hand back these prefetched tasks if they have not started (an idle engine takes them) */
@@ -119,6 +130,7 @@ export interface ReplyTypes {
   shutdown_request: 'shutdown_reply';
   registration_request: 'registration_reply';
   shared_request: 'shared_reply';
+  resync_request: 'resync_reply';
 }
 export type RequestType = keyof ReplyTypes;
 export const REPLY_TYPES: ReplyTypes = {
@@ -131,6 +143,7 @@ export const REPLY_TYPES: ReplyTypes = {
   shutdown_request: 'shutdown_reply',
   registration_request: 'registration_reply',
   shared_request: 'shared_reply',
+  resync_request: 'resync_reply',
 };
 export type ReplyOf<T extends RequestType> = ReplyTypes[T];
 

@@ -25,6 +25,18 @@ export const RegistrationRequestSchema = z.object({
   job: z.string().max(200).optional(),
   /** where clients send large request frames directly (its execution worker's data socket), if it has one */
   data: DataEndpointSchema.nullable().optional(),
+  /**
+   * registering again after its controller was restarted: the id it had, the
+   * tasks it holds (running or waiting to run) and those it finished recently
+   * (their replies kept, in case the controller that died never stored them)
+   */
+  resume: z
+    .object({
+      id: z.number().int().nonnegative(),
+      holds: z.array(z.string().max(200)).max(1_000_000),
+      finished: z.array(z.string().max(200)).max(1_000_000),
+    })
+    .optional(),
 });
 export type RegistrationRequest = z.infer<typeof RegistrationRequestSchema>;
 
@@ -34,6 +46,10 @@ export const RegistrationReplySchema = z.union([
     id: z.number().int().nonnegative(),
     heartbeat_ms: z.number().positive(),
     dead_after_ms: z.number().positive(),
+    /** it registered again under its old id and keeps the tasks it holds (after a controller restart) */
+    resumed: z.boolean().optional(),
+    /** finished tasks whose replies the controller lacks: send them again */
+    want: z.array(z.string().max(200)).max(1_000_000).optional(),
   }),
   z.object({ status: z.literal('error'), evalue: z.string() }),
 ]);
