@@ -21,6 +21,7 @@ import type { Timer } from '../util/timers.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
 import { SharedRelay } from './shared.js';
+import { SentReplies } from './sent.js';
 import type { DataStatus, RunnerTask, TaskResult } from './runner.js';
 
 export interface EngineOptions {
@@ -65,6 +66,8 @@ export class Engine {
   /** the process's CPU time at the last heartbeat (its share since then goes with the next one) */
   #lastCpu = process.cpuUsage();
   #reregistering = false;
+  /** replies sent lately, kept for a controller that dies before it stores them (sent again when it is back) */
+  readonly #sent = new SentReplies();
   #stopped = false;
   /** why this engine takes no new tasks (its lifetime ended), once it does not */
   #retiring: string | undefined;
@@ -139,9 +142,13 @@ export class Engine {
     return this.id;
   }
 
-  async #register(timeoutMs: number): Promise<Extract<ContentOf<'registration_reply'>, { status: 'ok' }>> {
+  async #register(
+    timeoutMs: number,
+    resume?: ContentOf<'registration_request'>['resume'],
+  ): Promise<Extract<ContentOf<'registration_reply'>, { status: 'ok' }>> {
     const job = process.env.SLURM_JOB_ID;
     const req = {
+      ...(resume ? { resume } : {}),
       uuid: this.uuid,
       pid: process.pid,
       hostname: hostname(),
@@ -188,6 +195,44 @@ export class Engine {
       (r) => {
         this.#reregistering = false;
         this.#o.log.info(`registered again as engine ${r.id}`);
+      },
+      (e: unknown) => {
+        this.#o.log.error(`could not register again: ${e instanceof Error ? e.message : String(e)}; exiting`);
+        this.stop(1);
+      },
+    );
+  }
+
+  /**
+   * The controller was restarted (its supervisor brought it back on the same
+   * ports): register again under this engine's id, saying which tasks it
+   * holds and which it finished lately; the running and waiting ones carry
+   * on, and the replies the new controller lacks are sent again. Nothing
+   * runs twice. Shared-object calls waiting in the old controller are gone
+   * with it: they fail.
+   */
+  #resume(reason: string): void {
+    if (this.#reregistering || this.#stopped) return;
+    this.#reregistering = true;
+    this.#shared.failAll(`the controller was restarted while this call waited (${reason}); shared objects live in the controller and start empty`);
+    const resume = { id: this.id, holds: this.#runner.holds(), finished: this.#sent.ids() };
+    this.#o.log.warn(`${reason}: registering again as engine ${this.id}, holding ${resume.holds.length} task(s)`);
+    this.#register(Math.max(10000, this.#controllerTimeoutMs), resume).then(
+      (r) => {
+        this.#reregistering = false;
+        if (!r.resumed) {
+          // the new controller did not expect this engine: its tasks were failed over
+          const dropped = this.#runner.dropQueued();
+          this.#o.log.warn(`registered again as a new engine ${r.id}; dropped ${dropped} queued task(s)`);
+          return;
+        }
+        const want = r.want ?? [];
+        for (const id of want) {
+          const k = this.#sent.get(id);
+          if (k) this.#ep.send(undefined, 'apply_reply', k.content, { parent: k.parent, metadata: k.metadata, buffers: k.buffers });
+        }
+        this.#o.log.info(`resumed as engine ${r.id}: sent ${want.length} reply(ies) again`);
+        if (this.#data) this.#ep.send(undefined, 'engine_data', { data: this.#data });
       },
       (e: unknown) => {
         this.#o.log.error(`could not register again: ${e instanceof Error ? e.message : String(e)}; exiting`);
@@ -257,6 +302,8 @@ export class Engine {
       return;
     }
     this.#ep.send(undefined, 'heartbeat', this.#usage(now - prevBeat));
+    // replies sent well before the controller last spoke have reached it
+    this.#sent.prune(this.#lastController - 5000);
   }
 
   /** CPU (percent of one core, over `wallMs`) and memory of this process, for the heartbeat. */
@@ -311,7 +358,8 @@ export class Engine {
         this.#channelIn(msg);
         return;
       case 'engine_unknown':
-        this.#reregister(msg.content.reason);
+        if (msg.content.restarted === true && this.id >= 0) this.#resume(msg.content.reason);
+        else this.#reregister(msg.content.reason);
         return;
       case 'abort_request': {
         const c = msg.content;
@@ -385,18 +433,15 @@ export class Engine {
       started: r.started,
       completed: new Date().toISOString(),
     };
+    let content: ContentOf<'apply_reply'>;
+    let buffers: Buffer[] = [];
     if (r.ok) {
       if (r.dataOut) metadata.data_out = r.dataOut;
-      const buffers = r.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
-      this.#ep.send(undefined, 'apply_reply', { status: 'ok' }, { parent: task.parent, metadata, buffers });
-      return;
-    }
-    const content: ContentOf<'apply_reply'> = {
-      status: 'error',
-      ...r.error,
-      engine_info: { engine_id: this.id, engine_uuid: this.uuid, method: task.content.kind },
-    };
-    this.#ep.send(undefined, 'apply_reply', content, { parent: task.parent, metadata });
+      buffers = r.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+      content = { status: 'ok' };
+    } else content = { status: 'error', ...r.error, engine_info: { engine_id: this.id, engine_uuid: this.uuid, method: task.content.kind } };
+    this.#ep.send(undefined, 'apply_reply', content, { parent: task.parent, metadata, buffers });
+    this.#sent.keep(task.msgId, { parent: task.parent, content, metadata, buffers });
   }
 }
 

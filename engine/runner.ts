@@ -115,6 +115,11 @@ export class TaskRunner {
     return n;
   }
 
+  /** The tasks here: running, handed to the worker, or waiting. */
+  holds(): string[] {
+    return [...this.#posted, ...this.#queue].map((t) => t.msgId);
+  }
+
   add(task: RunnerTask): void {
     this.#queue.push(task);
     this.#next();
