@@ -105,7 +105,7 @@ export class Client {
     const opened = Connection.open(
       info,
       path,
-      { timeoutMs, lostAfterMs: opts.lostAfterMs ?? 10000, ...(via ? { via } : {}) },
+      { timeoutMs, lostAfterMs: opts.lostAfterMs ?? 10000, graceMs: opts.controllerGraceMs ?? 60_000, ...(via ? { via } : {}) },
       {
         onMessage: (m) => c.#onMessage(m),
         onLost: (err) => {
@@ -113,6 +113,7 @@ export class Client {
           c.#tunnel?.close();
         },
         busy: () => c.#tasks.waiting() || c.#engines.waiting,
+        onRestart: (hub) => void c.#resync(hub),
       },
     );
     const { conn, hub } = await opened.catch((e: unknown) => {
@@ -127,6 +128,26 @@ export class Client {
     for (const e of hub.engines) c.#engines.add(e);
     c.#tasks.echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
     return c;
+  }
+
+  /**
+   * The controller was restarted by its supervisor and answers again: tell it
+   * which tasks this client still waits for; it sends again the replies it
+   * holds, and the requests it never received go again (same msg_ids, so
+   * each result arrives once).
+   */
+  async #resync(hub: ContentOf<'connect_reply'>): Promise<void> {
+    this.#hub = hub;
+    const ids = this.#tasks.sentIds();
+    if (ids.length === 0) return;
+    try {
+      const r = await this.#conn.request('resync_request', { msg_ids: ids }, 60_000);
+      this.#tasks.resend(r.content.unknown);
+    } catch (e) {
+      process.emitWarning(
+        `tscluster client: could not take up its tasks with the restarted controller: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
   }
 
   /**

@@ -21,6 +21,11 @@ export interface ConnectOptions {
   /** reject pending work with ConnectionLost after this long without a word from the controller (default 10000) */
   lostAfterMs?: number;
   /**
+   * a controller that has a supervisor is restarted after a crash: wait this long for it (default 60000) before
+   * rejecting pending work with ConnectionLost; pending results arrive through the restart
+   */
+  controllerGraceMs?: number;
+  /**
    * reach the controller through an ssh tunnel via this gateway ([user@]host),
    * for a controller that listens on an interface only the gateway reaches
    */
@@ -47,6 +52,7 @@ const CONNECT_OPTIONS = [
   'timeoutMs',
   'echo',
   'lostAfterMs',
+  'controllerGraceMs',
   'sshServer',
   'sshOptions',
   'directData',
@@ -58,6 +64,7 @@ export function checkConnectOptions(opts: ConnectOptions): void {
   checkOptionKeys('Client.connect', opts, CONNECT_OPTIONS);
   if (opts.timeoutMs !== undefined) checkMs('Client.connect: timeoutMs', opts.timeoutMs);
   if (opts.lostAfterMs !== undefined) checkMs('Client.connect: lostAfterMs', opts.lostAfterMs);
+  if (opts.controllerGraceMs !== undefined) checkMs('Client.connect: controllerGraceMs', opts.controllerGraceMs);
   if (opts.submitWindow !== undefined && !(Number.isInteger(opts.submitWindow) && opts.submitWindow >= 1)) {
     throw new TypeError(`Client.connect: submitWindow must be a whole number >= 1, got ${show(opts.submitWindow)}`);
   }

@@ -9,7 +9,10 @@ import type { Observer } from 'zeromq';
 import { ConnectionLost, ProtocolError, TimeoutError } from '../errors/index.js';
 import { Endpoint, readAuthError } from '../protocol/index.js';
 import type { AnyMessage, BuildOptions, ContentOf, Header, Incoming, Message, MsgType, ReplyOf, RequestType } from '../protocol/index.js';
-import { controllerRuns, curveClient, endpointOf } from '../profiles/index.js';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { controllerRuns, curveClient, endpointOf, readConnectionFile } from '../profiles/index.js';
+import { sameProcess } from '../util/proc.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { isLoopback } from '../util/net.js';
 
@@ -20,6 +23,8 @@ export interface ConnectionEvents {
   onLost: (err: ConnectionLost) => void;
   /** does the client wait for anything (tasks, results, engines)? While it does not, the connection keeps no process alive */
   busy: () => boolean;
+  /** a restarted controller answers on the same address (its supervisor brought it back): the client takes up its tasks with it */
+  onRestart: (hub: ContentOf<'connect_reply'>) => void;
 }
 
 /** Does this address mean the controller runs on this machine (so its pid can be checked)? */
@@ -30,7 +35,7 @@ export function isLocal(ip: string): boolean {
 export class Connection {
   readonly #sock: Dealer;
   readonly #ep: Endpoint;
-  readonly #info: ConnectionInfo;
+  #info: ConnectionInfo;
   readonly #file: string;
   readonly #events: ConnectionEvents;
   readonly #observer: Observer;
@@ -40,6 +45,11 @@ export class Connection {
   #lastHeard = Date.now();
   #watch: NodeJS.Timeout | undefined;
   #handshakeError: string | undefined;
+  /** since when the controller seems gone while a restarted one may answer (epoch ms), if it does */
+  #rejoining: number | undefined;
+  #graceMs = 60_000;
+  /** the pid of the controller last heard (another one answering means it was restarted) */
+  #known = 0;
   /** the local end of a tunnel the connection goes through, if any */
   #via: { ip: string; port: number; what: string } | undefined;
 
@@ -47,7 +57,14 @@ export class Connection {
     this.#info = info;
     this.#file = file;
     this.#events = events;
-    this.#sock = new Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClient(info.curve_serverkey) });
+    // a routing id of its own: a restarted controller knows this client by it (its tasks' replies go to it)
+    this.#sock = new Dealer({
+      routingId: `client-${randomUUID()}`,
+      linger: 1000,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+      ...curveClient(info.curve_serverkey),
+    });
     // one observer, taken once: a closed observer is not made anew by a second `events` access
     this.#observer = this.#sock.events;
     this.#ep = new Endpoint({
@@ -71,16 +88,18 @@ export class Connection {
   static async open(
     info: ConnectionInfo,
     file: string,
-    o: { timeoutMs: number; lostAfterMs: number; via?: { ip: string; port: number; what: string } },
+    o: { timeoutMs: number; lostAfterMs: number; graceMs?: number; via?: { ip: string; port: number; what: string } },
     events: ConnectionEvents,
   ): Promise<{ conn: Connection; hub: ContentOf<'connect_reply'> }> {
     const c = new Connection(info, file, events);
     c.#via = o.via;
+    if (o.graceMs !== undefined) c.#graceMs = o.graceMs;
     void c.#watchHandshake();
     c.#sock.connect(endpointOf({ transport: info.transport, ...(o.via ?? info) }));
     c.#ep.start();
     try {
       const reply = await c.#ep.request('connect_request', {}, o.timeoutMs);
+      c.#known = reply.content.controller_pid;
       c.#watchController(o.lostAfterMs);
       return { conn: c, hub: reply.content };
     } catch (e) {
@@ -195,13 +214,12 @@ export class Connection {
 
   /**
    * Notice a controller that is gone: silent too long (it heartbeats every
-   * second), or, on this machine, its process has exited. The check runs on
-   * an unref'd timer: it never keeps the process alive.
+   * second), or, on this machine, its process has exited. A supervised
+   * controller comes back on the same address: until the grace period ends
+   * the client asks for it (#rejoin). The check runs on an unref'd timer: it
+   * never keeps the process alive.
    */
   #watchController(lostAfterMs: number): void {
-    const pid = this.#info.controller_pid;
-    // through a tunnel, the controller runs elsewhere even when its file says 127.0.0.1
-    const local = this.#via === undefined && isLocal(this.#info.ip);
     const period = Math.min(1000, lostAfterMs / 2);
     let lastTick = Date.now();
     this.#watch = setInterval(() => {
@@ -209,11 +227,61 @@ export class Connection {
       // this process was blocked (synchronous user code): messages may be waiting unread, so listen again first
       if (now - lastTick > 2 * period) this.#lastHeard = now;
       lastTick = now;
+      if (this.#rejoining !== undefined) return;
       const silent = now - this.#lastHeard;
-      if (local && !controllerRuns(this.#info)) this.#lost(`the controller (pid ${pid}) has exited`);
-      else if (silent > lostAfterMs) this.#lost(`no word from the controller at ${this.endpoint} for ${Math.round(silent / 1000)} s`);
+      const pid = this.#info.controller_pid;
+      if (this.#local && !controllerRuns(this.#info)) this.#suspect(`the controller (pid ${pid}) has exited`);
+      else if (silent > lostAfterMs) this.#suspect(`no word from the controller at ${this.endpoint} for ${Math.round(silent / 1000)} s`);
     }, period);
     this.#watch.unref();
+  }
+
+  /** Through a tunnel, the controller runs elsewhere even when its file says 127.0.0.1. */
+  get #local(): boolean {
+    return this.#via === undefined && isLocal(this.#info.ip);
+  }
+
+  /** The controller seems gone: lost, unless a supervisor may bring it back (then wait for it, up to the grace period). */
+  #suspect(why: string): void {
+    const i = this.#info;
+    if (this.#local && (i.supervisor_pid === undefined || !sameProcess({ pid: i.supervisor_pid, start: i.supervisor_start ?? null, cmd: null }))) {
+      this.#lost(why);
+      return;
+    }
+    this.#rejoining = Date.now();
+    void this.#rejoin(why);
+  }
+
+  /**
+   * Ask for the controller until one answers on the same address (ZeroMQ
+   * reconnects by itself) or the grace period ends. One that answers with
+   * another pid is a restarted controller: `onRestart`.
+   */
+  async #rejoin(why: string): Promise<void> {
+    const since = this.#rejoining ?? Date.now();
+    while (!this.#closed && Date.now() - since < this.#graceMs) {
+      if (this.#local) {
+        try {
+          this.#info = readConnectionFile('client', { connectionFile: this.#file }).info;
+        } catch {
+          // the cluster was stopped (its files are gone), or the file is being rewritten
+          if (!existsSync(this.#file)) break;
+        }
+      }
+      try {
+        const reply = await this.#ep.request('connect_request', {}, 2000);
+        this.#lastHeard = Date.now();
+        this.#rejoining = undefined;
+        if (reply.content.controller_pid !== this.#known) {
+          this.#known = reply.content.controller_pid;
+          this.#events.onRestart(reply.content);
+        }
+        return;
+      } catch {
+        // not back yet
+      }
+    }
+    this.#lost(`${why}, and no controller answered on the same address within ${Math.round(this.#graceMs / 1000)} s`);
   }
 
   #lost(why: string): void {

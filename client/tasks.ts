@@ -12,6 +12,7 @@ import type { TaskRequest } from './submitter.js';
 import { randomUUID } from 'node:crypto';
 import { DIRECT_MIN_BYTES } from './data-links.js';
 import { DEFAULT_SUBMIT_WINDOW, SendWindow } from './flow.js';
+import { SentRequests } from './resend.js';
 
 /** What the task table needs of the client's data links. */
 export interface DirectData {
@@ -50,6 +51,8 @@ export class TaskTable {
   readonly #late = new Map<string, { t: TaskState; timer: NodeJS.Timeout }>();
 
   readonly #window: SendWindow;
+  /** sent and not settled: what a restarted controller may lack */
+  readonly #sent = new SentRequests();
 
   /**
    * @param direct the data links: send a payload to an engine's data endpoint (false when it cannot: it then goes
@@ -181,8 +184,24 @@ export class TaskTable {
     const outTo = this.direct.outTo();
     if (outTo !== undefined) metadata.data_out_to = outTo;
     this.conn().send('apply_request', content, { metadata, buffers, msgId });
+    this.#sent.note(msgId, content, metadata, buffers);
     this.conn().wake();
     if (outTo !== undefined) this.direct.wake();
+  }
+
+  /** Msg ids of tasks sent to the controller and not settled (a restarted controller is asked about them). */
+  sentIds(): string[] {
+    return this.#sent.ids();
+  }
+
+  /** Send again, under the same msg_ids, the requests a restarted controller never received. Returns how many went. */
+  resend(ids: readonly string[]): number {
+    const again = this.#sent.get(ids);
+    for (const r of again) {
+      this.conn().send('apply_request', r.content, { metadata: r.metadata, buffers: r.buffers, msgId: r.msgId });
+    }
+    if (again.length > 0) this.conn().wake();
+    return again.length;
   }
 
   /**
@@ -323,6 +342,7 @@ export class TaskTable {
   /** Settle everything pending with `err`. */
   failAll(err: ConnectionLost): void {
     this.#window.clear();
+    this.#sent.clear();
     for (const t of this.#tasks.values()) this.#settle(t, undefined, err);
     this.#tasks.clear();
     for (const states of this.#lookups.values()) for (const t of states) this.#settle(t, undefined, err);
@@ -400,6 +420,7 @@ export class TaskTable {
     }
     if (this.#clearing.size > 0) this.#clearDone(t.info.msgId);
     this.#window.settled(t.info.msgId);
+    this.#sent.settled(t.info.msgId);
     t.done = true;
     t.value = value;
     t.error = error;

@@ -25,6 +25,9 @@ export const ConnectionInfoSchema = z.object({
   controller_pid: z.number().int().positive(),
   /** the controller process's start time (/proc), so a reused pid is not taken for it; null where unknown */
   controller_start: z.string().max(40).nullable().optional(),
+  /** the supervisor that restarts the controller after a crash (controller/supervisor.ts), if it has one */
+  supervisor_pid: z.number().int().positive().optional(),
+  supervisor_start: z.string().max(40).nullable().optional(),
   created: z.string(),
   /** the controller's web dashboard (client files only): its address and the token every request must carry */
   dashboard: z.object({ url: z.string().min(1).max(1000), token: z.string().min(16).max(200) }).optional(),
