@@ -35,6 +35,8 @@ const WORKLOADS: Record<string, Workload> = {
   lb_throughput_prefetch1_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
   lb_throughput_dashboard_watched_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
   lb_throughput_dashboard_off_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
+  lb_throughput_store_none_tasks_per_s: { unit: 'tasks/s', better: 'higher' },
+  controller_restart_s: { unit: 's', better: 'lower' },
   map_items_per_s: { unit: 'items/s', better: 'higher' },
   push_MBps: { unit: 'MB/s', better: 'higher' },
   pull_MBps: { unit: 'MB/s', better: 'higher' },
@@ -191,6 +193,30 @@ async function controllerMemory(lb: View, pid: number, z: Sizes, out: Record<str
   out.controller_rss_MB = rssMB(pid);
 }
 
+/**
+ * Restart to serving: SIGKILL the controller while a client holds a connection; the time until that client's
+ * next task has run (the supervisor starts a new controller, the engines resume, the client resyncs).
+ */
+async function restartTime(engines: number, z: Sizes, out: Record<string, number>): Promise<void> {
+  log('tscluster: controller restart to serving');
+  await withCluster({ n: engines, profile: 'bench' }, async (cluster) => {
+    const rc = await cluster.connect();
+    const lb = rc.loadBalancedView();
+    await burst(lb, 200);
+    const times: number[] = [];
+    for (let i = 0; i < z.reps; i++) {
+      const pid = rc.cluster.controllerPid;
+      const t0 = performance.now();
+      process.kill(pid, 'SIGKILL');
+      // the client notices (its check runs once a second), waits for the new controller and resyncs
+      await lb.apply(noop, i).get({ timeoutMs: 60_000 });
+      times.push((performance.now() - t0) / 1000);
+      await burst(lb, 100);
+    }
+    out.controller_restart_s = median(times);
+  });
+}
+
 /** Run every workload on tscluster; values keyed like WORKLOADS. */
 export async function benchTscluster(engines: number, z: Sizes): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -222,6 +248,13 @@ export async function benchTscluster(engines: number, z: Sizes): Promise<Record<
     await burst(lb, 1000);
     out.lb_throughput_dashboard_off_tasks_per_s = await rate(z.reps, z.throughputTasks, () => burst(lb, z.throughputTasks));
   });
+  log('tscluster: throughput, --store none');
+  await withCluster({ n: engines, profile: 'bench', store: 'none' }, async (cluster) => {
+    const lb = (await cluster.connect()).loadBalancedView();
+    await burst(lb, 1000);
+    out.lb_throughput_store_none_tasks_per_s = await rate(z.reps, z.throughputTasks, () => burst(lb, z.throughputTasks));
+  });
+  await restartTime(engines, z, out);
   log('tscluster: pipelined throughput with hwm 0');
   await withCluster({ n: engines, profile: 'bench', hwm: 0 }, async (cluster) => {
     const lb = (await cluster.connect()).loadBalancedView();
@@ -250,12 +283,23 @@ function dashboardNote(ts: Record<string, number>): string {
   );
 }
 
+/** The durable store's cost: the default (SQLite store) against --store none. */
+function storeNote(ts: Record<string, number>): string {
+  const on = ts.lb_throughput_tasks_per_s;
+  const off = ts.lb_throughput_store_none_tasks_per_s;
+  const kept = on && off ? `${((100 * on) / off).toFixed(0)}%` : '?';
+  return `tscluster with --store none; the default (SQLite store) keeps ${kept} of it (target: >= 85%)`;
+}
+
 export function rows(ts: Record<string, number>, ipp: Record<string, number> | undefined): Row[] {
   return compare(WORKLOADS, ts, ipp).map((row) => {
     if (row.workload === 'controller_rss_MB' && ipp?.rss_tasks) row.note = `ipyparallel after ${ipp.rss_tasks} tasks`;
     if (row.workload === 'lb_throughput_hwm0_tasks_per_s') row.note = 'tscluster with hwm 0; ipyparallel at its default';
     if (row.workload === 'lb_throughput_dashboard_watched_tasks_per_s') row.note = dashboardNote(ts);
     if (row.workload === 'lb_throughput_dashboard_off_tasks_per_s') row.note = 'tscluster with --dashboard off; ipyparallel at its default';
+    if (row.workload === 'lb_throughput_store_none_tasks_per_s') row.note = storeNote(ts);
+    if (row.workload === 'controller_restart_s')
+      row.note = 'SIGKILL of the controller to the next task done by a connected client (ipyparallel: its controller does not come back)';
     if (row.workload === 'lb_throughput_prefetch1_tasks_per_s')
       row.note = 'tscluster with hwm 1 and --prefetch 1 (work stealing); ipyparallel at its default';
     const streamNote = STREAM_NOTES[row.workload];
