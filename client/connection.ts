@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { controllerRuns, curveClient, endpointOf, readConnectionFile } from '../profiles/index.js';
 import { sameProcess } from '../util/proc.js';
 import type { ConnectionInfo } from '../profiles/index.js';
-import { isLoopback } from '../util/net.js';
+import { isLocal } from '../util/net.js';
 
 export interface ConnectionEvents {
   /** every parsed message that is not the reply to a request */
@@ -27,10 +27,7 @@ export interface ConnectionEvents {
   onRestart: (hub: ContentOf<'connect_reply'>) => void;
 }
 
-/** Does this address mean the controller runs on this machine (so its pid can be checked)? */
-export function isLocal(ip: string): boolean {
-  return isLoopback(ip) || ip === '0.0.0.0';
-}
+export { isLocal } from '../util/net.js';
 
 export class Connection {
   readonly #sock: Dealer;

@@ -19,6 +19,7 @@ import {
   ensureProfile,
   readClusterState,
   localProcesses,
+  readConnectionFile,
   readProfileConfig,
   removeClusterState,
   removeConnectionFiles,
@@ -28,6 +29,7 @@ import {
 import type { ClusterState } from '../profiles/index.js';
 import { dashboardUrlOf } from '../profiles/index.js';
 import { checkMs, checkOptionKeys } from '../client/validate.js';
+import { procStat } from '../util/proc.js';
 import { atExit } from './at-exit.js';
 import { launchController, launchEngines, startTimeoutMs, waitForController, waitForEngines } from './launch.js';
 import type { StartProblem } from './launch.js';
@@ -116,6 +118,11 @@ export interface ClusterOptions {
   store?: 'sqlite' | 'none';
   /** finished task records kept (default 100,000 in the SQLite store, 1024 with `store: 'none'`) */
   maxRecords?: number;
+  /**
+   * start a local controller under a supervisor that starts it again after a crash, on the same ports with the
+   * same keys (default true; false: the controller alone, as `--no-supervise`)
+   */
+  supervise?: boolean;
 }
 
 const CLUSTER_START_OPTIONS = [
@@ -138,6 +145,7 @@ const CLUSTER_START_OPTIONS = [
   'metrics',
   'store',
   'maxRecords',
+  'supervise',
 ] as const;
 
 const ENGINE_LAUNCH_KEYS = [
@@ -182,6 +190,7 @@ export function clusterOptionsOf(s: Settings): ClusterOptions {
     ...(s.metrics !== undefined ? { metrics: s.metrics } : {}),
     store: s.store,
     ...(s.maxRecords !== undefined ? { maxRecords: s.maxRecords } : {}),
+    supervise: s.supervise,
   };
 }
 
@@ -204,6 +213,7 @@ function startOptions(o: ClusterOptions): Partial<Settings> {
     metrics: o.metrics,
     store: o.store,
     maxRecords: o.maxRecords,
+    supervise: o.supervise,
   };
 }
 
@@ -240,9 +250,24 @@ export class Cluster {
     this.#removeExitHook = shutdownAtExit ? atExit(() => this.#endAllNow()) : undefined;
   }
 
-  /** The controller's pid (on the host it runs on). */
+  /** The controller's pid (on the host it runs on): a supervised controller's current one (its connection file's). */
   get controllerPid(): number {
+    const supervisor = this.supervisorPid;
+    if (supervisor !== null) {
+      try {
+        const pid = readConnectionFile('client', this).info.controller_pid;
+        if (procStat(pid)?.ppid === supervisor) this.#controllerPid = pid;
+      } catch {
+        // no file now (stopped, or between a crash and the restart): the last one known
+      }
+    }
     return this.#controllerPid;
+  }
+
+  /** The pid of the local controller's supervisor (controller/supervisor.ts), or null when the controller runs alone or elsewhere. */
+  get supervisorPid(): number | null {
+    const c = this.#state.controller;
+    return c.launcher === 'local' && c.supervisor === true ? (c.processes[0]?.pid ?? null) : null;
   }
 
   /** Pids of the engines this object started on this machine. */

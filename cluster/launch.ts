@@ -13,6 +13,7 @@ import type { LaunchStatus } from '../launcher/index.js';
 import { ConnectionInfoSchema, connectionFilePath, readConnectionFile, writeConnectionFile } from '../profiles/index.js';
 import type { ConnectionInfo, LaunchRecord } from '../profiles/index.js';
 import { isLoopback } from '../util/net.js';
+import { procStat } from '../util/proc.js';
 import { sleep } from '../util/sleep.js';
 
 export interface Where {
@@ -62,8 +63,9 @@ export async function waitForController(w: Where, rec: LaunchRecord, localPid: n
   for (;;) {
     try {
       const info = readConnectionFile('client', w).info;
-      // a local controller: its own file (by pid); elsewhere: the stale files were removed before the start
-      if (localPid === undefined || info.controller_pid === localPid) return info;
+      // a local controller: its own file (by pid; a supervised one's pid is a child of the recorded supervisor's);
+      // elsewhere: the stale files were removed before the start
+      if (localPid === undefined || info.controller_pid === localPid || procStat(info.controller_pid)?.ppid === localPid) return info;
     } catch {
       // not written yet
     }

@@ -75,7 +75,8 @@ export function checkSetting<K extends SettingKey>(key: K, value: unknown, sourc
 }
 
 function fromFlag(key: SettingKey, v: string | boolean | (string | boolean)[]): unknown {
-  if (typeof v === 'boolean' || Array.isArray(v) || !isNumeric(key)) return v;
+  if (typeof v === 'boolean') return SETTING_DOCS[key].negated ? !v : v;
+  if (Array.isArray(v) || !isNumeric(key)) return v;
   const n = v.trim() === '' ? NaN : Number(v);
   return Number.isNaN(n) ? v : n;
 }
@@ -126,7 +127,8 @@ export function helpRows(scope: Scope): string {
     .map((key) => {
       const d = SETTING_DOCS[key];
       const name = `${d.short ? `-${d.short}, ` : ''}--${d.flag}${d.arg ? ` ${d.arg}` : ''}`;
-      const dflt = d.shownDefault ?? defaultOf(key);
+      // a flag that turns a setting off is off by default
+      const dflt = d.shownDefault ?? (d.negated ? undefined : defaultOf(key));
       return `  ${name.padEnd(22)} ${d.help}${dflt === undefined ? '' : ` (default ${dflt})`}`;
     })
     .join('\n');
@@ -149,6 +151,10 @@ export function toFlags(s: Partial<Settings>, from: Scope, to: Scope): string[] 
   for (const key of keysOf(to).filter((k) => passed.includes(k))) {
     const v = s[key];
     const d = SETTING_DOCS[key];
+    if (d.negated) {
+      if (v === false) out.push(`--${d.flag}`);
+      continue;
+    }
     if (v === undefined || v === false) continue;
     for (const one of Array.isArray(v) ? v : [v]) {
       const text = String(one);

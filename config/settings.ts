@@ -86,6 +86,7 @@ export const SettingsSchema = z.object({
   engines: z.enum(ENGINE_LAUNCHERS).default('local'),
   controller: z.enum(CONTROLLER_LAUNCHERS).default('local'),
   controllerHost: z.string().min(1).max(300).optional(),
+  supervise: z.boolean().default(true),
   hosts: hostList.optional(),
   minEngines: int(0, 100_000).optional(),
   sshPort: int(1, 65535).optional(),
@@ -128,6 +129,8 @@ export interface SettingDoc {
   scopes: readonly Scope[];
   /** may be set in the profile's tscluster.json (default true) */
   profile?: boolean;
+  /** a boolean flag that turns the setting off (`--no-supervise`: supervise false) */
+  negated?: boolean;
 }
 
 const LAUNCH: readonly Scope[] = ['start', 'engines'];
@@ -187,7 +190,7 @@ export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
     flag: 'controller-grace',
     arg: 'S',
     help: 'an engine without its controller this long (it was not restarted) exits',
-    scopes: ['engine'],
+    scopes: ['start', 'engine'],
   },
   maxRecordBytes: {
     flag: 'max-record-bytes',
@@ -227,6 +230,12 @@ export const SETTING_DOCS: Record<SettingKey, SettingDoc> = {
   },
   engines: { flag: 'engines', arg: 'L', help: `how engines are started: ${ENGINE_LAUNCHERS.join(', ')}`, scopes: LAUNCH },
   controller: { flag: 'controller', arg: 'L', help: `how the controller is started: ${CONTROLLER_LAUNCHERS.join(', ')}`, scopes: ['start'] },
+  supervise: {
+    flag: 'no-supervise',
+    negated: true,
+    help: 'start the controller alone, without the supervisor that restarts it after a crash (local controller)',
+    scopes: ['start'],
+  },
   controllerHost: { flag: 'controller-host', arg: 'HOST', help: 'with --controller ssh: the host ([user@]host) it runs on', scopes: ['start'] },
   hosts: { flag: 'hosts', arg: 'LIST', help: 'with --engines ssh: hosts and engines per host, e.g. h1:4,user@h2:2', scopes: LAUNCH },
   minEngines: {

@@ -67,7 +67,7 @@ export interface ControllerOptions {
   curveSecretKey?: string;
   /** byte limits of shared objects (the settings sharedMaxBytes, sharedObjectMaxBytes) */
   shared: SharedLimits;
-  /** how many times the supervisor restarted the controller (0: a first start); after a restart it takes up the store's unfinished tasks */
+  /** which start of the cluster's controller this is: 0 the first, N the Nth restart by its supervisor (controller/supervisor.ts) */
   restart?: number;
 }
 
@@ -83,9 +83,12 @@ export class Controller {
   #observer: HubObserver | undefined;
   clientPort = 0;
   enginePort = 0;
+  /** 0 for the first start of the cluster's controller, N for its Nth restart */
+  readonly restartCount: number;
 
   private constructor(o: ControllerOptions) {
     this.#o = o;
+    this.restartCount = o.restart ?? 0;
     // mandatory: a send to a gone peer fails instead of vanishing. Pipes are unbounded (hwm 0), so a
     // send can only fail to go through for a peer whose pipe is being torn down: sendTimeout 0 makes
     // that an immediate EAGAIN instead of a wait that would stall every later send.

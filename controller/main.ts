@@ -15,10 +15,11 @@ import { createLogger } from '../util/log.js';
 import type { Logger } from '../util/log.js';
 import { isMainModule } from '../util/main-module.js';
 import { isLoopback } from '../util/net.js';
-import { identify, pidAlive } from '../util/proc.js';
+import { identify, pidAlive, procStat } from '../util/proc.js';
 import { toFlags } from '../config/resolve.js';
 import { Adapter, parseAdapt, slurmEngineJobs } from './adapt.js';
 import { Controller } from './controller.js';
+import { readHandedKeys } from './handover.js';
 import { MemoryTaskStore } from './store/memory.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { TaskStore } from './store/store.js';
@@ -28,20 +29,30 @@ import type { Settings } from '../config/settings.js';
 export const CONTROLLER_OPTIONS: Options = partOptions('controller', {
   /** stop the cluster when this process is gone (the launcher of a cluster started from code or a notebook) */
   'owner-pid': { type: 'string' },
+  /** set by the supervisor (controller/supervisor.ts): take the cluster's keys from stdin instead of making them */
+  'keys-stdin': { type: 'boolean' },
+  /** set by the supervisor: the pid it runs as (this controller stops when it is gone), and which restart this is */
+  'supervisor-pid': { type: 'string' },
+  restart: { type: 'string' },
 });
 
 export async function runController(argv: string[]): Promise<void> {
   const { values, profile, clusterId, settings: s } = parsePartArgs(argv, 'controller', CONTROLLER_OPTIONS);
   const log = createLogger(`controller ${profile}${clusterId ? '/' + clusterId : ''}`);
   ensureProfile(profile);
+  const restart = typeof values.restart === 'string' ? Number(values.restart) : 0;
+  if (!Number.isInteger(restart) || restart < 0) throw new Error(`--restart takes a whole number >= 0, got '${String(values.restart)}'`);
+  if (restart > 0) log.info(`restart ${restart} of the controller (pid ${process.pid})`);
   const other = runningCluster(profile, clusterId);
-  if (other && other.info.controller_pid !== process.pid) {
+  // a restarted controller takes over the files of its cluster, which name the controller before it
+  if (restart === 0 && other && other.info.controller_pid !== process.pid) {
     throw new Error(
       `a cluster is already running for profile '${profile}'${clusterId ? ` and cluster id '${clusterId}'` : ''} (controller pid ${other.info.controller_pid}, ${other.path})`,
     );
   }
-  const key = newKey();
-  const curve = curveOn(s) ? curveKeyPair() : undefined;
+  const handed = values['keys-stdin'] === true ? await readHandedKeys(process.stdin) : undefined;
+  const key = handed?.key ?? newKey();
+  const curve = handed ? (handed.curve ?? undefined) : curveOn(s) ? curveKeyPair() : undefined;
   if (!curve && !isLoopback(s.ip)) {
     log.warn(`listening on ${s.ip} without CurveZMQ (--no-curve): traffic is signed but not encrypted; drop --no-curve on networks you do not trust`);
   }
@@ -61,6 +72,7 @@ export async function runController(argv: string[]): Promise<void> {
     store: openStore(profile, clusterId, s),
     shared: { maxBytes: s.sharedMaxBytes, objectMaxBytes: s.sharedObjectMaxBytes },
     onShutdown: () => finish(0),
+    restart,
   });
   // the dashboard and /metrics (its module, and prom-client, load only when served)
   const http =
@@ -68,7 +80,8 @@ export async function runController(argv: string[]): Promise<void> {
       ? await (await import('./dashboard/index.js')).serveHttp({ controller, dashboard: s.dashboard, metrics: s.metrics, profile, clusterId, log })
       : undefined;
   const ip = advertisedAddress(s);
-  writeFiles({ profile, clusterId, ip, key, curveServerKey: curve?.publicKey ?? null, controller, log, dashboard: http?.dashboard });
+  const supervisor = typeof values['supervisor-pid'] === 'string' ? Number(values['supervisor-pid']) : undefined;
+  writeFiles({ profile, clusterId, ip, key, curveServerKey: curve?.publicKey ?? null, controller, log, dashboard: http?.dashboard, supervisor });
   if (s.adapt !== undefined) {
     // engine jobs come and go with the work (--adapt MIN:MAX); their engines take the engine settings given here (--lifetime)
     const { min, max } = parseAdapt(s.adapt);
@@ -85,7 +98,8 @@ export async function runController(argv: string[]): Promise<void> {
     controller.adapter = adapter;
     adapter.start();
   }
-  stopOn(controller, typeof values['owner-pid'] === 'string' ? Number(values['owner-pid']) : undefined, log, finish);
+  const pidOf = (v: unknown): number | undefined => (typeof v === 'string' ? Number(v) : undefined);
+  stopOn(controller, pidOf(values['owner-pid']), pidOf(values['supervisor-pid']), log, finish);
 }
 
 /** The task store the settings name: the profile's SQLite file (durable), or memory (`--store none`). */
@@ -115,6 +129,8 @@ function writeFiles(o: {
   log: Logger;
   /** the dashboard's address and token: for clients only */
   dashboard: { url: string; token: string } | undefined;
+  /** the supervisor's pid: clients and engines wait for a controller it restarts */
+  supervisor: number | undefined;
 }): void {
   const common = {
     tscluster: 1 as const,
@@ -127,6 +143,7 @@ function writeFiles(o: {
     curve_serverkey: o.curveServerKey,
     controller_pid: process.pid,
     controller_start: identify(process.pid).start,
+    ...(o.supervisor !== undefined ? { supervisor_pid: o.supervisor, supervisor_start: identify(o.supervisor).start } : {}),
     created: new Date().toISOString(),
   };
   writeConnectionFile({ ...common, kind: 'engine', port: o.controller.enginePort });
@@ -139,18 +156,39 @@ function writeFiles(o: {
   o.log.info(`ready on ${hostname()}: client connection file ${clientFile}`);
 }
 
-/** Stop engines and controller on SIGINT/SIGTERM, or when the process that started the cluster is gone. */
-function stopOn(controller: Controller, owner: number | undefined, log: Logger, finish: (code: number) => never): void {
-  const stopAll = (): void =>
+/**
+ * Stop engines and controller on SIGINT/SIGTERM, or when the process that
+ * started the cluster is gone, or the supervisor that started this controller.
+ */
+function stopOn(
+  controller: Controller,
+  owner: number | undefined,
+  supervisor: number | undefined,
+  log: Logger,
+  finish: (code: number) => never,
+): void {
+  let stopping = false;
+  const stopAll = (): void => {
+    if (stopping) return;
+    stopping = true;
     void controller.stop({ engines: true }).then(
       () => finish(0),
       () => finish(1),
     );
+  };
   if (owner !== undefined) {
     // the process that started this cluster may die without stopping it (a kernel killed by Jupyter, SIGKILL)
     setInterval(() => {
       if (pidAlive(owner)) return;
       log.info(`the process that started this cluster (pid ${owner}) is gone: stopping`);
+      stopAll();
+    }, 1000).unref();
+  }
+  if (supervisor !== undefined) {
+    // a supervisor killed outright (SIGKILL) restarts nothing and is what `tscluster stop` ends: the cluster stops with it
+    setInterval(() => {
+      if (pidAlive(supervisor) && (procStat(process.pid)?.ppid ?? supervisor) === supervisor) return;
+      log.info(`the supervisor of this controller (pid ${supervisor}) is gone: stopping`);
       stopAll();
     }, 1000).unref();
   }

@@ -14,7 +14,8 @@ import { fromPosted, toPosted } from '../executor/channel-post.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
-import { outwardAddress } from '../util/net.js';
+import { isLocal, outwardAddress } from '../util/net.js';
+import { sameProcess } from '../util/proc.js';
 import { mpiPlace } from './mpi.js';
 import { setLongTimeout } from '../util/timers.js';
 import type { Timer } from '../util/timers.js';
@@ -33,6 +34,11 @@ export interface EngineOptions {
   registrationTimeoutMs: number;
   /** exit when the controller is silent this long (default: its dead_after_ms x 2, at least 10 s) */
   controllerTimeoutMs?: number;
+  /**
+   * with a supervised controller (its connection file names the supervisor, and on this machine it is alive):
+   * wait this long for it to be restarted before exiting (default 60 s)
+   */
+  controllerGraceMs?: number;
   /** called when the engine has stopped; the process should exit with the code */
   onExit: (code: number) => void;
   /**
@@ -296,7 +302,7 @@ export class Engine {
     const prevBeat = this.#lastBeat;
     this.#lastBeat = now;
     const silent = now - this.#lastController;
-    if (silent > this.#controllerTimeoutMs) {
+    if (silent > this.#controllerTimeoutMs && !(this.#supervised() && silent <= (this.#o.controllerGraceMs ?? 60_000))) {
       this.#o.log.error(`the controller has been silent for ${Math.round(silent / 1000)} s: it is gone; exiting`);
       this.stop(1);
       return;
@@ -304,6 +310,13 @@ export class Engine {
     this.#ep.send(undefined, 'heartbeat', this.#usage(now - prevBeat));
     // replies sent well before the controller last spoke have reached it
     this.#sent.prune(this.#lastController - 5000);
+  }
+
+  /** May a supervisor restart the controller? (Its file names one; on this machine, it must be alive.) */
+  #supervised(): boolean {
+    const { supervisor_pid: pid, supervisor_start: start, ip } = this.#o.info;
+    if (pid === undefined) return false;
+    return !isLocal(ip) || sameProcess({ pid, start: start ?? null, cmd: null });
   }
 
   /** CPU (percent of one core, over `wallMs`) and memory of this process, for the heartbeat. */

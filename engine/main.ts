@@ -30,7 +30,7 @@ export async function runEngine(argv: string[]): Promise<Engine> {
     file,
     log,
     registrationTimeoutMs: Math.max(1000, deadline - Date.now()),
-    controllerTimeoutMs: s.controllerGraceS * 1000,
+    controllerGraceMs: s.controllerGraceS * 1000,
     ...(s.maxMemoryMb !== undefined ? { maxMemoryMb: s.maxMemoryMb } : {}),
     onExit: (code) => process.exit(code),
   });

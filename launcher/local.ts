@@ -3,7 +3,17 @@ import type { LaunchRecord } from '../profiles/index.js';
 import { logPath } from '../profiles/index.js';
 import type { LaunchStatus, Launcher, PartSpec } from './launcher.js';
 import { signalPid } from '../util/proc.js';
-import { CONTROLLER_SCRIPT, ENGINE_SCRIPT, markRun, runLogTail, running, spawnDetached, terminate, waitEnded } from './processes.js';
+import {
+  CONTROLLER_SCRIPT,
+  ENGINE_SCRIPT,
+  SUPERVISOR_SCRIPT,
+  markRun,
+  runLogTail,
+  running,
+  spawnDetached,
+  terminate,
+  waitEnded,
+} from './processes.js';
 import type { RunLog } from './processes.js';
 
 type LocalRecord = Extract<LaunchRecord, { launcher: 'local' }>;
@@ -13,12 +23,17 @@ export class LocalLauncher implements Launcher<LocalRecord> {
   /** the log of each process this launcher started in this process, marked at its run */
   readonly #logs = new Map<number, RunLog>();
 
+  /**
+   * Engines, or the controller: by default its supervisor (controller/supervisor.ts), which starts
+   * the controller and starts it again after a crash; with `supervise` off the controller alone.
+   */
   start(spec: PartSpec): Promise<LocalRecord> {
-    const script = spec.part === 'controller' ? CONTROLLER_SCRIPT : ENGINE_SCRIPT;
+    const supervisor = spec.part === 'controller' && spec.settings.supervise;
+    const script = spec.part === 'controller' ? (supervisor ? SUPERVISOR_SCRIPT : CONTROLLER_SCRIPT) : ENGINE_SCRIPT;
     const log = markRun(logPath(spec.profile, spec.clusterId, spec.part), spec.part === 'controller' ? 'controller' : `${spec.n} engine(s)`);
     const processes = Array.from({ length: spec.n }, () => spawnDetached(script, spec.args, log.path));
     for (const p of processes) this.#logs.set(p.pid, log);
-    return Promise.resolve({ launcher: 'local', processes });
+    return Promise.resolve({ launcher: 'local', processes, ...(supervisor ? { supervisor: true } : {}) });
   }
 
   poll(rec: LocalRecord): Promise<LaunchStatus> {
@@ -44,6 +59,7 @@ export class LocalLauncher implements Launcher<LocalRecord> {
 
   describe(rec: LocalRecord): string {
     const n = rec.processes.length;
+    if (rec.supervisor) return `local: 1 process (pid ${rec.processes.map((p) => p.pid).join(', ')}: the controller's supervisor)`;
     return `local: ${n} process${n === 1 ? '' : 'es'}${n ? ` (pid${n === 1 ? '' : 's'} ${rec.processes.map((p) => p.pid).join(', ')})` : ''}`;
   }
 }

@@ -13,6 +13,7 @@ import { identify, sameProcess, signalPid, waitUntilGone } from '../util/proc.js
 import { tailFile } from '../util/tail.js';
 
 export const CONTROLLER_SCRIPT = fileURLToPath(new URL('../controller/main.js', import.meta.url));
+export const SUPERVISOR_SCRIPT = fileURLToPath(new URL('../controller/supervisor.js', import.meta.url));
 export const ENGINE_SCRIPT = fileURLToPath(new URL('../engine/main.js', import.meta.url));
 
 /** How children of this process ended, exit code or signal, by pid (a dead child must not look alive before it is reaped). */

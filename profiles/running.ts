@@ -18,16 +18,21 @@ export function runningCluster(profile: string, clusterId: string): { info: Conn
   if (!existsSync(path)) return undefined;
   try {
     const r = readConnectionFile('client', { profile, clusterId });
-    return controllerRuns(r.info) || remoteController(profile, clusterId) ? r : undefined;
+    return controllerRuns(r.info) || recordedRunning(readClusterState(profile, clusterId)) ? r : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Is the cluster's controller recorded as running on another host (ssh, Slurm)? Its pid cannot be checked here. */
-function remoteController(profile: string, clusterId: string): boolean {
-  const state = readClusterState(profile, clusterId);
-  return typeof state === 'object' && state.controller.launcher !== 'local';
+/**
+ * Is the cluster's controller recorded as running: on another host (ssh,
+ * Slurm: its pid cannot be checked here), or here under a supervisor that
+ * lives (its controller may be between a crash and its restart)?
+ */
+function recordedRunning(state: ClusterState | 'corrupt' | undefined): boolean {
+  if (typeof state !== 'object') return false;
+  const c = state.controller;
+  return c.launcher !== 'local' || (c.supervisor === true && c.processes.some(sameProcess));
 }
 
 export interface ClusterEntry {
@@ -72,7 +77,7 @@ export function listClusters(): ClusterEntry[] {
       try {
         const r = readConnectionFile('client', { profile, clusterId });
         controllerPid = r.info.controller_pid;
-        running = controllerRuns(r.info) || (typeof state === 'object' && state.controller.launcher !== 'local');
+        running = controllerRuns(r.info) || recordedRunning(state);
         clientFile = r.path;
       } catch {
         // no or bad connection file: the state file may still name the processes

@@ -63,7 +63,8 @@ export type SlurmJob = z.infer<typeof SlurmJobSchema>;
 
 /** What one launcher started: processes of this machine, processes on ssh hosts, an mpiexec, Slurm jobs. */
 export const LaunchRecordSchema = z.discriminatedUnion('launcher', [
-  z.object({ launcher: z.literal('local'), processes: z.array(ProcessRecordSchema) }),
+  /** `supervisor`: the one process is the controller's supervisor (controller/supervisor.ts), whose child the controller is */
+  z.object({ launcher: z.literal('local'), processes: z.array(ProcessRecordSchema), supervisor: z.boolean().optional() }),
   z.object({ launcher: z.literal('ssh'), ssh: SshOptionsSchema, hosts: z.array(SshHostRecordSchema) }),
   /** the mpiexec process (its ranks are the engines) */
   z.object({

@@ -39,7 +39,8 @@ describe('controller loss', () => {
     const profile = 'lost';
     const known = new Set<number>();
     try {
-      const r = await runCli(['start', '-n', '2', '--daemon', '--profile', profile], { timeoutMs: 90000 });
+      // the bare controller: a supervised one would be restarted (test/supervisor.test.ts)
+      const r = await runCli(['start', '-n', '2', '--daemon', '--no-supervise', '--profile', profile], { timeoutMs: 90000 });
       for (const p of statePids(root, profile)) known.add(p);
       assert.equal(r.code, 0, showResult(r));
       const state = readState(root, profile);
@@ -100,7 +101,7 @@ describe('clean shutdown', () => {
       for (const e of rc.engines) known.add(e.pid);
       assert.deepEqual(await rc.loadBalancedView().map((x: number) => -x, [1, 2]), [-1, -2]);
       await rc.close();
-      assert.equal(known.size, 3);
+      assert.equal(known.size, 4, 'the supervisor, its controller and 2 engines');
       const stopped = await runCli(['stop', '--profile', profile], { timeoutMs: 60000 });
       assert.equal(stopped.code, 0, showResult(stopped));
       await assertAllGone([...known], 'after `tscluster stop`');
@@ -122,7 +123,7 @@ describe('clean shutdown', () => {
     try {
       await out.waitForLine(/press Ctrl-C/, child, 90000, err);
       for (const p of statePids(root, profile)) known.add(p);
-      assert.equal(known.size, 4, 'the cli, a controller and 2 engines');
+      assert.equal(known.size, 5, "the cli, the controller's supervisor, the controller and 2 engines");
       child.kill('SIGINT');
       const code = await waitExit(child, 30000);
       assert.equal(code, 0, `exit code\nstdout:\n${out.text}\nstderr:\n${err.text}`);

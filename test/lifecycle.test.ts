@@ -123,7 +123,10 @@ describe('the tscluster command line', () => {
     const clusterId = 'k1';
     const known = new Set<number>();
     try {
-      const started = await runCli(['start', '-n', '2', '--daemon', '--profile', profile, '--cluster-id', clusterId], { timeoutMs: 90000 });
+      // the bare controller: a supervised one would be restarted (test/supervisor.test.ts)
+      const started = await runCli(['start', '-n', '2', '--daemon', '--no-supervise', '--profile', profile, '--cluster-id', clusterId], {
+        timeoutMs: 90000,
+      });
       const state = readState(root, profile, clusterId);
       if (state) for (const p of [state.controller_pid, ...state.engine_pids]) known.add(p);
       assert.equal(started.code, 0, showResult(started));
@@ -354,7 +357,7 @@ describe('from code', () => {
   test('engines of a SIGKILLed controller exit by themselves; cluster.stop() then cleans up without waiting on them', async () => {
     let cluster: Cluster | undefined;
     try {
-      cluster = await Cluster.start({ n: 2, profile: 'orphans', shutdownAtExit: false });
+      cluster = await Cluster.start({ n: 2, profile: 'orphans', shutdownAtExit: false, supervise: false });
       const engines = cluster.enginePids;
       process.kill(cluster.controllerPid, 'SIGKILL');
       // engines give up on a controller silent for 10 s (README, Reliability)

@@ -204,7 +204,7 @@ describe('mpi launcher with an mpiexec that is not Open MPI', () => {
         rc.engines.map((e) => `${e.mpi?.rank}/3`),
       );
       running = ours().map((p) => p.pid);
-      assert.equal(running.length, 1 + 1 + 3, 'the controller, the mpiexec stand-in, three ranks');
+      assert.equal(running.length, 1 + 1 + 1 + 3, "the controller's supervisor, the controller, the mpiexec stand-in, three ranks");
     } finally {
       await cluster.stop();
     }
@@ -212,7 +212,8 @@ describe('mpi launcher with an mpiexec that is not Open MPI', () => {
   });
 
   test('its mpiexec and the controller SIGKILLed, the ranks live on (their output goes to the log itself); tscluster stop finds them by the mark of their job and ends them', async () => {
-    await startCli('orphan-mark', ['-n', '2', '--mpiexec', fakeHydra()]);
+    // the bare controller, SIGKILLed below (a supervised one would be restarted)
+    await startCli('orphan-mark', ['-n', '2', '--mpiexec', fakeHydra(), '--no-supervise']);
     const mpiexec = mpiRecords('orphan-mark')[0]!.processes[0]!.pid;
     const controller = state('orphan-mark').controller.processes[0]!.pid;
     const rc = await Client.connect({ profile: 'orphan-mark' });
@@ -248,8 +249,10 @@ describeGated(openMpi, 'mpi launcher: engines as the ranks of one mpiexec job (O
     assert.equal(rec.n, 4);
     const mpiexec = rec.processes[0]!.pid;
     assert.match(started.stdout, new RegExp(`mpi: 4 ranks of mpiexec \\(pid ${mpiexec}\\)`));
-    const controller = state('cli').controller.processes[0]!.pid;
+    // the recorded process is the controller's supervisor; the controller is its child, named by the connection file
+    const supervisor = state('cli').controller.processes[0]!.pid;
     const rc = await Client.connect({ profile: 'cli' });
+    const controller = rc.cluster.controllerPid;
     let running: { pid: number; cmd: string }[];
     try {
       const engines = rc.engines;
@@ -275,13 +278,17 @@ describeGated(openMpi, 'mpi launcher: engines as the ranks of one mpiexec job (O
         engines.map((e) => ({ pid: e.pid, rank: String(e.mpi?.rank), size: '4' })),
       );
       const row = (await listJson()).find((r) => r.profile === 'cli');
-      assert.deepEqual(row?.launched, [`local: 1 process (pid ${controller})`, `mpi: 4 ranks of mpiexec (pid ${mpiexec})`]);
-      // what runs: the controller, mpiexec and its 4 ranks, and whatever helpers mpiexec started (none are expected here)
+      assert.deepEqual(row?.launched, [
+        `local: 1 process (pid ${supervisor}: the controller's supervisor)`,
+        `mpi: 4 ranks of mpiexec (pid ${mpiexec})`,
+      ]);
+      // what runs: the supervisor, the controller, mpiexec and its 4 ranks, and whatever helpers mpiexec started (none are expected here)
       running = ours();
       const pids = running.map((p) => p.pid);
-      for (const p of [controller, mpiexec, ...engines.map((e) => e.pid)]) assert.ok(pids.includes(p), `pid ${p} runs`);
-      const helpers = running.filter((p) => ![controller, mpiexec, ...engines.map((e) => e.pid)].includes(p.pid));
-      assert.deepEqual(helpers, [], 'no process besides the controller, mpiexec and the ranks');
+      const expected = [supervisor, controller, mpiexec, ...engines.map((e) => e.pid)];
+      for (const p of expected) assert.ok(pids.includes(p), `pid ${p} runs`);
+      const helpers = running.filter((p) => !expected.includes(p.pid));
+      assert.deepEqual(helpers, [], 'no process besides the supervisor, the controller, mpiexec and the ranks');
     } finally {
       await rc.close();
     }
@@ -343,7 +350,7 @@ describeGated(openMpi, 'mpi launcher: engines as the ranks of one mpiexec job (O
       const seen = await rc.directView().apply(() => `${process.env.OMPI_COMM_WORLD_RANK}/${process.env.OMPI_COMM_WORLD_SIZE}`);
       assert.deepEqual([...seen].sort(), ['0/2', '0/2', '1/2', '1/2']);
       running = ours().map((p) => p.pid);
-      assert.equal(running.length, 1 + 2 + 4, 'the controller, two mpiexecs, four ranks');
+      assert.equal(running.length, 1 + 1 + 2 + 4, "the controller's supervisor, the controller, two mpiexecs, four ranks");
     } finally {
       await cluster.stop();
     }
@@ -389,7 +396,7 @@ describeGated(openMpi, 'mpi launcher: engines as the ranks of one mpiexec job (O
     try {
       await out.waitForLine(/press Ctrl-C/, child, 60_000, err);
       const running = ours().map((p) => p.pid);
-      assert.equal(running.length, 1 + 1 + 1 + 2, 'tscluster start, the controller, mpiexec, two ranks');
+      assert.equal(running.length, 1 + 1 + 1 + 1 + 2, "tscluster start, the controller's supervisor, the controller, mpiexec, two ranks");
       child.kill('SIGINT');
       assert.equal(await waitExit(child, 30_000), 0, `${out.text}\n${err.text}`);
       assert.match(out.text, /stopped/);
@@ -488,7 +495,7 @@ describeGated(openMpi, 'mpi launcher: engines as the ranks of one mpiexec job (O
   });
 
   test('mpiexec SIGKILLed: Open MPI leaves its ranks running and registered; with their controller killed too, tscluster stop ends them', async () => {
-    await startCli('orphan', ['-n', '3']);
+    await startCli('orphan', ['-n', '3', '--no-supervise']);
     const [rec] = mpiRecords('orphan');
     assert.ok(rec);
     const mpiexec = rec.processes[0]!.pid;

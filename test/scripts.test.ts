@@ -281,7 +281,7 @@ describe('failures of the cluster itself', () => {
   });
 
   test('a controller that dies: multi-task calls reject with one ConnectionLost; later calls say the connection was lost', async () => {
-    const c = await Cluster.start({ n: 2, profile: 'dies', shutdownAtExit: false });
+    const c = await Cluster.start({ n: 2, profile: 'dies', shutdownAtExit: false, supervise: false });
     const pids = [c.controllerPid, ...c.enginePids];
     try {
       const rc = await Client.connect({ profile: 'dies' });

@@ -366,7 +366,8 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
   });
 
   test('--adapt 1:2: starts with MIN engines, grows to MAX under work, never goes below MIN', async () => {
-    const r = await start('adaptmin', '--adapt', '1:2', '--adapt-idle', '2');
+    // the bare controller, SIGKILLed below (a supervised one would be restarted)
+    const r = await start('adaptmin', '--adapt', '1:2', '--adapt-idle', '2', '--no-supervise');
     assert.equal(r.code, 0, showResult(r));
     const rc = await connect('adaptmin');
     assert.equal(rc.ids.length, 1, 'the start waited for MIN engines');

@@ -565,6 +565,8 @@ describeGated(hostsGate(), 'ssh launcher: controller on A, engines on B and C', 
         '--daemon',
         '--profile',
         'orphan',
+        // the bare controller, SIGKILLed below (a supervised one would be restarted)
+        '--no-supervise',
         '--ip',
         a.ip,
         '--engines',

@@ -55,3 +55,8 @@ export async function outwardAddress(host: string, port: number): Promise<string
     sock.close();
   }
 }
+
+/** Does this address mean a process on this machine (so its pid can be checked)? */
+export function isLocal(ip: string): boolean {
+  return isLoopback(ip) || ip === '0.0.0.0';
+}

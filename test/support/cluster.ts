@@ -19,7 +19,8 @@ import { assertAllGone, runCli } from './processes.js';
  * engines (and `extraPids`) are gone; leftovers are SIGKILLed, then reported.
  */
 export async function stopCluster(cluster: Cluster | undefined, extraPids: readonly number[] = []): Promise<void> {
-  const pids = [...(cluster ? [cluster.controllerPid, ...cluster.enginePids] : []), ...extraPids];
+  const supervisor = cluster?.supervisorPid ?? null;
+  const pids = [...(cluster ? [cluster.controllerPid, ...cluster.enginePids] : []), ...(supervisor !== null ? [supervisor] : []), ...extraPids];
   let stopError: unknown;
   try {
     await cluster?.stop();
@@ -149,7 +150,10 @@ export async function listJson(): Promise<ListRow[]> {
 // ------------------------------------------------------------------ cluster files
 
 export interface StateFile {
+  /** the controller: under a supervisor, the one its client connection file names (the supervisor's while there is none) */
   controller_pid: number;
+  /** the controller's supervisor (controller/supervisor.ts), null for a controller started alone (--no-supervise) */
+  supervisor_pid: number | null;
   engine_pids: number[];
 }
 
@@ -209,6 +213,7 @@ interface RecordedProcess {
 interface LaunchRecordFile {
   launcher: string;
   processes: RecordedProcess[];
+  supervisor?: boolean;
 }
 
 /** The pids of the cluster state file (what its launchers recorded), or undefined when there is none. */
@@ -216,16 +221,25 @@ export function readState(root: string, profile = 'default', clusterId = ''): St
   const p = stateFilePath(root, profile, clusterId);
   if (!existsSync(p)) return undefined;
   const s = JSON.parse(readFileSync(p, 'utf8')) as { controller: LaunchRecordFile; engines: LaunchRecordFile[] };
-  const controller = s.controller.processes[0]?.pid;
-  assert.equal(typeof controller, 'number', `${p}: controller.processes[0].pid`);
+  const recorded = s.controller.processes[0]?.pid;
+  assert.equal(typeof recorded, 'number', `${p}: controller.processes[0].pid`);
   assert.ok(Array.isArray(s.engines), `${p}: engines`);
-  return { controller_pid: controller!, engine_pids: s.engines.flatMap((r) => r.processes.map((x) => x.pid)) };
+  const supervisor = s.controller.supervisor === true ? recorded! : null;
+  let controller = recorded!;
+  if (supervisor !== null && existsSync(connectionFile(root, 'client', profile, clusterId))) {
+    try {
+      controller = readConnectionFile(root, 'client', profile, clusterId).controller_pid;
+    } catch {
+      // being rewritten: the supervisor's pid stands for it
+    }
+  }
+  return { controller_pid: controller, supervisor_pid: supervisor, engine_pids: s.engines.flatMap((r) => r.processes.map((x) => x.pid)) };
 }
 
-/** Every pid of the cluster state file (controller first), or none when there is no state file. */
+/** Every pid of the cluster state file (its supervisor and controller first), or none when there is no state file. */
 export function statePids(root: string, profile = 'default', clusterId = ''): number[] {
   const s = readState(root, profile, clusterId);
-  return s ? [s.controller_pid, ...s.engine_pids] : [];
+  return s ? [...(s.supervisor_pid !== null ? [s.supervisor_pid] : []), s.controller_pid, ...s.engine_pids] : [];
 }
 
 /** A list of consecutive integers 0..n-1. */

@@ -80,6 +80,8 @@ describe('resolveSettings', () => {
       mpiexec: 'mpiexec',
       adaptIdleS: 60,
       dashboard: 'on',
+      // a local controller runs under its supervisor unless --no-supervise
+      supervise: true,
     });
     assert.deepEqual(pick(resolveSettings('engine'), 'engine'), { timeoutS: 30, controllerGraceS: 60, maxMemoryMb: undefined, lifetimeS: undefined });
   });
@@ -266,6 +268,7 @@ describe('the command line of the settings', () => {
       ['controller', { adapt: '1:8', adaptIdleS: 30, partition: 'debug' }],
       ['controller', { dashboard: '0.0.0.0:8080', metrics: '9464' }],
       ['start', { dashboard: 'off', metrics: '[::1]:0' }],
+      ['start', { supervise: false }],
       ['engine', { timeoutS: 2.5, maxMemoryMb: 256, lifetimeS: 3600 }],
     ];
     for (const [scope, options] of cases) {
@@ -287,6 +290,10 @@ describe('the command line of the settings', () => {
       '127.0.0.1',
     ]);
     assert.deepEqual(toFlags({ curve: true, hwm: undefined }, 'start', 'start'), ['--curve']);
+    // a flag that turns a setting off: given when the setting is off, else not
+    assert.deepEqual(toFlags({ supervise: false }, 'start', 'start'), ['--no-supervise']);
+    assert.deepEqual(toFlags({ supervise: true }, 'start', 'start'), []);
+    assert.equal(resolveSettings('start', { flags: { 'no-supervise': true } }).supervise, false);
     // passed on to a controller: only what both take, so the controller's own settings (its ports) come from its profile
     assert.deepEqual(toFlags(resolveSettings('start', { options: { n: 2 } }), 'start', 'controller'), [
       '--scheme',
