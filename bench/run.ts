@@ -8,11 +8,12 @@
  * ratio = how many times better tscluster is (ipyparallel / tscluster for
  * times and sizes, tscluster / ipyparallel for rates).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from '../index.js';
+import { storePath } from '../profiles/index.js';
 import { timeDaemonStart, withCluster } from './clusters.js';
 import { ipyparallelVersion, runIpyparallel } from './ipyparallel.js';
 import { watchDashboard } from './dashboard-load.js';
@@ -42,6 +43,7 @@ const WORKLOADS: Record<string, Workload> = {
   pull_MBps: { unit: 'MB/s', better: 'higher' },
   cpu_speedup: { unit: 'x', better: 'higher' },
   controller_rss_MB: { unit: 'MB', better: 'lower' },
+  store_disk_MB: { unit: 'MB', better: 'lower' },
   ...STREAM_WORKLOADS,
 };
 
@@ -191,6 +193,9 @@ async function controllerMemory(lb: View, pid: number, z: Sizes, out: Record<str
     done += k;
   }
   out.controller_rss_MB = rssMB(pid);
+  // the SQLite store after those tasks: file and write-ahead log (bounded by --max-records and --max-record-bytes)
+  const db = storePath('bench', '');
+  out.store_disk_MB = [db, `${db}-wal`, `${db}-shm`].reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0) / 1024 ** 2;
 }
 
 /**
@@ -298,6 +303,7 @@ export function rows(ts: Record<string, number>, ipp: Record<string, number> | u
     if (row.workload === 'lb_throughput_dashboard_watched_tasks_per_s') row.note = dashboardNote(ts);
     if (row.workload === 'lb_throughput_dashboard_off_tasks_per_s') row.note = 'tscluster with --dashboard off; ipyparallel at its default';
     if (row.workload === 'lb_throughput_store_none_tasks_per_s') row.note = storeNote(ts);
+    if (row.workload === 'store_disk_MB') row.note = 'the SQLite store (file and log) after the controller-memory burst of tasks';
     if (row.workload === 'controller_restart_s')
       row.note = 'SIGKILL of the controller to the next task done by a connected client (ipyparallel: its controller does not come back)';
     if (row.workload === 'lb_throughput_prefetch1_tasks_per_s')

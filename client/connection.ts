@@ -241,7 +241,9 @@ export class Connection {
   /** The controller seems gone: lost, unless a supervisor may bring it back (then wait for it, up to the grace period). */
   #suspect(why: string): void {
     const i = this.#info;
-    if (this.#local && (i.supervisor_pid === undefined || !sameProcess({ pid: i.supervisor_pid, start: i.supervisor_start ?? null, cmd: null }))) {
+    const supervised =
+      i.supervisor_pid !== undefined && (!this.#local || sameProcess({ pid: i.supervisor_pid, start: i.supervisor_start ?? null, cmd: null }));
+    if (!supervised) {
       this.#lost(why);
       return;
     }

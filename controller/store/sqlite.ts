@@ -93,6 +93,7 @@ export class SqliteTaskStore implements TaskStore {
   readonly #dirty = new Map<string, Dirty>();
   /** unfinished tasks (their records, by reference) */
   readonly #live = new Map<string, Dirty>();
+  /** outcomes of tasks finished lately (older ones are read from the file) */
   readonly #outcomes = new Map<string, Outcome>();
   readonly #outcomeOrder = new Fifo<string>();
   /** replies too large for the file, newest last */
@@ -105,6 +106,7 @@ export class SqliteTaskStore implements TaskStore {
   readonly #update: Statement;
   readonly #finish: Statement;
   readonly #get: Statement;
+  readonly #getRecord: Statement;
   readonly #setMeta: Statement;
   readonly #getMeta: Statement;
   readonly #write: (items: Dirty[]) => void;
@@ -125,6 +127,7 @@ export class SqliteTaskStore implements TaskStore {
       'UPDATE tasks SET finished = 1, record = ?, request = NULL, client = NULL, reply = ?, reply_bytes = ?, reply_note = ? WHERE msg_id = ?',
     );
     this.#get = db.prepare('SELECT * FROM tasks WHERE msg_id = ?');
+    this.#getRecord = db.prepare('SELECT finished, record FROM tasks WHERE msg_id = ?');
     this.#setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
     this.#getMeta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
     this.#write = db.transaction((items: Dirty[]) => {
@@ -136,18 +139,6 @@ export class SqliteTaskStore implements TaskStore {
     };
     this.#finishedRows = totals.n;
     this.#replyBytes = totals.bytes;
-    this.#loadOutcomes();
-  }
-
-  #loadOutcomes(): void {
-    const rows = this.#db.prepare('SELECT msg_id, record FROM tasks WHERE finished = 1 ORDER BY seq DESC LIMIT ?').all(this.limits.maxOutcomes) as {
-      msg_id: string;
-      record: string;
-    }[];
-    for (const row of rows.reverse()) {
-      const r = JSON.parse(row.record) as TaskRecord;
-      this.#rememberOutcome(r);
-    }
   }
 
   #rememberOutcome(r: TaskRecord): void {
@@ -255,7 +246,12 @@ export class SqliteTaskStore implements TaskStore {
   outcome(msgId: string): Outcome | 'pending' | undefined {
     const o = this.#outcomes.get(msgId);
     if (o) return o;
-    return this.#live.has(msgId) ? 'pending' : undefined;
+    if (this.#live.has(msgId)) return 'pending';
+    // finished before this controller started (or its outcome left memory): read from the file
+    const row = this.#getRecord.get(msgId) as Pick<Row, 'finished' | 'record'> | undefined;
+    if (!row || row.finished === 0) return undefined;
+    const r = JSON.parse(row.record) as TaskRecord;
+    return { ok: r.status === 'done', engineId: r.engineId };
   }
 
   query(q: TaskQuery): TaskRecord[] {
