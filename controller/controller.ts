@@ -258,6 +258,8 @@ export class Controller {
   set observer(m: HubObserver) {
     this.#observer = m;
     this.#p.tasks.observer = m;
+    // tasks taken up from the store after a restart were there before it
+    for (const t of this.#p.tasks.pending()) m.submitted(t.record);
   }
 
   /** Counters of the hub (what `rc.stats()` answers). */

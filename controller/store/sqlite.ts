@@ -302,6 +302,8 @@ export class SqliteTaskStore implements TaskStore {
       this.#live.set(record.msgId, d);
       out.push({ record, request: { frames: decodeFrames(row.request), client: row.client } });
     }
+    // counted as submitted to this store, so that submitted - completed stays the number unfinished
+    this.#submitted += out.length;
     return out;
   }
 

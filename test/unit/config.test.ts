@@ -78,6 +78,7 @@ describe('resolveSettings', () => {
       controller: 'local',
       remoteCmd: 'tscluster',
       mpiexec: 'mpiexec',
+      controllerGraceS: 60,
       adaptIdleS: 60,
       dashboard: 'on',
       // a local controller runs under its supervisor unless --no-supervise
