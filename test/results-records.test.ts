@@ -138,7 +138,7 @@ describe('result records and errors on a 3-engine cluster', () => {
       assert.equal(await rc2!.getResult(b.msgIds[0]!).get({ timeoutMs: 10000 }), 'b');
     });
 
-    test('the record store is bounded: of 1,101 finished tasks the latest 1024 are kept, the oldest are gone', async () => {
+    test('the record store is bounded: of 1,101 finished tasks the latest 1024 (to 1034) are kept, the oldest are gone', async () => {
       await waitIdle(rc);
       await rc.purgeResults('all');
       const lb = rc.loadBalancedView();
@@ -156,12 +156,12 @@ describe('result records and errors on a 3-engine cluster', () => {
           .slice(-10)
           .map((x) => [x]),
       );
-      // exactly the bound (--max-records 1024) is kept
+      // the bound (--max-records 1024) is kept: the SQLite store culls in batches once 1% over (10 here)
       const all = rc2!.getResult([oldest.msgIds[0]!, ...map.msgIds]);
       await all.wait(30000);
       assert.equal(all.ready(), true);
       const kept = all.metadata.filter((m) => m.status === 'ok').length;
-      assert.equal(kept, 1024, `records kept: ${kept}`);
+      assert.ok(kept >= 1024 && kept <= 1034, `records kept: ${kept}`);
       // the ones kept are the latest to finish: everything from the end back is there
       assert.equal(all.metadata.at(-1)!.status, 'ok');
       assert.equal(all.metadata[0]!.status, 'error');

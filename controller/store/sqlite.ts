@@ -10,8 +10,8 @@
  * per event-loop turn, not one per status change.
  *
  * Bounded on disk as the memory store is in memory: finished rows beyond
- * `maxRecords`, or replies beyond `maxBytes` in total, are deleted oldest
- * first; a reply larger than `resultMaxBytes` is kept in memory only (the
+ * `maxRecords` (deleted in batches, once 1% over), or replies beyond
+ * `maxBytes` in total, are deleted oldest first; a reply larger than `resultMaxBytes` is kept in memory only (the
  * row says so), and only the last `maxMemoryResults` of those.
  */
 import { mkdirSync } from 'node:fs';
@@ -36,19 +36,19 @@ export interface SqliteStoreLimits {
   maxMemoryResults: number;
 }
 
+// small columns first: reading one after a large blob would walk the blob's overflow pages
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tasks (
   seq INTEGER PRIMARY KEY,
-  msg_id TEXT NOT NULL UNIQUE,
+  msg_id TEXT NOT NULL,
   finished INTEGER NOT NULL,
-  record TEXT NOT NULL,
-  request BLOB,
-  client BLOB,
-  reply BLOB,
   reply_bytes INTEGER NOT NULL DEFAULT 0,
-  reply_note TEXT
+  reply_note TEXT,
+  record TEXT NOT NULL,
+  client BLOB,
+  request BLOB,
+  reply BLOB
 );
-CREATE INDEX IF NOT EXISTS unfinished ON tasks(seq) WHERE finished = 0;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
@@ -56,8 +56,8 @@ interface Dirty {
   record: TaskRecord;
   request: StoredRequest | undefined;
   reply: readonly Buffer[] | undefined;
-  /** its row exists */
-  written: boolean;
+  /** its row's rowid, once written */
+  seq: number | undefined;
 }
 
 interface Row {
@@ -91,6 +91,11 @@ export class SqliteTaskStore implements TaskStore {
   readonly limits: SqliteStoreLimits;
   readonly #db: Database.Database;
   readonly #dirty = new Map<string, Dirty>();
+  /**
+   * every row's rowid by msg_id (no index on msg_id in the file: each insert and
+   * delete then writes one b-tree, not two)
+   */
+  readonly #seqOf = new Map<string, number>();
   /** unfinished tasks (their records, by reference) */
   readonly #live = new Map<string, Dirty>();
   /** outcomes of tasks finished lately (older ones are read from the file) */
@@ -99,6 +104,8 @@ export class SqliteTaskStore implements TaskStore {
   /** replies too large for the file, newest last */
   readonly #memReplies = new Map<string, readonly Buffer[]>();
   #finishedRows: number;
+  /** finished rows allowed over maxRecords before a cull (1%: 0 below 100 records) */
+  readonly #slack: number;
   #replyBytes: number;
   #submitted = 0;
   #completed = 0;
@@ -107,6 +114,8 @@ export class SqliteTaskStore implements TaskStore {
   readonly #finish: Statement;
   readonly #get: Statement;
   readonly #getRecord: Statement;
+  readonly #oldest: Statement;
+  readonly #deleteTo: Statement;
   readonly #setMeta: Statement;
   readonly #getMeta: Statement;
   readonly #write: (items: Dirty[]) => void;
@@ -115,6 +124,7 @@ export class SqliteTaskStore implements TaskStore {
     this.#db = db;
     this.where = where;
     this.limits = { maxRecords: 100_000, maxBytes: 1024 ** 3, resultMaxBytes: 1024 ** 2, maxOutcomes: 200_000, maxMemoryResults: 64, ...limits };
+    this.#slack = Math.floor(this.limits.maxRecords / 100);
     db.pragma('journal_mode = WAL');
     // a killed process loses nothing WAL has written; the OS syncs it (a power cut may lose the last transactions)
     db.pragma('synchronous = NORMAL');
@@ -122,17 +132,25 @@ export class SqliteTaskStore implements TaskStore {
     db.exec(SCHEMA);
     db.prepare('SELECT count(*) FROM tasks').pluck().get(); // a corrupt file fails here, at open
     this.#insert = db.prepare('INSERT INTO tasks (msg_id, finished, record, request, client) VALUES (?, 0, ?, ?, ?)');
-    this.#update = db.prepare('UPDATE tasks SET record = ? WHERE msg_id = ?');
+    this.#update = db.prepare('UPDATE tasks SET record = ? WHERE seq = ?');
     this.#finish = db.prepare(
-      'UPDATE tasks SET finished = 1, record = ?, request = NULL, client = NULL, reply = ?, reply_bytes = ?, reply_note = ? WHERE msg_id = ?',
+      'UPDATE tasks SET finished = 1, record = ?, request = NULL, client = NULL, reply = ?, reply_bytes = ?, reply_note = ? WHERE seq = ?',
     );
-    this.#get = db.prepare('SELECT * FROM tasks WHERE msg_id = ?');
-    this.#getRecord = db.prepare('SELECT finished, record FROM tasks WHERE msg_id = ?');
+    this.#get = db.prepare('SELECT * FROM tasks WHERE seq = ?');
+    this.#getRecord = db.prepare('SELECT finished, record FROM tasks WHERE seq = ?');
+    this.#oldest = db.prepare('SELECT seq, msg_id AS id, reply_bytes AS bytes FROM tasks WHERE finished = 1 ORDER BY seq LIMIT ?');
+    this.#deleteTo = db.prepare('DELETE FROM tasks WHERE finished = 1 AND seq <= ?');
     this.#setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
     this.#getMeta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
     this.#write = db.transaction((items: Dirty[]) => {
       for (const d of items) this.#writeOne(d);
+      // in the same transaction: one commit per flush
+      // deleting a row rewrites its page: a batch at a time (past 1% over) costs far less than a row per flush
+      if (this.#finishedRows > this.limits.maxRecords + this.#slack || this.#replyBytes > this.limits.maxBytes) this.#cull();
     });
+    for (const row of db.prepare('SELECT seq, msg_id AS id FROM tasks').iterate() as IterableIterator<{ seq: number; id: string }>) {
+      this.#seqOf.set(row.id, row.seq);
+    }
     const totals = db.prepare('SELECT count(*) AS n, total(reply_bytes) AS bytes FROM tasks WHERE finished = 1').get() as {
       n: number;
       bytes: number;
@@ -148,7 +166,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   add(record: TaskRecord, request?: StoredRequest): void {
-    const d: Dirty = { record, request, reply: undefined, written: false };
+    const d: Dirty = { record, request, reply: undefined, seq: undefined };
     this.#live.set(record.msgId, d);
     this.#dirty.set(record.msgId, d);
     this.#submitted++;
@@ -175,19 +193,19 @@ export class SqliteTaskStore implements TaskStore {
     const items = [...this.#dirty.values()];
     this.#dirty.clear();
     this.#write(items);
-    if (this.#finishedRows > this.limits.maxRecords || this.#replyBytes > this.limits.maxBytes) this.#cull();
   }
 
   #writeOne(d: Dirty): void {
     const r = d.record;
     const json = JSON.stringify(r);
-    if (!d.written) {
-      this.#insert.run(r.msgId, json, d.request ? encodeFrames(d.request.frames) : null, d.request?.client ?? null);
-      d.written = true;
+    if (d.seq === undefined) {
+      const info = this.#insert.run(r.msgId, json, d.request ? encodeFrames(d.request.frames) : null, d.request?.client ?? null);
+      d.seq = Number(info.lastInsertRowid);
+      this.#seqOf.set(r.msgId, d.seq);
       d.request = undefined; // written: the task's own copy serves until it finishes
-    }
-    if (d.reply === undefined) {
-      this.#update.run(json, r.msgId);
+      if (d.reply === undefined) return;
+    } else if (d.reply === undefined) {
+      this.#update.run(json, d.seq);
       return;
     }
     const bytes = d.reply.reduce((n, f) => n + f.length, 0);
@@ -199,34 +217,36 @@ export class SqliteTaskStore implements TaskStore {
       this.#memReplies.set(r.msgId, d.reply);
       if (this.#memReplies.size > this.limits.maxMemoryResults) this.#memReplies.delete(this.#memReplies.keys().next().value!);
     }
-    this.#finish.run(json, blob, blob?.length ?? 0, note, r.msgId);
+    this.#finish.run(json, blob, blob?.length ?? 0, note, d.seq);
     this.#finishedRows++;
     this.#replyBytes += blob?.length ?? 0;
   }
 
-  /** Delete the oldest finished rows until the store is within its limits. */
+  /**
+   * Delete the oldest finished rows until the store is within its limits. In
+   * a steady stream a few rows are over at each flush: only as many are read.
+   */
   #cull(): void {
-    const pick = this.#db.prepare('SELECT seq, reply_bytes AS bytes FROM tasks WHERE finished = 1 ORDER BY seq LIMIT 1000');
-    const del = this.#db.prepare('DELETE FROM tasks WHERE finished = 1 AND seq <= ?');
-    this.#db.transaction(() => {
-      while (this.#finishedRows > this.limits.maxRecords || (this.#replyBytes > this.limits.maxBytes && this.#finishedRows > 1)) {
-        const rows = pick.all() as { seq: number; bytes: number }[];
-        if (rows.length === 0) break;
-        let last = -1;
-        let n = 0;
-        let bytes = 0;
-        for (const row of rows) {
-          if (this.#finishedRows - n <= this.limits.maxRecords && this.#replyBytes - bytes <= this.limits.maxBytes) break;
-          last = row.seq;
-          n++;
-          bytes += row.bytes;
-        }
-        if (last < 0) break;
-        del.run(last);
-        this.#finishedRows -= n;
-        this.#replyBytes -= bytes;
+    const { maxRecords, maxBytes } = this.limits;
+    while (this.#finishedRows > maxRecords || (this.#replyBytes > maxBytes && this.#finishedRows > 1)) {
+      const rows = this.#oldest.all(Math.min(1000, Math.max(16, this.#finishedRows - maxRecords))) as { seq: number; id: string; bytes: number }[];
+      if (rows.length === 0) break;
+      let last = -1;
+      let n = 0;
+      let bytes = 0;
+      for (const row of rows) {
+        if (this.#finishedRows - n <= maxRecords && this.#replyBytes - bytes <= maxBytes) break;
+        last = row.seq;
+        n++;
+        bytes += row.bytes;
+        this.#seqOf.delete(row.id);
+        this.#memReplies.delete(row.id);
       }
-    })();
+      if (last < 0) break;
+      this.#deleteTo.run(last);
+      this.#finishedRows -= n;
+      this.#replyBytes -= bytes;
+    }
   }
 
   get(msgId: string): StoredTask | undefined {
@@ -234,7 +254,8 @@ export class SqliteTaskStore implements TaskStore {
     if (live) return { record: live.record, reply: undefined };
     const pending = this.#dirty.get(msgId);
     if (pending?.reply) return { record: pending.record, reply: pending.reply };
-    const row = this.#get.get(msgId) as Row | undefined;
+    const seq = this.#seqOf.get(msgId);
+    const row = seq === undefined ? undefined : (this.#get.get(seq) as Row | undefined);
     if (!row) return undefined;
     const record = JSON.parse(row.record) as TaskRecord;
     if (row.finished === 0) return { record, reply: undefined };
@@ -248,7 +269,8 @@ export class SqliteTaskStore implements TaskStore {
     if (o) return o;
     if (this.#live.has(msgId)) return 'pending';
     // finished before this controller started (or its outcome left memory): read from the file
-    const row = this.#getRecord.get(msgId) as Pick<Row, 'finished' | 'record'> | undefined;
+    const seq = this.#seqOf.get(msgId);
+    const row = seq === undefined ? undefined : (this.#getRecord.get(seq) as Pick<Row, 'finished' | 'record'> | undefined);
     if (!row || row.finished === 0) return undefined;
     const r = JSON.parse(row.record) as TaskRecord;
     return { ok: r.status === 'done', engineId: r.engineId };
@@ -269,18 +291,16 @@ export class SqliteTaskStore implements TaskStore {
     this.flush();
     const sum = this.#db.prepare('SELECT count(*) AS n, total(reply_bytes) AS bytes FROM tasks WHERE finished = 1');
     const before = sum.get() as { n: number; bytes: number };
-    if (msgIds === 'all') {
-      this.#db.prepare('DELETE FROM tasks WHERE finished = 1').run();
-      this.#memReplies.clear();
-    } else {
-      const del = this.#db.prepare('DELETE FROM tasks WHERE finished = 1 AND msg_id = ?');
-      this.#db.transaction(() => {
-        for (const id of msgIds) {
-          del.run(id);
-          this.#memReplies.delete(id);
-        }
-      })();
-    }
+    const ids = msgIds === 'all' ? [...this.#seqOf.keys()] : msgIds;
+    const del = this.#db.prepare('DELETE FROM tasks WHERE finished = 1 AND seq = ?');
+    this.#db.transaction(() => {
+      for (const id of ids) {
+        const seq = this.#seqOf.get(id);
+        if (seq === undefined || del.run(seq).changes === 0) continue; // unknown, or unfinished: stays
+        this.#seqOf.delete(id);
+        this.#memReplies.delete(id);
+      }
+    })();
     const after = sum.get() as { n: number; bytes: number };
     this.#finishedRows = after.n;
     this.#replyBytes = after.bytes;
@@ -298,7 +318,7 @@ export class SqliteTaskStore implements TaskStore {
     for (const row of rows) {
       const record = JSON.parse(row.record) as TaskRecord;
       if (!row.request || !row.client) continue;
-      const d: Dirty = { record, request: undefined, reply: undefined, written: true };
+      const d: Dirty = { record, request: undefined, reply: undefined, seq: row.seq };
       this.#live.set(record.msgId, d);
       out.push({ record, request: { frames: decodeFrames(row.request), client: row.client } });
     }

@@ -112,7 +112,7 @@ describe('SqliteTaskStore', () => {
     s2.close();
   });
 
-  test('disk stays bounded after 200,000 tasks (maxRecords 1,000)', () => {
+  test('disk stays bounded after 200,000 tasks (maxRecords 1,000, culled once 1% over)', () => {
     const path = file();
     const s = openSqliteStore(path, { maxRecords: 1000 });
     for (let i = 0; i < 200_000; i++) {
@@ -121,7 +121,9 @@ describe('SqliteTaskStore', () => {
       if (i % 100 === 99) s.flush();
     }
     s.flush();
-    assert.equal(s.counts().records, 1000);
+    // culled in batches once 1% over the bound
+    const records = s.counts().records;
+    assert.ok(records >= 1000 && records <= 1010, `${records} records`);
     const bytes = statSync(path).size + statSync(`${path}-wal`).size;
     assert.ok(bytes < 80 * 1024 * 1024, `store and WAL: ${bytes} bytes`);
     s.close();
