@@ -60,10 +60,10 @@ export class Recovery {
     registry.expect(known, Number(store.getMeta(NEXT_ID_KEY) ?? 0), now + engineGraceMs);
     let adopted = 0;
     for (const rt of restored) {
-      const task = taskOf(rt, log);
-      if (!task) continue;
+      const restored = taskOf(rt, log);
+      if (!restored) continue;
+      const { task, timeout } = restored;
       this.#awaited.add(task.clientIdentity.toString('latin1'));
-      const timeout = timeoutOf(task);
       if (timeout !== undefined) {
         const left = Math.max(0, task.record.submitted + timeout - now);
         task.timer = setLongTimeout(() => tasks.stop(task, 'TaskTimeout', `the task did not finish within its timeout of ${timeout} ms`), left);
@@ -143,8 +143,8 @@ function parseKnown(json: string | undefined): KnownEngine[] {
   }
 }
 
-/** The Task of a stored request; undefined (logged) when its frames are unreadable. */
-function taskOf(rt: RestoredTask, log: Logger): Task | undefined {
+/** The Task of a stored request and its timeout (ms, from the metadata read here); undefined (logged) when its frames are unreadable. */
+function taskOf(rt: RestoredTask, log: Logger): { task: Task; timeout: number | undefined } | undefined {
   const [signature, header, parent, metadata, content, ...buffers] = rt.request.frames;
   try {
     if (!signature || !header || !parent || !metadata || !content) throw new Error('missing frames');
@@ -155,15 +155,9 @@ function taskOf(rt: RestoredTask, log: Logger): Task | undefined {
     task.channel = meta.channel !== undefined;
     const failedOn = rt.record.attempts.map((a) => a.engine_id).filter((id): id is number => id !== null);
     if (failedOn.length > 0) task.blacklist = new Set(failedOn);
-    return task;
+    return { task, timeout: meta.timeout_ms };
   } catch (e) {
     log.error(`task ${rt.record.msgId}: its stored request is unreadable (${e instanceof Error ? e.message : String(e)}); dropped`);
     return undefined;
   }
-}
-
-function timeoutOf(task: Task): number | undefined {
-  if (!task.request) return undefined;
-  const meta = parseFrame(task.request.metadata, 'metadata') as { timeout_ms?: unknown };
-  return typeof meta.timeout_ms === 'number' ? meta.timeout_ms : undefined;
 }
