@@ -11,7 +11,7 @@
  */
 import { ChannelClosed, RemoteError } from '../errors/index.js';
 import { ChannelEnd, batchContent } from '../protocol/index.js';
-import type { AnyMessage, Channel, ChannelErrorWire, ChannelWaitOptions, ChannelWindow } from '../protocol/index.js';
+import type { AnyMessage, Channel, ChannelErrorWire, ChannelWaitOptions, ChannelWindow, Endpoint } from '../protocol/index.js';
 import type { TaskState } from './asyncresult.js';
 import type { Connection } from './connection.js';
 
@@ -104,45 +104,140 @@ export class RemoteChannel<T = unknown, R = unknown> implements Channel<T> {
 
 type ChannelMsg = Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>;
 
+/** How long an ended channel waits for values still on their way over its stream link (then it ends anyway). */
+const FIN_WAIT_MS = 10_000;
+
 /** The error a close from the function's side carries, as the client raises it. */
 function errorOf(e: ChannelErrorWire, engineId: number, msgId: string): Error {
   if (e.ename === 'ChannelClosed') return new ChannelClosed(`${e.evalue} [engine ${engineId}]`);
   return new RemoteError(e.ename, e.evalue, e.traceback, engineId, msgId);
 }
 
+/** Where a client's channels may go past the controller: its stream links to engines (client/data-links.ts). */
+export interface StreamLinks {
+  /** this client's routing id on every stream endpoint */
+  readonly routingId: string;
+  /** the stream link to the engine, when it is up */
+  stream(engineId: number): Endpoint | undefined;
+  /** send frames to the engine's data endpoint (false: not sent) */
+  put(engineId: number, id: string, frames: Buffer[], bytes: number): boolean;
+}
+
+/** A batch of at least this many bytes goes to the engine's data endpoint (its worker takes it there, no copy). */
+const DATA_IN_BYTES = 1024 * 1024;
+
+/** What the client counts of channel messages that went over its stream links (past the controller). */
+export interface DirectChannelStats {
+  /** channel_data messages sent and received directly, and the values in them */
+  data: number;
+  values: number;
+}
+
+interface Entry {
+  end: ChannelEnd;
+  closedHere: boolean;
+  engineId: number;
+  /** the channel goes over the stream link (else through the controller) */
+  direct: boolean;
+  /** the function's end was announced: it sent this many values */
+  fin: number | undefined;
+  /** the task ended; the channel waits for the values on their way (fin), at most FIN_WAIT_MS */
+  ended: { t: TaskState; timer: NodeJS.Timeout } | undefined;
+}
+
 /** The open channels of a client, by the msg_id of their task. */
 export class ChannelTable {
-  readonly #open = new Map<string, { end: ChannelEnd; closedHere: boolean }>();
+  readonly #open = new Map<string, Entry>();
+  readonly #direct: DirectChannelStats = { data: 0, values: 0 };
 
-  constructor(private readonly conn: () => Connection) {}
+  constructor(
+    private readonly conn: () => Connection,
+    private readonly links: () => StreamLinks | undefined,
+  ) {}
 
-  /** A channel task was submitted: its client end, ended by the task's reply. */
-  open<T, R>(t: TaskState, engineId: number, window: ChannelWindow): RemoteChannel<T, R> {
+  /** Channel messages that went over stream links, both ways. */
+  get directStats(): DirectChannelStats {
+    return { ...this.#direct };
+  }
+
+  /** The routing id to open a channel to `engineId` with, when its stream link is up (its messages then go direct). */
+  replyTo(engineId: number): string | undefined {
+    const l = this.links();
+    return l?.stream(engineId) !== undefined ? l.routingId : undefined;
+  }
+
+  /** A channel task was submitted: its client end, ended by the task's reply. `direct`: it was opened with replyTo. */
+  open<T, R>(t: TaskState, engineId: number, window: ChannelWindow, direct = false): RemoteChannel<T, R> {
     const msgId = t.info.msgId;
-    const entry = { end: undefined as unknown as ChannelEnd<T>, closedHere: false };
+    const entry = { closedHere: false, engineId, direct, fin: undefined, ended: undefined } as Omit<Entry, 'end'> & { end: ChannelEnd<T> };
+    const send = <K extends ChannelMsg['type']>(type: K, content: Extract<AnyMessage, { type: K }>['content'], buffers: Buffer[] = []): void => {
+      const ep = entry.direct ? this.links()?.stream(engineId) : undefined;
+      if (ep) {
+        ep.send(undefined, type, content as never, { buffers });
+        return;
+      }
+      // the link went down: the rest goes through the controller (the engine puts values back in order)
+      entry.direct = false;
+      this.conn().send(type, content as never, { buffers });
+    };
     entry.end = new ChannelEnd<T>({
       engineId,
       window,
       errorOf: (e) => errorOf(e, engineId, msgId),
       transport: {
-        data: (seq, batch) => this.conn().send('channel_data', { channel: msgId, seq, ...batchContent(batch) }, { buffers: batch.buffers }),
-        ack: (seq) => this.conn().send('channel_ack', { channel: msgId, seq }),
+        data: (seq, batch) => {
+          if (entry.direct) this.#count(batch.count);
+          const bytes = batch.buffers.reduce((n, b) => n + b.byteLength, 0);
+          if (bytes >= DATA_IN_BYTES && this.links()?.put(engineId, `${msgId}/${seq}`, batch.buffers, bytes) === true) {
+            send('channel_data', { channel: msgId, seq, ...batchContent(batch), data_in: { frames: batch.buffers.length, bytes } });
+          } else send('channel_data', { channel: msgId, seq, ...batchContent(batch) }, batch.buffers);
+        },
+        ack: (seq) => send('channel_ack', { channel: msgId, seq }),
         close: (error) => {
           entry.closedHere = true;
-          this.conn().send('channel_close', { channel: msgId, ...(error ? { error } : {}) });
+          send('channel_close', { channel: msgId, ...(error ? { error } : {}) });
         },
       },
     });
-    this.#open.set(msgId, entry as { end: ChannelEnd; closedHere: boolean });
-    t.listeners.push((done) => this.#ended(msgId, done));
+    this.#open.set(msgId, entry as Entry);
+    t.listeners.push((done) => this.#taskEnded(msgId, done));
     return new RemoteChannel<T, R>(entry.end, msgId);
   }
 
-  /** The channel's task ended: so does the channel. */
+  #count(values: number): void {
+    this.#direct.data++;
+    this.#direct.values += values;
+  }
+
+  /**
+   * The channel's task ended. Over a stream link its last values may still
+   * be on their way (the reply came through the controller): a function that
+   * ran to its end announced how many it sent (fin), and the channel waits
+   * for them; an engine that died or a task that never ran announces nothing.
+   */
+  #taskEnded(msgId: string, t: TaskState): void {
+    const entry = this.#open.get(msgId);
+    if (!entry) return;
+    const ran = t.error === undefined || t.error instanceof RemoteError;
+    if (entry.direct && ran && !this.#complete(entry)) {
+      const timer = setTimeout(() => this.#ended(msgId, t), FIN_WAIT_MS);
+      entry.ended = { t, timer };
+      return;
+    }
+    this.#ended(msgId, t);
+  }
+
+  /** Every value the function sent has arrived. */
+  #complete(entry: Entry): boolean {
+    return entry.fin !== undefined && entry.end.received >= entry.fin;
+  }
+
+  /** The channel ends as its task did. */
   #ended(msgId: string, t: TaskState): void {
     const entry = this.#open.get(msgId);
     if (!entry) return;
     this.#open.delete(msgId);
+    if (entry.ended) clearTimeout(entry.ended.timer);
     const { end, closedHere } = entry;
     const err = t.error;
     if (err === undefined) {
@@ -158,21 +253,25 @@ export class ChannelTable {
     }
   }
 
-  /** A channel message from an engine. */
-  onMessage(msg: ChannelMsg): void {
-    const end = this.#open.get(msg.content.channel)?.end;
-    if (!end) return;
+  /** A channel message from an engine (through the controller, or `direct` over its stream link). */
+  onMessage(msg: ChannelMsg, direct = false): void {
+    const entry = this.#open.get(msg.content.channel);
+    if (!entry) return;
+    const end = entry.end;
     switch (msg.type) {
       case 'channel_data':
+        if (direct) this.#count(msg.content.count ?? 1);
         end.onData(msg.content.seq, { count: msg.content.count ?? 1, frames: msg.content.frames, buffers: msg.buffers });
-        return;
+        break;
       case 'channel_ack':
         end.onAck(msg.content.seq);
         return;
       case 'channel_close':
-        end.onClose(msg.content.error);
-        return;
+        if (msg.content.fin !== undefined) entry.fin = msg.content.fin;
+        else end.onClose(msg.content.error);
+        break;
     }
+    if (entry.ended && this.#complete(entry)) this.#ended(msg.content.channel, entry.ended.t);
   }
 
   /** The client closes: every open channel is closed on its engine (the function's receive rejects with ChannelClosed). */

@@ -8,6 +8,7 @@ import type { AnyMessage, ContentOf, EngineInfo } from '../protocol/index.js';
 import { controllerRuns, readConnectionFile } from '../profiles/index.js';
 import { AsyncResult } from './asyncresult.js';
 import { ChannelTable } from './channel.js';
+import type { DirectChannelStats } from './channel.js';
 import { Connection, isLocal } from './connection.js';
 import type { Submitter } from './submitter.js';
 import { fromWire, toQueryRequest } from './query.js';
@@ -43,7 +44,10 @@ export class Client {
   readonly #file: string;
   readonly #engines = new EngineSet(() => this.#links);
   readonly #tasks: TaskTable;
-  readonly #channels = new ChannelTable(() => this.#conn);
+  readonly #channels = new ChannelTable(
+    () => this.#conn,
+    () => this.#links,
+  );
   readonly #submitter: Submitter;
   /** the controller's connect reply */
   #hub!: ContentOf<'connect_reply'>;
@@ -81,7 +85,12 @@ export class Client {
       adaptive: () => this.#hub.adaptive === true,
       submit: (r) => this.#tasks.submit(r),
       broadcast: (r) => this.#tasks.broadcast(r),
-      channel: (r, engineId) => this.#channels.open(this.#tasks.submit(r), engineId, r.channel),
+      channel: (r, engineId) => {
+        // with a stream link up, the engine sends the channel's messages straight back
+        const replyTo = this.#channels.replyTo(engineId);
+        const req = replyTo === undefined ? r : { ...r, channel: { ...r.channel, reply_to: replyTo } };
+        return this.#channels.open(this.#tasks.submit(req), engineId, r.channel, replyTo !== undefined);
+      },
       abort: (ids) => this.abort(ids),
     };
   }
@@ -123,7 +132,11 @@ export class Client {
     c.#conn = conn;
     c.#hub = hub;
     if (opts.directData ?? opts.sshServer === undefined) {
-      c.#links = new DataLinks(info.key, { onResult: (id, buffers) => c.#tasks.onDataResult(id, buffers), busy: () => c.#tasks.waiting() });
+      c.#links = new DataLinks(info.key, {
+        onResult: (id, buffers) => c.#tasks.onDataResult(id, buffers),
+        onChannel: (msg) => c.#channels.onMessage(msg, true),
+        busy: () => c.#tasks.waiting(),
+      });
     }
     for (const e of hub.engines) c.#engines.add(e);
     c.#tasks.echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
@@ -164,11 +177,12 @@ export class Client {
   }
 
   /**
-   * Payloads sent past the controller, straight to engines' data endpoints
-   * (`directData`): how many requests and bytes; null when direct data is off.
+   * What went past the controller (`directData`): payloads sent straight to
+   * engines' data endpoints (requests and bytes), results that came back that
+   * way, and channel messages over stream links; null when direct data is off.
    */
-  get directData(): DataLinkStats | null {
-    return this.#links?.stats ?? null;
+  get directData(): (DataLinkStats & { channels: DirectChannelStats }) | null {
+    return this.#links ? { ...this.#links.stats, channels: this.#channels.directStats } : null;
   }
 
   /** Registered engine ids, ascending. */

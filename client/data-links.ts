@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { Dealer } from 'zeromq';
 import { Endpoint } from '../protocol/index.js';
-import type { EngineInfo, Incoming } from '../protocol/index.js';
+import type { AnyMessage, EngineInfo, Incoming } from '../protocol/index.js';
 import { Session } from '../protocol/session.js';
 import { curveClient } from '../profiles/index.js';
 
@@ -27,14 +27,22 @@ const RETRY_MS = 30_000;
 interface Link {
   url: string;
   curveKey: string | null;
+  /** the engine's stream endpoint (channels), on the same host */
+  streamUrl: string | undefined;
   state: 'probing' | 'up' | 'down';
   checked: number;
   ep?: Endpoint;
+  stream?: Endpoint;
 }
+
+/** A channel message, as the stream link delivers it. */
+export type ChannelMsg = Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>;
 
 export interface DataLinkEvents {
   /** the result frames of a task, sent straight from its engine */
   onResult(msgId: string, buffers: Buffer[]): void;
+  /** a channel message, straight from the engine's stream endpoint */
+  onChannel(msg: ChannelMsg): void;
   /** is the client waiting for anything (its links then receive actively) */
   busy(): boolean;
 }
@@ -75,7 +83,10 @@ export class DataLinks {
 
   /** Work has begun: links receive actively until it is done. */
   wake(): void {
-    for (const l of this.#links.values()) l.ep?.wake();
+    for (const l of this.#links.values()) {
+      l.ep?.wake();
+      l.stream?.wake();
+    }
   }
 
   get stats(): DataLinkStats {
@@ -86,9 +97,15 @@ export class DataLinks {
   probe(e: EngineInfo): void {
     if (!e.data || this.#closed) return;
     const known = this.#links.get(e.id);
-    if (known && known.url === e.data.url && (known.state !== 'down' || Date.now() - known.checked < RETRY_MS)) return;
+    if (
+      known &&
+      known.url === e.data.url &&
+      known.streamUrl === e.data.stream_url &&
+      (known.state !== 'down' || Date.now() - known.checked < RETRY_MS)
+    )
+      return;
     if (known) this.forget(e.id);
-    const link: Link = { url: e.data.url, curveKey: e.data.curve_key, state: 'probing', checked: Date.now() };
+    const link: Link = { url: e.data.url, curveKey: e.data.curve_key, streamUrl: e.data.stream_url, state: 'probing', checked: Date.now() };
     this.#links.set(e.id, link);
     const m = /^tcp:\/\/\[?([^\]]+?)\]?:(\d+)$/.exec(link.url);
     if (!m) {
@@ -130,9 +147,36 @@ export class DataLinks {
     return true;
   }
 
-  /** Connect a link whose endpoint answered. */
+  /**
+   * Send frames to engine `engineId`'s data endpoint as data_put `id`, for a
+   * channel's large batch; false (nothing sent) when its link is not up.
+   */
+  put(engineId: number, id: string, frames: Buffer[], bytes: number): boolean {
+    const link = this.#links.get(engineId);
+    if (!link?.ep || link.state !== 'up' || this.#closed) return false;
+    link.ep.send(undefined, 'data_put', { msg_id: id }, { buffers: frames });
+    this.#stats.bytes += bytes;
+    return true;
+  }
+
+  /**
+   * The stream link to engine `engineId` (channel messages, one hop), when
+   * it is up; undefined: channels to that engine go through the controller.
+   */
+  stream(engineId: number): Endpoint | undefined {
+    const link = this.#links.get(engineId);
+    return link?.state === 'up' && !this.#closed ? link.stream : undefined;
+  }
+
+  /** Connect a link whose endpoint answered (and its stream link, when the engine has one). */
   #open(link: Link): void {
     if (link.ep || this.#closed) return;
+    link.ep = this.#connect(link, link.url, 'engine-data', (ep, m) => this.#receive(ep, m));
+    if (link.streamUrl !== undefined) link.stream = this.#connect(link, link.streamUrl, 'engine-stream', (ep, m) => this.#receiveStream(ep, m));
+    this.#up++;
+  }
+
+  #connect(link: Link, url: string, peer: string, onMessage: (ep: Endpoint, m: Incoming) => void): Endpoint {
     const dealer = new Dealer({
       routingId: this.routingId,
       sendHighWaterMark: 0,
@@ -140,19 +184,24 @@ export class DataLinks {
       linger: 1000,
       ...curveClient(link.curveKey),
     });
-    dealer.connect(link.url);
+    dealer.connect(url);
     const ep: Endpoint = new Endpoint({
-      peer: 'engine-data',
+      peer,
       socket: dealer,
       router: false,
       key: this.#key,
       session: this.#session,
-      onMessage: (m) => this.#receive(ep, m),
+      onMessage: (m) => onMessage(ep, m),
       busy: () => this.#events.busy(),
     });
-    link.ep = ep;
-    this.#up++;
     ep.start();
+    return ep;
+  }
+
+  #receiveStream(ep: Endpoint, m: Incoming): void {
+    const msg = ep.parse(m);
+    if (msg?.type === 'channel_data' || msg?.type === 'channel_ack' || msg?.type === 'channel_close') this.#events.onChannel(msg);
+    else if (msg) ep.drop(new Error(`a ${msg.type} on a stream link (it takes channel messages only)`), m.frames);
   }
 
   #receive(ep: Endpoint, m: Incoming): void {
@@ -173,6 +222,7 @@ export class DataLinks {
     if (link.ep) {
       this.#up--;
       link.ep.close();
+      link.stream?.close();
     }
   }
 

@@ -11,7 +11,7 @@ export interface TaskRequest {
   buffers: Buffer[];
   options: WireOptions;
   /** a channel: its window (its function gets a Channel first) */
-  channel?: ChannelWindow;
+  channel?: ChannelWindow & { reply_to?: string };
 }
 
 export interface Submitter {

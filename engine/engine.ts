@@ -7,10 +7,8 @@
 import { hostname } from 'node:os';
 import { v4 as uuidv4 } from 'uuid';
 import { Dealer, curveKeyPair } from 'zeromq';
-import { Endpoint, batchContent } from '../protocol/index.js';
-import type { AnyMessage, ApplyReplyMetadata, ChannelWindow, ContentOf, DataEndpoint, ErrorContent, Incoming, Message } from '../protocol/index.js';
-import type { ChannelMessage } from '../executor/messages.js';
-import { fromPosted, toPosted } from '../executor/channel-post.js';
+import { Endpoint } from '../protocol/index.js';
+import type { ApplyReplyMetadata, ChannelWindow, ContentOf, DataEndpoint, ErrorContent, Incoming, Message } from '../protocol/index.js';
 import type { ConnectionInfo } from '../profiles/index.js';
 import { curveClient, endpointOf } from '../profiles/index.js';
 import type { Logger } from '../util/log.js';
@@ -19,6 +17,7 @@ import { sameProcess } from '../util/proc.js';
 import { mpiPlace } from './mpi.js';
 import { setLongTimeout } from '../util/timers.js';
 import type { Timer } from '../util/timers.js';
+import { EngineChannels } from './channels.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
 import { SharedRelay } from './shared.js';
@@ -64,6 +63,8 @@ export class Engine {
   readonly #output: OutputBuffer;
   /** shared-object calls of remote code, relayed to the controller */
   readonly #shared: SharedRelay;
+  /** channel messages: through the controller, or the stream endpoint */
+  readonly #channels: EngineChannels;
   #lastController = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #controllerTimeoutMs = 10000;
@@ -109,6 +110,7 @@ export class Engine {
       this.#ep.send(undefined, 'stream', { name, text }, { parent, metadata: { engine_id: this.id } }),
     );
     this.#shared = new SharedRelay(this.#ep);
+    this.#channels = new EngineChannels({ controller: this.#ep, key: o.info.key, log: o.log, toRunner: (m) => this.#runner.channelMessage(m) });
     this.#runner = new TaskRunner({
       log: o.log,
       shared: this.#shared,
@@ -116,7 +118,7 @@ export class Engine {
       engineId: () => this.id,
       onStream: (task, name, text) => this.#output.write(task.msgId, task.parent, name, text),
       onFinish: (task, r) => this.#reply(task, r),
-      onChannel: (m) => this.#sendChannel(m),
+      onChannel: (m) => this.#channels.fromWorker(m),
       onHandedBack: (tasks) => this.#handBack(tasks.map((t) => t.msgId)),
       onDrained: () => this.#retired(),
       ...(o.dataEndpoint === false ? {} : { data: { key: o.info.key, ...(this.#dataCurve ? { curve: this.#dataCurve } : {}) } }),
@@ -133,8 +135,9 @@ export class Engine {
       dataBind = `tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`;
     }
     // the worker starts while the engine registers; its data endpoint is announced once it is open
-    const workerUp = this.#runner.start(dataBind).then((data) => {
-      this.#data = dataEndpointOf(data, this.#dataCurve);
+    const streamUp = dataBind === undefined ? Promise.resolve() : this.#channels.open(dataBind, this.#dataCurve);
+    const workerUp = Promise.all([this.#runner.start(dataBind), streamUp]).then(([data]) => {
+      this.#data = dataEndpointOf(data, this.#dataCurve, this.#channels.url);
     });
     const r = await this.#register(this.#o.registrationTimeoutMs);
     this.#controllerTimeoutMs = this.#o.controllerTimeoutMs ?? Math.max(10000, r.dead_after_ms * 2);
@@ -290,6 +293,7 @@ export class Engine {
       // everything was flushed: nothing left for a linger to wait for at exit
       this.#sock.linger = 0;
       this.#ep.close();
+      this.#channels.close();
       this.#o.log.info(`stopped (exit code ${code})`);
       this.#o.onExit(code);
     });
@@ -343,7 +347,8 @@ export class Engine {
         else {
           const dataIn = dataInOf(msg.metadata);
           const outTo = msg.metadata.data_out_to;
-          const window = channelOf(msg.metadata);
+          const channel = channelOf(msg.metadata);
+          const early = channel ? this.#channels.taskArrived(msg.header.msg_id, channel.replyTo) : [];
           this.#runner.add({
             msgId: msg.header.msg_id,
             parent: msg.raw.header,
@@ -351,7 +356,7 @@ export class Engine {
             buffers: msg.buffers,
             ...(dataIn ? { dataIn } : {}),
             ...(typeof outTo === 'string' ? { dataOutTo: outTo } : {}),
-            ...(window ? { channel: { window, early: [] } } : {}),
+            ...(channel ? { channel: { window: channel.window, early } } : {}),
           });
         }
         return;
@@ -368,7 +373,7 @@ export class Engine {
       case 'channel_data':
       case 'channel_ack':
       case 'channel_close':
-        this.#channelIn(msg);
+        this.#channels.fromController(msg);
         return;
       case 'engine_unknown':
         if (msg.content.restarted === true && this.id >= 0) this.#resume(msg.content.reason);
@@ -387,36 +392,6 @@ export class Engine {
         }
       default:
         this.#o.log.warn(`ignored an unexpected ${msg.type}`);
-    }
-  }
-
-  /** A channel message from the client (through the controller), for its function in the worker. */
-  #channelIn(msg: Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>): void {
-    let m: ChannelMessage;
-    const c = msg.content;
-    if (msg.type === 'channel_data') {
-      const { batch } = toPosted({ count: msg.content.count ?? 1, frames: msg.content.frames, buffers: msg.buffers });
-      m = { type: 'channel', msgId: c.channel, op: 'data', seq: msg.content.seq, batch };
-    } else if (msg.type === 'channel_ack') m = { type: 'channel', msgId: c.channel, op: 'ack', seq: msg.content.seq };
-    else m = { type: 'channel', msgId: c.channel, op: 'close', ...(msg.content.error ? { error: msg.content.error } : {}) };
-    // a message for a channel that ended here is one the controller routed before it heard the end
-    this.#runner.channelMessage(m);
-  }
-
-  /** A channel message from a function in the worker, for its client. */
-  #sendChannel(m: ChannelMessage): void {
-    switch (m.op) {
-      case 'data': {
-        const batch = fromPosted(m.batch);
-        this.#ep.send(undefined, 'channel_data', { channel: m.msgId, seq: m.seq, ...batchContent(batch) }, { buffers: batch.buffers });
-        return;
-      }
-      case 'ack':
-        this.#ep.send(undefined, 'channel_ack', { channel: m.msgId, seq: m.seq });
-        return;
-      case 'close':
-        this.#ep.send(undefined, 'channel_close', { channel: m.msgId, ...(m.error ? { error: m.error } : {}) });
-        return;
     }
   }
 
@@ -439,6 +414,7 @@ export class Engine {
 
   #reply(task: RunnerTask, r: TaskResult): void {
     this.#output.flush(task.msgId);
+    if (task.channel) this.#channels.taskEnded(task.msgId);
     const metadata: ApplyReplyMetadata = {
       engine_id: this.id,
       engine_uuid: this.uuid,
@@ -458,8 +434,9 @@ export class Engine {
   }
 }
 
-function dataEndpointOf(d: DataStatus | undefined, curve: { publicKey: string } | undefined): DataEndpoint | null {
-  return d?.url === undefined ? null : { url: d.url, curve_key: curve?.publicKey ?? null };
+function dataEndpointOf(d: DataStatus | undefined, curve: { publicKey: string } | undefined, stream: string | undefined): DataEndpoint | null {
+  if (d?.url === undefined) return null;
+  return { url: d.url, curve_key: curve?.publicKey ?? null, ...(stream === undefined ? {} : { stream_url: stream }) };
 }
 
 /** The request's payload comes to the data endpoint (metadata.data_in, checked by the controller at its door). */
@@ -468,8 +445,9 @@ function dataInOf(metadata: Record<string, unknown>): { frames: number; bytes: n
   return d && typeof d.frames === 'number' && typeof d.bytes === 'number' ? { frames: d.frames, bytes: d.bytes } : undefined;
 }
 
-/** The request starts a channel (metadata.channel, checked by the controller at its door): its window. */
-function channelOf(metadata: Record<string, unknown>): ChannelWindow | undefined {
-  const w = metadata.channel as { items?: unknown; bytes?: unknown } | undefined;
-  return w && typeof w.items === 'number' && typeof w.bytes === 'number' ? { items: w.items, bytes: w.bytes } : undefined;
+/** The request starts a channel (metadata.channel, checked by the controller at its door): its window, and its client's stream link. */
+function channelOf(metadata: Record<string, unknown>): { window: ChannelWindow; replyTo: string | undefined } | undefined {
+  const w = metadata.channel as { items?: unknown; bytes?: unknown; reply_to?: unknown } | undefined;
+  if (!w || typeof w.items !== 'number' || typeof w.bytes !== 'number') return undefined;
+  return { window: { items: w.items, bytes: w.bytes }, replyTo: typeof w.reply_to === 'string' ? w.reply_to : undefined };
 }

@@ -31,7 +31,8 @@ export function toPosted(b: ValueBatch<Uint8Array>, own: (i: number) => boolean 
   let small = 0;
   for (const f of b.buffers) if (f.byteLength < LARGE_FRAME) small += f.byteLength;
   const joint = new Uint8Array(small);
-  const transfer: ArrayBuffer[] = [joint.buffer];
+  // a small joint buffer is cloned with the message: cheaper than moving it
+  const transfer: ArrayBuffer[] = small < LARGE_FRAME ? [] : [joint.buffer];
   const sizes: number[] = [];
   const large: Uint8Array[] = [];
   let at = 0;

@@ -11,21 +11,28 @@ import { ChannelClosed } from '../errors/channel.js';
 import { ChannelEnd } from '../protocol/channel.js';
 import type { ChannelErrorWire, ChannelWindow } from '../protocol/schemas/channels.js';
 import { firstFrames, fromPosted, toPosted } from './channel-post.js';
-import type { ChannelMessage, FromWorker } from './messages.js';
+import type { ChannelMessage, FromWorker, TaskError } from './messages.js';
 
 /** The other side's close, as the function on the engine sees it: its receive rejects with ChannelClosed. */
 function closedBy(e: ChannelErrorWire): Error {
   return new ChannelClosed(e.ename === 'ChannelClosed' ? e.evalue : `the client closed the channel with ${e.ename}: ${e.evalue}`);
 }
 
+/** Take the frames of data_put `id` (`bytes` of them) from the data inbox once they have arrived, or the error why not. */
+export type TakeData = (id: string, bytes: number, cancelled: () => TaskError | undefined) => Promise<Buffer[] | TaskError>;
+
 export class WorkerChannels {
   readonly #post: (m: FromWorker, transfer?: ArrayBuffer[]) => void;
+  readonly #take: TakeData;
   readonly #open = new Map<string, ChannelEnd>();
   /** channel tasks that arrived and have not started: the messages that came for them meanwhile */
   readonly #early = new Map<string, ChannelMessage[]>();
+  /** channels waiting for a batch at the data inbox: what comes after it waits its turn */
+  readonly #waiting = new Map<string, Promise<void>>();
 
-  constructor(post: (m: FromWorker, transfer?: ArrayBuffer[]) => void) {
+  constructor(post: (m: FromWorker, transfer?: ArrayBuffer[]) => void, take: TakeData) {
     this.#post = post;
+    this.#take = take;
   }
 
   /** A channel task arrived: keep what comes for it until it starts. */
@@ -79,6 +86,36 @@ export class WorkerChannels {
   }
 
   #deliver(end: ChannelEnd, m: ChannelMessage): void {
+    const before = this.#waiting.get(m.msgId);
+    if (before !== undefined || (m.op === 'data' && m.dataIn)) {
+      // in order: after the batch the channel waits for
+      const next = (before ?? Promise.resolve()).then(() => this.#deliverLarge(end, m));
+      this.#waiting.set(m.msgId, next);
+      void next.then(() => {
+        if (this.#waiting.get(m.msgId) === next) this.#waiting.delete(m.msgId);
+      });
+      return;
+    }
+    this.#deliverNow(end, m);
+  }
+
+  /** A batch whose frames went to the data inbox: taken there (no copy), then delivered. */
+  async #deliverLarge(end: ChannelEnd, m: ChannelMessage): Promise<void> {
+    if (m.op !== 'data' || !m.dataIn) {
+      this.#deliverNow(end, m);
+      return;
+    }
+    const stop = (): TaskError | undefined => (end.closed ? { ename: 'ChannelClosed', evalue: 'the channel closed', traceback: [] } : undefined);
+    const got = await this.#take(`${m.msgId}/${m.seq}`, m.dataIn.bytes, stop);
+    if (!Array.isArray(got)) {
+      if (!end.closed) end.close(new Error(`${got.ename}: ${got.evalue}`));
+      return;
+    }
+    const b = fromPosted(m.batch);
+    end.onData(m.seq, { count: b.count, frames: b.frames, buffers: got });
+  }
+
+  #deliverNow(end: ChannelEnd, m: ChannelMessage): void {
     switch (m.op) {
       case 'data':
         end.onData(m.seq, fromPosted(m.batch));

@@ -49,7 +49,9 @@ export interface SharedFromWorker {
 }
 /** What a channel message carries: values (a batch, the first one's seq), credit, or the close of a side. */
 export type ChannelOp =
-  { op: 'data'; seq: number; batch: PostedBatch } | { op: 'ack'; seq: number } | { op: 'close'; error?: ChannelErrorWire | undefined };
+  | { op: 'data'; seq: number; batch: PostedBatch; dataIn?: { bytes: number } }
+  | { op: 'ack'; seq: number }
+  | { op: 'close'; error?: ChannelErrorWire | undefined };
 
 /** A message of the channel of task `msgId`, between the engine's main thread and the worker, either way. */
 export type ChannelMessage = { type: 'channel'; msgId: string } & ChannelOp;

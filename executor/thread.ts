@@ -25,7 +25,11 @@ import { stripTypes } from './typescript.js';
 if (!parentPort) throw new Error('executor/thread.js must run in a worker thread');
 const port = parentPort;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
-const channels = new WorkerChannels(post);
+const channels = new WorkerChannels(post, (id, bytes, cancelled) =>
+  inbox
+    ? inbox.take(id, bytes, cancelled)
+    : Promise.resolve({ ename: 'DataLinkError', evalue: 'channel values were sent to a data endpoint this engine does not have', traceback: [] }),
+);
 
 const cwd = process.cwd();
 /** Compiled code is named as a file in the engine's working directory, so import() resolves from there. */

@@ -30,6 +30,9 @@ import { BatchSender, splitBatch } from './channel-batch.js';
 import type { ValueBatch } from './channel-batch.js';
 import { deserialize, serialize } from './serialize.js';
 
+/** Batches kept while an earlier one is on its way (the sender's window bounds them first). */
+const MAX_LATER = 100_000;
+
 /** The default window: 1,000 values or 64 MB, whichever is reached first. */
 export const DEFAULT_WINDOW: Readonly<ChannelWindow> = Object.freeze({ items: 1000, bytes: 64 * 1024 * 1024 });
 
@@ -127,6 +130,8 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
   #ackedOut = 0;
   #bytesSinceAck = 0;
   readonly #inbox = new Fifo<Buffer[]>();
+  /** batches that arrived ahead of their turn, by their first seq */
+  readonly #later = new Map<number, ValueBatch>();
   readonly #waiters = new Fifo<Waiter<T>>();
   #callback: ((value: T) => void) | undefined;
   // ---- the end
@@ -223,10 +228,30 @@ export class ChannelEnd<T = unknown> implements Channel<T> {
 
   /** Values arrived: `seq` is the first one's. */
   onData(seq: number, batch: ValueBatch): void {
+    if (this.#end !== undefined) return;
+    if (seq > this.#received + 1) {
+      // ahead of a batch still on its way (it took the other path): kept until that one arrives
+      if (this.#later.size < MAX_LATER) this.#later.set(seq, batch);
+      return;
+    }
+    this.#take1(seq, batch);
+    for (let b = this.#later.get(this.#received + 1); b !== undefined; b = this.#later.get(this.#received + 1)) {
+      const at = this.#received + 1;
+      this.#later.delete(at);
+      this.#take1(at, b);
+    }
+  }
+
+  /** The highest seq received with every one before it. */
+  get received(): number {
+    return this.#received;
+  }
+
+  #take1(seq: number, batch: ValueBatch): void {
     const values = splitBatch(batch);
     if (values === undefined) return;
     for (let i = 0; i < values.length; i++) {
-      // a value this side has is skipped; one out of order is not this channel's (seq counts from 1 in each direction)
+      // a value this side has is skipped (seq counts from 1 in each direction)
       if (seq + i <= this.#received) continue;
       if (this.#end !== undefined || seq + i !== this.#received + 1) return;
       this.#received = seq + i;

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { curveKeyPair } from 'zeromq';
 import { Client, TimeoutError } from '../index.js';
+import type { Channel } from '../index.js';
 import {
   DIST,
   OutputWatcher,
@@ -29,6 +30,7 @@ import {
   showResult,
   tempRootForFile,
   waitExit,
+  waitFor,
   writeConnectionFileCopy,
   connectError,
 } from './support/index.js';
@@ -130,6 +132,23 @@ describe('security: CurveZMQ', () => {
     assert.equal(c.curve_serverkey!.length, 40);
     assert.equal(e.curve_serverkey, c.curve_serverkey);
     assert.equal(readConnectionFile(root, 'client', SIGNED).curve_serverkey, null, 'a cluster without curve has none');
+  });
+
+  test("a channel on a curve cluster goes over the engine's stream endpoint (encrypted with the engine's key), and its large values through the data endpoint", async () => {
+    await waitFor('the direct links are up', () => crc.directData?.links === 1);
+    const before = crc.directData!;
+    const ch = crc.directView(crc.ids[0]!).channel(async (ch: Channel) => {
+      for await (const x of ch) await ch.send(x instanceof Float64Array ? x.length : x);
+    });
+    await ch.send('hi');
+    assert.equal(await ch.receive({ timeoutMs: 30000 }), 'hi');
+    await ch.send(new Float64Array(1 << 18));
+    assert.equal(await ch.receive({ timeoutMs: 30000 }), 1 << 18);
+    ch.close();
+    await ch.waitClose({ timeoutMs: 30000 });
+    const after = crc.directData!;
+    assert.equal(after.channels.values - before.channels.values, 4, 'both values each way went over the stream link');
+    assert.ok(after.bytes - before.bytes >= 8 << 18, 'the array went to the data endpoint');
   });
 
   for (const [what, change] of [

@@ -31,6 +31,12 @@ export const ChannelDataSchema = z.object({
   seq: z.number().int().positive(),
   count: z.number().int().positive().max(1e6).optional(),
   frames: z.array(z.number().int().positive()).max(1e6).optional(),
+  /**
+   * client -> engine: the batch's frames (this many, of these bytes) went to
+   * the engine's data endpoint (a data_put whose msg_id is `<channel>/<seq>`),
+   * not with this message; the execution worker takes them there, no copy
+   */
+  data_in: z.object({ frames: z.number().int().positive().max(1e6), bytes: z.number().int().nonnegative() }).optional(),
 });
 
 /** The receiver has consumed every value up to `seq`: credit for its sender. */
@@ -45,4 +51,16 @@ export const ChannelErrorSchema = z.object({
 export type ChannelErrorWire = z.infer<typeof ChannelErrorSchema>;
 
 /** A side closed the channel (with an error, or cleanly); the controller sends one to the engine when the client is gone. */
-export const ChannelCloseSchema = z.object({ channel: ChannelId, error: ChannelErrorSchema.optional() });
+export const ChannelCloseSchema = z.object({
+  channel: ChannelId,
+  error: ChannelErrorSchema.optional(),
+  /**
+   * engine -> client, just before the task's reply: the function has ended
+   * and sent this many values (they travel on the same path as this message;
+   * the reply, through the controller, may arrive first)
+   */
+  fin: z.number().int().nonnegative().optional(),
+});
+
+/** A channel's window, and (client -> engine, at open) the routing id of the client's stream link, to send its messages there directly. */
+export const ChannelOpenSchema = ChannelWindowSchema.extend({ reply_to: z.string().min(1).max(200).optional() });

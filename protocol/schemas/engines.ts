@@ -11,6 +11,8 @@ export type MpiPlace = z.infer<typeof MpiPlaceSchema>;
 export const DataEndpointSchema = z.object({
   url: z.string().min(1).max(1000),
   curve_key: z.string().length(40).nullable(),
+  /** the engine's stream endpoint (channels, one hop; same curve key), if it has one */
+  stream_url: z.string().min(1).max(1000).optional(),
 });
 export type DataEndpoint = z.infer<typeof DataEndpointSchema>;
 

@@ -1,6 +1,6 @@
 /** Tasks: apply requests and replies, their options and dependencies, output streams. */
 import { z } from 'zod';
-import { ChannelWindowSchema } from './channels.js';
+import { ChannelOpenSchema } from './channels.js';
 
 export const DependencySchema = z.object({
   ids: z.array(z.string().min(1).max(200)).max(100000),
@@ -43,7 +43,7 @@ export const TaskMetadataSchema = z.object({
   /** send a large result straight to the client's data link with this routing id, if it is connected to the engine */
   data_out_to: z.string().min(1).max(200).optional(),
   /** the task is a channel (its function gets a Channel first): the window both directions use; only to one engine */
-  channel: ChannelWindowSchema.optional(),
+  channel: ChannelOpenSchema.optional(),
 });
 export type TaskMetadata = z.infer<typeof TaskMetadataSchema>;
 
