@@ -136,34 +136,7 @@ export class Controller {
     const { clients, engines } = this.#endpoints(o, store);
     const shared = new SharedStore(o.shared);
     const scheduler = new Scheduler<Task, EngineState>(schemes[o.scheme], o.hwm === 0 ? 0 : o.hwm + (o.prefetch ?? 0));
-    const registry = new EngineRegistry({
-      endpoint: engines,
-      heartbeatMs: o.heartbeatMs,
-      deadAfterMs: o.deadAfterMs,
-      log,
-      onJoin: (e) => {
-        this.#observer?.engineJoined();
-        this.#notify({ event: 'registered', engine: registry.info(e) });
-        this.#p.recovery.saveEngines();
-        scheduler.addEngine(e);
-        this.#p.tasks.schedule();
-      },
-      onResume: (e, holds, finished) => {
-        this.#observer?.engineJoined();
-        const want = this.#p.tasks.resumed(e, holds, finished);
-        scheduler.addEngine(e);
-        this.#p.tasks.schedule();
-        return want;
-      },
-      onLeave: (e, reason) => {
-        if (e.absent === undefined) this.#observer?.engineLeft();
-        this.#p.recovery.saveEngines();
-        this.#p.tasks.engineGone(e, reason);
-        // remote code on it waits no more and holds no lock
-        shared.ownerGone(engineOwner(e.id));
-        this.#notify({ event: 'unregistered', engine: registry.info(e), reason });
-      },
-    });
+    const registry = this.#registry(o, engines, scheduler, shared);
     const steal = o.hwm > 0 && (o.prefetch ?? 0) > 0;
     const tasks = new TaskManager({ store, registry, scheduler, clients, engines, log, onFinished: (t) => this.#p.queries.finished(t), steal });
     const clientRegistry = new ClientRegistry();
@@ -195,6 +168,40 @@ export class Controller {
       dataOpened: (e) => this.#notify({ event: 'data', engine: registry.info(e) }),
       recovery: new Recovery({ store, tasks, registry, clients, log }),
     };
+  }
+
+  /** The engine registry, and what its engines joining, coming back and leaving do to the rest of the hub. */
+  #registry(o: ControllerOptions, engines: Endpoint, scheduler: Scheduler<Task, EngineState>, shared: SharedStore): EngineRegistry {
+    const { log } = o;
+    const registry: EngineRegistry = new EngineRegistry({
+      endpoint: engines,
+      heartbeatMs: o.heartbeatMs,
+      deadAfterMs: o.deadAfterMs,
+      log,
+      onJoin: (e) => {
+        this.#observer?.engineJoined();
+        this.#notify({ event: 'registered', engine: registry.info(e) });
+        this.#p.recovery.saveEngines();
+        scheduler.addEngine(e);
+        this.#p.tasks.schedule();
+      },
+      onResume: (e, holds, finished) => {
+        this.#observer?.engineJoined();
+        const want = this.#p.tasks.resumed(e, holds, finished);
+        scheduler.addEngine(e);
+        this.#p.tasks.schedule();
+        return want;
+      },
+      onLeave: (e, reason) => {
+        if (e.absent === undefined) this.#observer?.engineLeft();
+        this.#p.recovery.saveEngines();
+        this.#p.tasks.engineGone(e, reason);
+        // remote code on it waits no more and holds no lock
+        shared.ownerGone(engineOwner(e.id));
+        this.#notify({ event: 'unregistered', engine: registry.info(e), reason });
+      },
+    });
+    return registry;
   }
 
   /** Bind both sockets and start serving. */

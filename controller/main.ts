@@ -36,6 +36,23 @@ export const CONTROLLER_OPTIONS: Options = partOptions('controller', {
   restart: { type: 'string' },
 });
 
+/** Engine jobs come and go with the work (--adapt MIN:MAX); their engines take the engine settings given here (--lifetime). */
+function startAdapter(controller: Controller, s: Settings, profile: string, clusterId: string, log: Logger): void {
+  const { min, max } = parseAdapt(s.adapt!);
+  const adapter = new Adapter({
+    min,
+    max,
+    idleMs: s.adaptIdleS * 1000,
+    perJob: s.enginesPerJob ?? 1,
+    startTimeoutMs: (s.startTimeoutS ?? 300) * 1000,
+    hub: controller.adaptHub(),
+    jobs: slurmEngineJobs({ profile, clusterId }, s, toFlags(s, 'controller', 'engine')),
+    log,
+  });
+  controller.adapter = adapter;
+  adapter.start();
+}
+
 export async function runController(argv: string[]): Promise<void> {
   const { values, profile, clusterId, settings: s } = parsePartArgs(argv, 'controller', CONTROLLER_OPTIONS);
   const log = createLogger(`controller ${profile}${clusterId ? '/' + clusterId : ''}`);
@@ -82,22 +99,7 @@ export async function runController(argv: string[]): Promise<void> {
   const ip = advertisedAddress(s);
   const supervisor = typeof values['supervisor-pid'] === 'string' ? Number(values['supervisor-pid']) : undefined;
   writeFiles({ profile, clusterId, ip, key, curveServerKey: curve?.publicKey ?? null, controller, log, dashboard: http?.dashboard, supervisor });
-  if (s.adapt !== undefined) {
-    // engine jobs come and go with the work (--adapt MIN:MAX); their engines take the engine settings given here (--lifetime)
-    const { min, max } = parseAdapt(s.adapt);
-    const adapter = new Adapter({
-      min,
-      max,
-      idleMs: s.adaptIdleS * 1000,
-      perJob: s.enginesPerJob ?? 1,
-      startTimeoutMs: (s.startTimeoutS ?? 300) * 1000,
-      hub: controller.adaptHub(),
-      jobs: slurmEngineJobs({ profile, clusterId }, s, toFlags(s, 'controller', 'engine')),
-      log,
-    });
-    controller.adapter = adapter;
-    adapter.start();
-  }
+  if (s.adapt !== undefined) startAdapter(controller, s, profile, clusterId, log);
   const pidOf = (v: unknown): number | undefined => (typeof v === 'string' ? Number(v) : undefined);
   stopOn(controller, pidOf(values['owner-pid']), pidOf(values['supervisor-pid']), log, finish);
 }

@@ -216,22 +216,31 @@ export class TaskManager {
   }
 
   #start(task: Task, engine: EngineState): void {
-    let raw = task.request;
-    if (raw === undefined) return;
-    const tries = task.record.attempts.length;
-    if (tries > 0) {
-      // a retry may go to an engine process that received this request before (declared dead, then registered
-      // again): unchanged, its replay history would drop it. Marked with the attempt and signed anew, it is fresh.
-      const metadata = Buffer.from(JSON.stringify({ ...metadataOf(raw), attempt: tries }));
-      raw = { ...raw, metadata, signature: this.#o.engines.session.signer.sign(raw.header, raw.parent, metadata, raw.content) };
-    }
+    if (task.request === undefined) return;
     task.record.engineId = engine.id;
     this.#to(task, 'running');
     engine.load++;
     engine.lastBusy = Date.now();
     engine.inFlight.add(task);
     // an engine that has not come back since the controller restarted gets it when it does (resumed)
-    if (engine.absent === undefined) this.#o.engines.forward(engine.identity, raw);
+    if (engine.absent === undefined) this.#forward(task, engine);
+  }
+
+  /**
+   * Send the task's request to its engine. A retry may go to an engine process
+   * that received this request before (declared dead, then registered again):
+   * unchanged, its replay history would drop it. Marked with the attempt and
+   * signed anew, it is fresh.
+   */
+  #forward(task: Task, engine: EngineState): void {
+    let raw = task.request;
+    if (raw === undefined) return;
+    const tries = task.record.attempts.length;
+    if (tries > 0) {
+      const metadata = Buffer.from(JSON.stringify({ ...metadataOf(raw), attempt: tries }));
+      raw = { ...raw, metadata, signature: this.#o.engines.session.signer.sign(raw.header, raw.parent, metadata, raw.content) };
+    }
+    this.#o.engines.forward(engine.identity, raw);
   }
 
   // ------------------------------------------------------------------ after a controller restart
@@ -274,7 +283,7 @@ export class TaskManager {
     for (const task of e.inFlight) {
       if (holds.has(task.msgId)) continue;
       if (finished.has(task.msgId)) want.push(task.msgId);
-      else if (task.request) this.#o.engines.forward(e.identity, task.request);
+      else this.#forward(task, e);
     }
     return want;
   }
