@@ -82,11 +82,11 @@ export function serveSharedBatch(store: SharedStore, ep: Endpoint, m: Incoming, 
   }
   store.traffic.messages++;
   store.traffic.calls += calls.length;
-  const identity = m.identity!;
+  const to = replies.to(m.identity!, m.header);
   const batchId = m.header.msg_id;
   for (let i = 0; i < calls.length; i++) {
     const { id, req } = calls[i]!;
-    const reply = (r: SharedResult): void => replies.add(identity, m.header, id, r);
+    const reply = (r: SharedResult): void => to(id, r);
     const parsed = SharedRequestSchema.safeParse(req);
     const values = parsed.success ? valuesOf(parsed.data, frames[i]!) : issueOf(parsed.error.issues[0]);
     if (!parsed.success || typeof values === 'string') {
@@ -182,8 +182,13 @@ export class BatchReplies {
     this.#ep = ep;
   }
 
-  add(identity: Buffer, parent: Header, id: number, r: SharedResult): void {
+  /** How to answer the calls of the batch `parent` from the client `identity`: (call id, answer). */
+  to(identity: Buffer, parent: Header): (id: number, r: SharedResult) => void {
     const key = identity.toString('latin1');
+    return (id, r) => this.#add(key, identity, parent, id, r);
+  }
+
+  #add(key: string, identity: Buffer, parent: Header, id: number, r: SharedResult): void {
     let g = this.#out.get(key);
     if (!g) {
       g = { identity, parent, replies: [], buffers: [], bytes: 0 };
