@@ -44,6 +44,15 @@ async function settled(p: Promise<unknown>, c: Client): Promise<boolean> {
   return done;
 }
 
+/** A DEALER of the client socket that speaks the protocol by hand: a test sends what the library would not. */
+function rawClient(): { sock: Dealer; inbox: Inbox; session: Session } {
+  const info = readConnectionFile(root, 'client', PROFILE);
+  const sock = new Dealer({ linger: 0, receiveHighWaterMark: 0 });
+  const inbox = new Inbox(sock);
+  sock.connect(`tcp://127.0.0.1:${info.port}`);
+  return { sock, inbox, session: new Session(info.key) };
+}
+
 describe('shared objects', () => {
   const c = sharedCluster({ n: 2, profile: PROFILE });
   let rc: Client;
@@ -236,11 +245,7 @@ describe('shared objects', () => {
   });
 
   test('a malformed shared_request is answered with an InvalidRequest error_reply; the controller does not crash', async () => {
-    const info = readConnectionFile(root, 'client', PROFILE);
-    const sock = new Dealer({ linger: 0, receiveHighWaterMark: 0 });
-    const inbox = new Inbox(sock);
-    sock.connect(`tcp://127.0.0.1:${info.port}`);
-    const session = new Session(info.key);
+    const { sock, inbox, session } = rawClient();
     try {
       const bad: [unknown, Buffer[]][] = [
         [{ op: 'queue_put', name: '', timeout_ms: null, value: 1 }, []],
@@ -348,11 +353,7 @@ describe('shared objects', () => {
   });
 
   test('a malformed shared_batch is refused with an InvalidRequest error_reply naming the problem; a bad call fails alone', async () => {
-    const info = readConnectionFile(root, 'client', PROFILE);
-    const sock = new Dealer({ linger: 0, receiveHighWaterMark: 0 });
-    const inbox = new Inbox(sock);
-    sock.connect(`tcp://127.0.0.1:${info.port}`);
-    const session = new Session(info.key);
+    const { sock, inbox, session } = rawClient();
     const size = { op: 'queue_size', name: 'q-raw-batch' };
     const v = serialize('v', 'v');
     const set = { op: 'dict_set', name: 'd-raw-batch', key: 'k', value: { frames: v.length } };
