@@ -15,6 +15,7 @@ import { fromWire, toQueryRequest } from './query.js';
 import type { TaskQuery, TaskRecordInfo } from './query.js';
 import { DataLinks } from './data-links.js';
 import { sharedObjects } from './shared.js';
+import { SharedBatcher } from './shared-batch.js';
 import type { SharedDict, SharedEvent, SharedLock, SharedObjects, SharedQueue, SharedTransport } from './shared.js';
 import type { DataLinkStats } from './data-links.js';
 import { TaskTable } from './tasks.js';
@@ -57,6 +58,8 @@ export class Client {
   #links: DataLinks | undefined;
   /** handles on the controller's shared objects */
   readonly #shared: SharedObjects;
+  /** their calls, gathered into shared_batch messages */
+  readonly #sharedCalls: SharedBatcher;
 
   private constructor(file: string, submitWindow: number | undefined) {
     this.#file = file;
@@ -73,11 +76,19 @@ export class Client {
       },
       submitWindow,
     );
-    const transport: SharedTransport = {
-      call: async (req, buffers, waitMs) => {
-        const r = await this.#conn.request('shared_request', req, waitMs === null ? Infinity : waitMs + SHARED_SLACK_MS, buffers);
+    this.#sharedCalls = new SharedBatcher({
+      request: async (req, buffers, timeoutMs) => {
+        const r = await this.#conn.request('shared_request', req, timeoutMs, buffers);
         return { content: r.content, buffers: r.buffers };
       },
+      send: (content, buffers) => {
+        const header = this.#conn.send('shared_batch', content, { buffers });
+        this.#conn.wake();
+        return header.msg_id;
+      },
+    });
+    const transport: SharedTransport = {
+      call: (req, buffers, waitMs) => this.#sharedCalls.call(req, buffers, waitMs === null ? Infinity : waitMs + SHARED_SLACK_MS),
     };
     this.#shared = sharedObjects(transport);
     this.#submitter = {
@@ -119,9 +130,10 @@ export class Client {
         onMessage: (m) => c.#onMessage(m),
         onLost: (err) => {
           c.#tasks.failAll(err);
+          c.#sharedCalls.failAll(err);
           c.#tunnel?.close();
         },
-        busy: () => c.#tasks.waiting() || c.#engines.waiting,
+        busy: () => c.#tasks.waiting() || c.#engines.waiting || c.#sharedCalls.waiting,
         onRestart: (hub) => void c.#resync(hub),
       },
     );
@@ -369,6 +381,14 @@ export class Client {
     return this.#shared.lock(name);
   }
 
+  /**
+   * Shared-object messages this client sent and the calls they carried:
+   * calls made together (not awaited one by one) travel as one message.
+   */
+  get sharedTraffic(): { messages: number; calls: number } {
+    return this.#sharedCalls.sent;
+  }
+
   /** Controller counters: dropped messages by reason, tasks, engines, clients. */
   async stats(): Promise<ContentOf<'stats_reply'>> {
     const r = await this.#conn.request('stats_request', {}, REQUEST_TIMEOUT_MS);
@@ -392,6 +412,7 @@ export class Client {
     if (this.#conn.closed) return;
     this.#channels.closeAll();
     await this.#conn.close();
+    this.#sharedCalls.failAll(new ConnectionLost('the client was closed before the reply arrived'));
     this.#links?.close();
     this.#tunnel?.close();
     this.#tasks.failAll(new ConnectionLost('the client was closed before the result arrived'));
@@ -419,6 +440,15 @@ export class Client {
       }
       case 'engine_event': {
         this.#engines.onEvent(msg.content);
+        return;
+      }
+      case 'shared_batch_reply': {
+        this.#sharedCalls.onReply(msg);
+        return;
+      }
+      case 'error_reply': {
+        // a shared_batch refused as a whole (other requests' error_replies answer their pending request)
+        if ('msg_id' in msg.parent) this.#sharedCalls.onRefused(msg.parent.msg_id, msg.content);
         return;
       }
       default:

@@ -152,7 +152,7 @@ export class Controller {
       clientCount: () => clientRegistry.size,
       hub,
       adapt: () => this.#adapter?.status(),
-      shared: () => shared.stats,
+      shared: () => ({ ...shared.stats, ...shared.traffic }),
       channels: () => channels.stats,
     });
     return {

@@ -16,7 +16,7 @@ import { fanOut } from './fanout.js';
 import { abortTasks } from './abort.js';
 import type { SharedStore } from './shared/store.js';
 import type { Recovery } from './recovery.js';
-import { clientOwner, engineOwner, serveEngineShared, serveShared } from './shared/wire.js';
+import { BatchReplies, clientOwner, engineOwner, serveEngineShared, serveShared, serveSharedBatch } from './shared/wire.js';
 
 export type Handler = (m: Incoming) => void;
 export type Handlers = Partial<Record<MsgType, Handler>>;
@@ -131,6 +131,15 @@ function channelRoutes(h: Handler): Handlers {
   return { channel_data: h, channel_ack: h, channel_close: h };
 }
 
+/** A client's shared-object calls: one at a time, or a batch (answered in gathered replies). */
+function sharedRoutes(p: HubParts): Handlers {
+  const replies = new BatchReplies(p.clients);
+  return {
+    shared_request: (m) => serveShared(p.shared, p.clients, m, clientOwner(m.identity!)),
+    shared_batch: (m) => serveSharedBatch(p.shared, p.clients, m, clientOwner(m.identity!), replies),
+  };
+}
+
 export function clientHandlers(p: HubParts): Handlers {
   const ep = p.clients;
   return {
@@ -184,7 +193,7 @@ export function clientHandlers(p: HubParts): Handlers {
       const msg = parsed(ep, m, 'abort_request');
       if (msg) ep.send(m.identity, 'abort_reply', abortTasks(p.tasks, m.identity!, msg.content), { parent: m.header });
     },
-    shared_request: (m) => serveShared(p.shared, ep, m, clientOwner(m.identity!)),
+    ...sharedRoutes(p),
     ...channelRoutes((m) => p.channels.fromClient(m)),
     shutdown_request: (m) => {
       const msg = parsed(ep, m, 'shutdown_request');

@@ -26,8 +26,8 @@ export interface QueryOptions {
   hub: { scheme: string; hwm: number; profile: string; clusterId: string };
   /** the adapter's status, when the controller adapts (--adapt) */
   adapt?: () => ContentOf<'stats_reply'>['adapt'];
-  /** shared objects and the bytes they hold */
-  shared?: () => { objects: number; bytes: number };
+  /** shared objects and the bytes they hold; the shared messages received and the calls in them */
+  shared?: () => ContentOf<'stats_reply'>['shared'];
   /** channel_data messages forwarded and the values in them */
   channels?: () => { data: number; values: number };
 }

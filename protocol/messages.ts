@@ -31,7 +31,7 @@ import {
 } from './schemas/hub.js';
 import { ChannelAckSchema, ChannelCloseSchema, ChannelDataSchema } from './schemas/channels.js';
 import { ApplyContentSchema, ApplyReplyContentSchema, StreamContentSchema } from './schemas/tasks.js';
-import { SharedCancelSchema, SharedReplySchema, SharedRequestSchema } from './schemas/shared.js';
+import { SharedBatchReplySchema, SharedBatchSchema, SharedCancelSchema, SharedReplySchema, SharedRequestSchema } from './schemas/shared.js';
 import type { RawMessage } from './wire.js';
 
 export * from './schemas/header.js';
@@ -70,6 +70,9 @@ export const ContentSchemas = {
   shared_request: SharedRequestSchema,
   shared_reply: SharedReplySchema,
   shared_cancel: SharedCancelSchema,
+  /** client -> controller: calls made together (client/shared-batch.ts), answered by shared_batch_reply messages */
+  shared_batch: SharedBatchSchema,
+  shared_batch_reply: SharedBatchReplySchema,
   /**
    * client -> controller, after the controller was restarted: the tasks the client still waits for.
    * The controller sends again the replies it holds for finished ones and answers which it never heard of.

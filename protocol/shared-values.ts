@@ -12,6 +12,11 @@ export const SHARED_NAME_MAX = 200;
 /** Longest key of a shared dict, in characters. */
 export const SHARED_KEY_MAX = 10_000;
 
+/** At most this many calls in a shared_batch, and answers in a shared_batch_reply (more go as several). */
+export const SHARED_BATCH_CALLS = 4096;
+/** A shared_batch (shared_batch_reply) leaves once its values hold this many bytes: a large value goes at once. */
+export const SHARED_BATCH_BYTES = 1024 * 1024;
+
 /** A value in a shared_request or shared_reply: a number, or how many buffers hold it. */
 export type WireValue = number | { frames: number };
 

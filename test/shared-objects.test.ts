@@ -11,8 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Dealer } from 'zeromq';
-import { Client, QueueClosed, QueueEmpty, SharedLimitExceeded, SharedObjectError, SharedTimeout, TimeoutError } from '../index.js';
-import { Session } from '../protocol/index.js';
+import { Client, ConnectionLost, QueueClosed, QueueEmpty, SharedLimitExceeded, SharedObjectError, SharedTimeout, TimeoutError } from '../index.js';
+import { Session, serialize } from '../protocol/index.js';
 import { Inbox, readConnectionFile, sharedCluster, tempRootForFile } from './support/index.js';
 
 const root = tempRootForFile('shared-objects');
@@ -42,6 +42,15 @@ async function settled(p: Promise<unknown>, c: Client): Promise<boolean> {
   // a round trip to the controller: anything it answered before is in by now
   await c.stats();
   return done;
+}
+
+/** A DEALER of the client socket that speaks the protocol by hand: a test sends what the library would not. */
+function rawClient(): { sock: Dealer; inbox: Inbox; session: Session } {
+  const info = readConnectionFile(root, 'client', PROFILE);
+  const sock = new Dealer({ linger: 0, receiveHighWaterMark: 0 });
+  const inbox = new Inbox(sock);
+  sock.connect(`tcp://127.0.0.1:${info.port}`);
+  return { sock, inbox, session: new Session(info.key) };
 }
 
 describe('shared objects', () => {
@@ -236,11 +245,7 @@ describe('shared objects', () => {
   });
 
   test('a malformed shared_request is answered with an InvalidRequest error_reply; the controller does not crash', async () => {
-    const info = readConnectionFile(root, 'client', PROFILE);
-    const sock = new Dealer({ linger: 0, receiveHighWaterMark: 0 });
-    const inbox = new Inbox(sock);
-    sock.connect(`tcp://127.0.0.1:${info.port}`);
-    const session = new Session(info.key);
+    const { sock, inbox, session } = rawClient();
     try {
       const bad: [unknown, Buffer[]][] = [
         [{ op: 'queue_put', name: '', timeout_ms: null, value: 1 }, []],
@@ -261,6 +266,159 @@ describe('shared objects', () => {
     assert.equal(c.cluster().controllerPid > 0, true);
     await rc.dict('after-bad').set('k', 1);
     assert.equal(await rc.dict('after-bad').get('k'), 1);
+  });
+
+  test('calls made together travel together: 5,000 puts and gets not awaited one by one are answered in FIFO order, in few messages', async () => {
+    const q = rc.queue('q-batch');
+    const n = 5000;
+    // numbers travel in the content, strings and typed arrays as frames of their own: each call's frames are split right
+    const value = (i: number): unknown => (i % 3 === 0 ? i : i % 3 === 1 ? `v${i}` : new Float64Array([i, -i]));
+    const sentBefore = rc.sharedTraffic;
+    const heardBefore = (await rc.stats()).shared!;
+    const puts: Promise<void>[] = [];
+    const gets: Promise<unknown>[] = [];
+    for (let i = 0; i < n; i++) {
+      puts.push(q.put(value(i)));
+      gets.push(q.get());
+    }
+    await Promise.all(puts);
+    const got = await Promise.all(gets);
+    assert.deepEqual(
+      got,
+      Array.from({ length: n }, (_, i) => value(i)),
+    );
+    const sent = rc.sharedTraffic;
+    const heard = (await rc.stats()).shared!;
+    assert.equal(sent.calls - sentBefore.calls, 2 * n);
+    const messages = sent.messages - sentBefore.messages;
+    assert.ok(messages >= 3 && messages <= 10, `${2 * n} calls went in ${messages} messages (at most 4,096 calls a batch)`);
+    assert.equal(heard.calls! - heardBefore.calls!, 2 * n, 'the controller counted every call');
+    assert.equal(heard.messages! - heardBefore.messages!, messages, 'and the messages they came in');
+    assert.equal(await q.size(), 0);
+  });
+
+  test('a batch whose gets wait is answered as its puts (and later calls) satisfy them; a lock wait in a batch too', async () => {
+    const q = rc.queue<string>('q-batch-wait');
+    // one batch: two gets that wait, a third that times out, then the puts that satisfy the first two
+    const g1 = q.get({ timeoutMs: 30000 });
+    const g2 = q.get({ timeoutMs: 30000 });
+    const g3 = q.get({ timeoutMs: 150 });
+    const p1 = q.put('a');
+    const p2 = q.put('b');
+    await Promise.all([p1, p2]);
+    assert.deepEqual(await Promise.all([g1, g2]), ['a', 'b']);
+    assert.ok((await rejection(g3)) instanceof SharedTimeout);
+    // a get that waits past its batch: answered when another client puts
+    const late = q.get({ timeoutMs: 30000 });
+    const size = q.size();
+    assert.equal(await size, 0, 'the call answered at once does not wait for the one that waits');
+    assert.equal(await settled(late, rc), false);
+    await rc2.queue('q-batch-wait').put('c');
+    assert.equal(await late, 'c');
+    const l = rc.lock('l-batch');
+    assert.deepEqual(await Promise.all([l.acquire(), l.acquire({ timeoutMs: 100 })]), [true, false]);
+    // in order: the acquire waits for the lock this client holds, the release after it in the batch hands it over
+    assert.deepEqual(await Promise.all([l.acquire({ timeoutMs: 30000 }), l.release()]), [true, undefined]);
+    await l.release();
+  });
+
+  test('calls of a batch fail alone: QueueEmpty, SharedLimitExceeded and a wrong kind reject only their own call', async () => {
+    const q = rc.queue('q-batch-errors');
+    const calls = [
+      q.getNowait(),
+      q.put(1),
+      q.put(new Float64Array(OBJECT_MAX / 8 + 16)),
+      q.put(2),
+      rc.dict('q-batch-errors').get('k'),
+      q.getNowait(),
+      q.size(),
+    ];
+    const r = await Promise.allSettled(calls);
+    const failure = (i: number): unknown => (r[i]!.status === 'rejected' ? (r[i] as PromiseRejectedResult).reason : undefined);
+    const value = (i: number): unknown => (r[i]!.status === 'fulfilled' ? (r[i] as PromiseFulfilledResult<unknown>).value : failure(i));
+    assert.ok(failure(0) instanceof QueueEmpty, String(value(0)));
+    assert.ok(failure(2) instanceof SharedLimitExceeded && (failure(2) as SharedLimitExceeded).setting === 'sharedObjectMaxBytes', String(value(2)));
+    assert.ok(failure(4) instanceof SharedObjectError && /is a shared queue, not a dict/.test(String(failure(4))), String(value(4)));
+    assert.deepEqual([value(1), value(3), value(5), value(6)], [undefined, undefined, 1, 1]);
+    assert.equal(await q.get(), 2);
+  });
+
+  test('a client closed while batched calls wait fails them with ConnectionLost', async () => {
+    const other = await Client.connect({ profile: PROFILE });
+    const q = other.queue('q-batch-close');
+    const waits = [q.get(), q.get({ timeoutMs: 60000 })];
+    assert.equal(await settled(Promise.race(waits), other), false);
+    await other.close();
+    for (const w of waits) assert.ok((await rejection(w)) instanceof ConnectionLost);
+  });
+
+  test('a malformed shared_batch is refused with an InvalidRequest error_reply naming the problem; a bad call fails alone', async () => {
+    const { sock, inbox, session } = rawClient();
+    const size = { op: 'queue_size', name: 'q-raw-batch' };
+    const v = serialize('v', 'v');
+    const set = { op: 'dict_set', name: 'd-raw-batch', key: 'k', value: { frames: v.length } };
+    const send = async (content: unknown, buffers: Buffer[] = []): Promise<string> => {
+      const { frames, header } = session.build([], 'shared_batch', content as never, { buffers });
+      await sock.send(frames);
+      return header.msg_id;
+    };
+    try {
+      const bad: [unknown, Buffer[], RegExp][] = [
+        [{ calls: [] }, [], /calls/],
+        [{ calls: 'none' }, [], /calls/],
+        [{ calls: [{ id: -1, req: size, frames: 0 }] }, [], /id/],
+        [{ calls: [{ id: 1, req: set, frames: v.length }] }, [], new RegExp(`add up to ${v.length}, but it has 0 buffers`)],
+        [{ calls: [{ id: 1, req: size, frames: 0 }] }, [Buffer.from('stray')], /add up to 0, but it has 1 buffers/],
+        [
+          {
+            calls: [
+              { id: 1, req: size, frames: 0 },
+              { id: 1, req: size, frames: 0 },
+            ],
+          },
+          [],
+          /call id 1 appears twice/,
+        ],
+        [{ calls: Array.from({ length: 4097 }, (_, id) => ({ id, req: size, frames: 0 })) }, [], /calls/],
+      ];
+      for (const [content, buffers, why] of bad) {
+        const id = await send(content, buffers);
+        const r = await inbox.waitFor(id, 'error_reply', 30000);
+        const { ename, evalue } = r.content as { ename: string; evalue: string };
+        assert.equal(ename, 'InvalidRequest', JSON.stringify(content).slice(0, 200));
+        assert.match(evalue, /refused this shared_batch/);
+        assert.match(evalue, why);
+      }
+      // bad calls among good ones: each bad one fails alone, the others are carried out in order
+      const id = await send(
+        {
+          calls: [
+            { id: 7, req: set, frames: v.length },
+            { id: 8, req: { op: 'no_such_op', name: 'x' }, frames: 0 },
+            { id: 9, req: { op: 'dict_set', name: 'd-raw-batch', key: 'j', value: { frames: 2 } }, frames: 1 },
+            { id: 10, req: { op: 'dict_get', name: 'd-raw-batch', key: 'k' }, frames: 0 },
+          ],
+        },
+        [...v, Buffer.from('one frame of two')],
+      );
+      const r = await inbox.waitFor(id, 'shared_batch_reply', 30000);
+      const replies = (r.content as { replies: { id: number; reply: { status: string; evalue?: string }; frames: number }[] }).replies;
+      assert.deepEqual(
+        replies.map((x) => [x.id, x.reply.status, x.frames]),
+        [
+          [7, 'ok', 0],
+          [8, 'error', 0],
+          [9, 'error', 0],
+          [10, 'ok', v.length],
+        ],
+      );
+      assert.match(replies[1]!.reply.evalue!, /call 8 of this shared_batch.*op/);
+      assert.match(replies[2]!.reply.evalue!, /call 9 of this shared_batch.*do not match its 1 buffers/);
+    } finally {
+      sock.close();
+    }
+    assert.equal(await rc.dict('d-raw-batch').get('k'), 'v', 'the controller goes on serving');
+    assert.equal(await rc.dict('d-raw-batch').has('j'), false);
   });
 
   test('remote code: an engine produces into a bounded queue and closes it, another consumes until QueueClosed', async () => {

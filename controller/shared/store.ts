@@ -32,6 +32,9 @@ export class SharedStore {
     this.#budget = new ByteBudget(limits);
   }
 
+  /** shared_request and shared_batch messages received, and the calls in them (counted by controller/shared/wire.ts) */
+  readonly traffic = { messages: 0, calls: 0 };
+
   /** Objects and the bytes they hold (for stats). */
   get stats(): { objects: number; bytes: number } {
     return { objects: this.#objects.size, bytes: this.#budget.used };

@@ -92,8 +92,13 @@ export const StatsReplySchema = z.object({
   records: z.number().int().optional(),
   /** channel_data messages the controller forwarded (either way), and the values in them (several a message when batched) */
   channels: z.object({ data: z.number().int(), values: z.number().int() }).optional(),
-  /** shared objects (rc.queue, rc.dict, rc.event, rc.lock) and the bytes they hold */
-  shared: z.object({ objects: z.number().int(), bytes: z.number().int() }).optional(),
+  /**
+   * shared objects (rc.queue, rc.dict, rc.event, rc.lock) and the bytes they hold; the shared_request
+   * and shared_batch messages received, and the calls in them (several a message when batched)
+   */
+  shared: z
+    .object({ objects: z.number().int(), bytes: z.number().int(), messages: z.number().int().optional(), calls: z.number().int().optional() })
+    .optional(),
   /** adaptive scaling (--adapt): its range, the engines it aims for, those registered and those of its jobs still to come */
   adapt: z
     .object({

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { SHARED_ERROR_NAMES } from '../../errors/shared.js';
-import { SHARED_KEY_MAX, SHARED_NAME_MAX } from '../shared-values.js';
+import { SHARED_BATCH_CALLS, SHARED_KEY_MAX, SHARED_NAME_MAX } from '../shared-values.js';
 
 const name = z.string().min(1).max(SHARED_NAME_MAX);
 const key = z.string().max(SHARED_KEY_MAX);
@@ -68,3 +68,36 @@ export type SharedReply = z.infer<typeof SharedReplySchema>;
 
 /** engine -> controller: the execution worker that waited on these requests is gone: drop their waiters */
 export const SharedCancelSchema = z.object({ msg_ids: z.array(z.string().min(1).max(200)).max(100_000) });
+
+/**
+ * client -> controller: calls made together, carried out in order. `frames`:
+ * how many of the message's buffers belong to the call (its values'
+ * frames), in order. Each `req` is checked as a SharedRequest on its own: a
+ * bad one fails only its call.
+ */
+export const SharedBatchSchema = z.object({
+  calls: z
+    .array(
+      z.object({
+        /** the call's number, unique among the client's calls waiting for an answer */
+        id: z.number().int().nonnegative(),
+        req: z.unknown(),
+        frames: z.number().int().nonnegative().max(1_000_000),
+      }),
+    )
+    .min(1)
+    .max(SHARED_BATCH_CALLS),
+});
+export type SharedBatch = z.infer<typeof SharedBatchSchema>;
+
+/**
+ * controller -> client: answers to calls of shared_batch messages, by call
+ * id; calls answered at once travel together, calls that waited in later
+ * messages. `frames`: the buffers of each answer's values, in order.
+ */
+export const SharedBatchReplySchema = z.object({
+  replies: z
+    .array(z.object({ id: z.number().int().nonnegative(), reply: SharedReplySchema, frames: z.number().int().nonnegative().max(1_000_000) }))
+    .max(SHARED_BATCH_CALLS),
+});
+export type SharedBatchReply = z.infer<typeof SharedBatchReplySchema>;
