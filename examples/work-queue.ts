@@ -61,6 +61,7 @@ async function main(): Promise<void> {
   // a closed `jobs` queue from an earlier run takes no more puts: start from a fresh one
   await rc.queue('jobs').delete();
   const jobs = rc.queue<number>('jobs', { maxsize: 100 });
+  await jobs.size(); // made here with its maxsize, before a consumer's first get could make it unbounded
   const consumers = dv.apply(consume);
   const t0 = performance.now();
   for (const n of numbers()) await jobs.put(n); // waits while 100 jobs are queued: the engines set the pace
