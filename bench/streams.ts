@@ -149,6 +149,8 @@ async function channelBulk(rc: Client, z: StreamSizes, out: Record<string, numbe
 
 /** Run every stream workload on a running cluster (its first engine); values keyed like STREAM_WORKLOADS. */
 export async function benchStreams(rc: Client, z: StreamSizes, out: Record<string, number>): Promise<void> {
+  // a client checks each engine's endpoints as it hears of it; until then channels go through the controller
+  for (let i = 0; i < 100 && rc.directData !== null && rc.directData.links < rc.ids.length; i++) await new Promise((r) => setTimeout(r, 50));
   await channelRoundTrip(rc, z, out);
   await channelStreams(rc, z, out);
   await queuePairs(rc, z, out);
