@@ -35,6 +35,8 @@ export interface QueueStatus {
   unassigned: number;
 }
 
+/** How long `connect` waits for its checks of the engines' direct endpoints (unreachable ones then go on in the background). */
+const LINK_SETTLE_MS = 300;
 /** How long requests to the controller (queue status, stats, abort...) may take. */
 const REQUEST_TIMEOUT_MS = 10000;
 /** How long a shared-object call may take beyond the wait the controller holds it for (values may be large). */
@@ -151,6 +153,8 @@ export class Client {
       });
     }
     for (const e of hub.engines) c.#engines.add(e);
+    // the engines' endpoints answer a TCP connect in well under a millisecond where they are reachable
+    await c.#links?.settled(LINK_SETTLE_MS);
     c.#tasks.echo = opts.echo ?? process.env.JPY_PARENT_PID !== undefined;
     return c;
   }

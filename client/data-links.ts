@@ -93,6 +93,15 @@ export class DataLinks {
     return { links: this.#up, ...this.#stats };
   }
 
+  /**
+   * Resolves once no link is being checked, or after `ms`: a client that has
+   * just connected then sends its first channels and payloads direct.
+   */
+  async settled(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while ([...this.#links.values()].some((l) => l.state === 'probing') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  }
+
   /** Check (in the background) that the engine's data endpoint is reachable. */
   probe(e: EngineInfo): void {
     if (!e.data || this.#closed) return;
