@@ -11,7 +11,7 @@
  */
 import { ChannelClosed, RemoteError } from '../errors/index.js';
 import { ChannelEnd, batchContent } from '../protocol/index.js';
-import type { AnyMessage, Channel, ChannelErrorWire, ChannelWaitOptions, ChannelWindow, Endpoint } from '../protocol/index.js';
+import type { AnyMessage, Channel, ChannelErrorWire, ChannelMsg, ChannelWaitOptions, ChannelWindow, Endpoint } from '../protocol/index.js';
 import type { TaskState } from './asyncresult.js';
 import type { Connection } from './connection.js';
 
@@ -102,8 +102,6 @@ export class RemoteChannel<T = unknown, R = unknown> implements Channel<T> {
   }
 }
 
-type ChannelMsg = Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>;
-
 /** How long an ended channel waits for values still on their way over its stream link (then it ends anyway). */
 const FIN_WAIT_MS = 10_000;
 
@@ -170,15 +168,17 @@ export class ChannelTable {
   open<T, R>(t: TaskState, engineId: number, window: ChannelWindow, direct = false): RemoteChannel<T, R> {
     const msgId = t.info.msgId;
     const entry = { closedHere: false, engineId, direct, fin: undefined, ended: undefined } as Omit<Entry, 'end'> & { end: ChannelEnd<T> };
-    const send = <K extends ChannelMsg['type']>(type: K, content: Extract<AnyMessage, { type: K }>['content'], buffers: Buffer[] = []): void => {
+    /** Send over the stream link while it is up (true), else through the controller. */
+    const send = <K extends ChannelMsg['type']>(type: K, content: Extract<AnyMessage, { type: K }>['content'], buffers: Buffer[] = []): boolean => {
       const ep = entry.direct ? this.links()?.stream(engineId) : undefined;
       if (ep) {
         ep.send(undefined, type, content as never, { buffers });
-        return;
+        return true;
       }
       // the link went down: the rest goes through the controller (the engine puts values back in order)
       entry.direct = false;
       this.conn().send(type, content as never, { buffers });
+      return false;
     };
     entry.end = new ChannelEnd<T>({
       engineId,
@@ -186,11 +186,12 @@ export class ChannelTable {
       errorOf: (e) => errorOf(e, engineId, msgId),
       transport: {
         data: (seq, batch) => {
-          if (entry.direct) this.#count(batch.count);
           const bytes = batch.buffers.reduce((n, b) => n + b.byteLength, 0);
-          if (bytes >= DATA_IN_BYTES && this.links()?.put(engineId, `${msgId}/${seq}`, batch.buffers, bytes) === true) {
-            send('channel_data', { channel: msgId, seq, ...batchContent(batch), data_in: { frames: batch.buffers.length, bytes } });
-          } else send('channel_data', { channel: msgId, seq, ...batchContent(batch) }, batch.buffers);
+          const direct =
+            bytes >= DATA_IN_BYTES && this.links()?.put(engineId, `${msgId}/${seq}`, batch.buffers, bytes) === true
+              ? send('channel_data', { channel: msgId, seq, ...batchContent(batch), data_in: { frames: batch.buffers.length, bytes } })
+              : send('channel_data', { channel: msgId, seq, ...batchContent(batch) }, batch.buffers);
+          if (direct) this.#count(batch.count);
         },
         ack: (seq) => send('channel_ack', { channel: msgId, seq }),
         close: (error) => {

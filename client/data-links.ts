@@ -13,8 +13,8 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { Dealer } from 'zeromq';
-import { Endpoint } from '../protocol/index.js';
-import type { AnyMessage, EngineInfo, Incoming } from '../protocol/index.js';
+import { Endpoint, isChannelMsg } from '../protocol/index.js';
+import type { ChannelMsg, EngineInfo, Incoming } from '../protocol/index.js';
 import { Session } from '../protocol/session.js';
 import { curveClient } from '../profiles/index.js';
 
@@ -34,9 +34,6 @@ interface Link {
   ep?: Endpoint;
   stream?: Endpoint;
 }
-
-/** A channel message, as the stream link delivers it. */
-export type ChannelMsg = Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>;
 
 export interface DataLinkEvents {
   /** the result frames of a task, sent straight from its engine */
@@ -145,20 +142,19 @@ export class DataLinks {
    * payload then travels with the request.
    */
   send(e: EngineInfo, msgId: string, frames: Buffer[], bytes: number): boolean {
-    const link = this.#links.get(e.id);
-    if (!link?.ep || link.state !== 'up' || this.#closed) {
-      if (e.data && (!link || link.state === 'down')) this.probe(e);
-      return false;
+    if (this.put(e.id, msgId, frames, bytes)) {
+      this.#stats.tasks++;
+      return true;
     }
-    link.ep.send(undefined, 'data_put', { msg_id: msgId }, { buffers: frames });
-    this.#stats.tasks++;
-    this.#stats.bytes += bytes;
-    return true;
+    const link = this.#links.get(e.id);
+    if (e.data && (!link || link.state === 'down')) this.probe(e);
+    return false;
   }
 
   /**
-   * Send frames to engine `engineId`'s data endpoint as data_put `id`, for a
-   * channel's large batch; false (nothing sent) when its link is not up.
+   * Send frames to engine `engineId`'s data endpoint as data_put `id` (a
+   * task's payload, a channel's large batch); false (nothing sent) when its
+   * link is not up.
    */
   put(engineId: number, id: string, frames: Buffer[], bytes: number): boolean {
     const link = this.#links.get(engineId);
@@ -209,7 +205,7 @@ export class DataLinks {
 
   #receiveStream(ep: Endpoint, m: Incoming): void {
     const msg = ep.parse(m);
-    if (msg?.type === 'channel_data' || msg?.type === 'channel_ack' || msg?.type === 'channel_close') this.#events.onChannel(msg);
+    if (isChannelMsg(msg)) this.#events.onChannel(msg);
     else if (msg) ep.drop(new Error(`a ${msg.type} on a stream link (it takes channel messages only)`), m.frames);
   }
 

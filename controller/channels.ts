@@ -11,7 +11,8 @@
  * When a client goes away, its open channels are closed on their engines.
  */
 import { ProtocolError } from '../errors/index.js';
-import type { AnyMessage, Endpoint, Incoming } from '../protocol/index.js';
+import { isChannelMsg } from '../protocol/index.js';
+import type { ChannelMsg, Endpoint, Incoming } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 import type { EngineRegistry, EngineState } from './registry.js';
 import type { Task } from './task.js';
@@ -25,12 +26,6 @@ export interface ChannelRouterOptions {
   /** the endpoint of engines */
   engines: Endpoint;
   log: Logger;
-}
-
-type ChannelMsg = Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>;
-
-function isChannelMsg(msg: AnyMessage | undefined): msg is ChannelMsg {
-  return msg?.type === 'channel_data' || msg?.type === 'channel_ack' || msg?.type === 'channel_close';
 }
 
 /** What the router has forwarded (stats_reply's `channels`): channel_data messages, and the values in them. */

@@ -20,13 +20,11 @@
  * and are handed to the runner with the task.
  */
 import { Router } from 'zeromq';
-import { Endpoint, batchContent } from '../protocol/index.js';
-import type { AnyMessage, Incoming } from '../protocol/index.js';
+import { Endpoint, batchContent, isChannelMsg } from '../protocol/index.js';
+import type { AnyMessage, ChannelMsg, Incoming } from '../protocol/index.js';
 import type { ChannelMessage } from '../executor/messages.js';
 import { fromPosted, toPosted } from '../executor/channel-post.js';
 import type { Logger } from '../util/log.js';
-
-type ChannelMsg = Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>;
 
 /** messages for channels whose task has not arrived yet: at most this many channels, bytes, and this long */
 const EARLY_CHANNELS = 1000;
@@ -169,7 +167,7 @@ export class EngineChannels {
   #fromStream(m: Incoming): void {
     const msg = this.#stream!.parse(m);
     if (!msg) return;
-    if (msg.type !== 'channel_data' && msg.type !== 'channel_ack' && msg.type !== 'channel_close') {
+    if (!isChannelMsg(msg)) {
       this.#stream!.drop(new Error(`a ${msg.type} on the stream endpoint (it takes channel messages only)`), m.frames);
       return;
     }

@@ -89,7 +89,7 @@ export class WorkerChannels {
     const before = this.#waiting.get(m.msgId);
     if (before !== undefined || (m.op === 'data' && m.dataIn)) {
       // in order: after the batch the channel waits for
-      const next = (before ?? Promise.resolve()).then(() => this.#deliverLarge(end, m));
+      const next = (before ?? Promise.resolve()).then(() => this.#deliverInTurn(end, m));
       this.#waiting.set(m.msgId, next);
       void next.then(() => {
         if (this.#waiting.get(m.msgId) === next) this.#waiting.delete(m.msgId);
@@ -99,8 +99,8 @@ export class WorkerChannels {
     this.#deliverNow(end, m);
   }
 
-  /** A batch whose frames went to the data inbox: taken there (no copy), then delivered. */
-  async #deliverLarge(end: ChannelEnd, m: ChannelMessage): Promise<void> {
+  /** A message after the batch its channel waited for; a batch whose frames went to the data inbox is taken there (no copy), then delivered. */
+  async #deliverInTurn(end: ChannelEnd, m: ChannelMessage): Promise<void> {
     if (m.op !== 'data' || !m.dataIn) {
       this.#deliverNow(end, m);
       return;

@@ -25,11 +25,7 @@ import { stripTypes } from './typescript.js';
 if (!parentPort) throw new Error('executor/thread.js must run in a worker thread');
 const port = parentPort;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
-const channels = new WorkerChannels(post, (id, bytes, cancelled) =>
-  inbox
-    ? inbox.take(id, bytes, cancelled)
-    : Promise.resolve({ ename: 'DataLinkError', evalue: 'channel values were sent to a data endpoint this engine does not have', traceback: [] }),
-);
+const channels = new WorkerChannels(post, (id, bytes, cancelled) => takeData(id, bytes, cancelled));
 
 const cwd = process.cwd();
 /** Compiled code is named as a file in the engine's working directory, so import() resolves from there. */
@@ -229,13 +225,17 @@ const inboxOptions = (workerData as { data?: InboxOptions } | null)?.data;
 const sending = (workerData as { sending?: Int32Array } | null)?.sending;
 let inbox: DataInbox | undefined;
 
+/** The frames of data_put `id` (a task's payload, a channel's large batch), once they are at the data inbox. */
+function takeData(id: string, bytes: number, cancelled: () => TaskError | undefined): Promise<Buffer[] | TaskError> {
+  if (!inbox)
+    return Promise.resolve({ ename: 'DataLinkError', evalue: `data_put ${id} was sent to a data endpoint this engine does not have`, traceback: [] });
+  return inbox.take(id, bytes, cancelled);
+}
+
 /** The payload of a task: in its message, or (dataIn) taken from the data inbox once it has arrived. */
 async function payloadOf(t: TaskToWorker): Promise<TaskError | undefined> {
   if (!t.dataIn) return undefined;
-  if (!inbox) {
-    return { ename: 'DataLinkError', evalue: 'the task sent its data to a data endpoint this engine does not have', traceback: [] };
-  }
-  const got = await inbox.take(t.msgId, t.dataIn.bytes, () => {
+  const got = await takeData(t.msgId, t.dataIn.bytes, () => {
     drainControl();
     return cancelled.get(t.msgId);
   });

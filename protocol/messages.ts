@@ -167,6 +167,13 @@ export interface Message<T extends MsgType = MsgType> {
 /** Any message, as a union discriminated by `type`. */
 export type AnyMessage = { [K in MsgType]: Message<K> }[MsgType];
 
+/** The messages of a channel (protocol/schemas/channels.ts), either way. */
+export type ChannelMsg = Extract<AnyMessage, { type: 'channel_data' | 'channel_ack' | 'channel_close' }>;
+
+export function isChannelMsg(msg: AnyMessage | undefined): msg is ChannelMsg {
+  return msg?.type === 'channel_data' || msg?.type === 'channel_ack' || msg?.type === 'channel_close';
+}
+
 /**
  * The one unsigned message: the controller's answer to a connect_request whose
  * signature does not match, so a client with a wrong key gets a clear error

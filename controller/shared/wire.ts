@@ -141,8 +141,6 @@ function own(f: Buffer): Buffer {
 /** An answer as the wire carries it: a shared reply and its value frames. */
 function replyOf(r: SharedResult): { content: SharedReply; buffers: Buffer[] } {
   if (!r.ok) return { content: { status: 'error', ename: r.ename, evalue: r.evalue, ...(r.setting ? { setting: r.setting } : {}) }, buffers: [] };
-  if (r.values === undefined && r.keys === undefined)
-    return { content: r.result !== undefined ? { status: 'ok', result: r.result } : { status: 'ok' }, buffers: [] };
   const joined = r.values ? joinValues(r.values) : undefined;
   return {
     content: {
