@@ -37,6 +37,8 @@ export interface QueueStatus {
 
 /** How long `connect` waits for its checks of the engines' direct endpoints (unreachable ones then go on in the background). */
 const LINK_SETTLE_MS = 300;
+/** most that waitForEngines waits, once the engines are registered, for their data endpoints and links */
+const LINK_READY_MS = 3000;
 /** How long requests to the controller (queue status, stats, abort...) may take. */
 const REQUEST_TIMEOUT_MS = 10000;
 /** How long a shared-object call may take beyond the wait the controller holds it for (values may be large). */
@@ -218,11 +220,17 @@ export class Client {
   }
 
   /**
-   * Resolve once at least `n` engines are registered.
+   * Resolve once at least `n` engines are registered and the direct data
+   * links to them are up (an engine opens its data endpoint just after it
+   * registers: waiting at most LINK_READY_MS for that, so the first large
+   * push goes straight to the engine, not through the controller).
    * @example await rc.waitForEngines(4, { timeoutMs: 30000 });
    */
-  waitForEngines(n: number, { timeoutMs = 60000 }: { timeoutMs?: number } = {}): Promise<number[]> {
-    return this.#engines.waitFor(n, timeoutMs, () => this.#conn.wake());
+  async waitForEngines(n: number, { timeoutMs = 60000 }: { timeoutMs?: number } = {}): Promise<number[]> {
+    const deadline = Date.now() + timeoutMs;
+    const ids = await this.#engines.waitFor(n, timeoutMs, () => this.#conn.wake());
+    await this.#links?.ready(() => this.#engines.list(), Math.min(LINK_READY_MS, Math.max(0, deadline - Date.now())));
+    return ids;
   }
 
   /**

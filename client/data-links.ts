@@ -99,6 +99,17 @@ export class DataLinks {
     while ([...this.#links.values()].some((l) => l.state === 'probing') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
   }
 
+  /**
+   * Wait at most `ms` until each of these engines has announced its data
+   * endpoint (it does so once its execution worker is up, just after it
+   * registers) and the checks of the endpoints have ended.
+   */
+  async ready(engines: () => readonly EngineInfo[], ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    const pending = (): boolean => engines().some((e) => !e.data && !this.#closed) || [...this.#links.values()].some((l) => l.state === 'probing');
+    while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
   /** Check (in the background) that the engine's data endpoint is reachable. */
   probe(e: EngineInfo): void {
     if (!e.data || this.#closed) return;

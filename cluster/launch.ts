@@ -160,7 +160,11 @@ export async function waitForEngines(rc: Client, recs: LaunchRecord[], o: WaitOp
       const lost = ended.reduce((a, e) => a + e.count, 0);
       const problems = ended.map((e) => ({ what: `engines ${e.what}`, detail: e.detail }));
       const registered = rc.ids.length - o.before;
-      if (registered >= asked - lost && registered >= min) return problems;
+      if (registered >= asked - lost && registered >= min) {
+        // and their data endpoints, so the first large push goes straight to its engine
+        await rc.waitForEngines(rc.ids.length, { timeoutMs: Math.max(1, deadline - Date.now()) }).catch(() => undefined);
+        return problems;
+      }
       if (asked - lost < min) {
         throw new Error(
           `${lost} of ${asked} engine${asked === 1 ? '' : 's'} could not start (${min} needed${o.min === undefined ? '; --min-engines lowers that' : ''}):\n` +

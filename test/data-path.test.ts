@@ -12,9 +12,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { Dealer } from 'zeromq';
-import { Client, EngineError } from '../index.js';
+import { Client, Cluster, EngineError } from '../index.js';
 import { Session } from '../protocol/index.js';
-import { checksum, sharedCluster, sleep, tempRootForFile, waitFor } from './support/index.js';
+import { checksum, sharedCluster, sleep, stopCluster, tempRootForFile, waitFor } from './support/index.js';
 
 /** Names that tests put into engine namespaces. */
 declare const big: Float64Array;
@@ -42,10 +42,10 @@ describe('the direct data path (8 engines)', () => {
   let rc: Client;
   before(() => (rc = c.rc()));
 
-  test('every engine has a data endpoint, and the client reaches it', async () => {
+  test('every engine has a data endpoint, and the client reaches it, once waitForEngines has resolved', () => {
     // an engine announces its endpoint once its execution worker has opened it (it may register first);
-    // each link is checked (a TCP connect) when the client hears of it
-    await waitFor('a link to every engine', () => rc.directData?.links === 8);
+    // waitForEngines waits for that and for the client's check of each link (a TCP connect)
+    assert.equal(rc.directData?.links, 8);
     for (const e of rc.engines) assert.match(e.data?.url ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/, `engine ${e.id}`);
   });
 
@@ -152,5 +152,24 @@ describe('the direct data path (8 engines)', () => {
     const ar = dv.pull('huge');
     setImmediate(() => process.kill(pid, 'SIGKILL'));
     await assert.rejects(ar.get({ timeoutMs: 30000 }), (err: unknown) => err instanceof EngineError);
+  });
+});
+
+describe('a cluster just started', () => {
+  test('its first large push goes straight to the engine: Cluster.start resolves once the data links are up', async () => {
+    let cluster: Cluster | undefined;
+    try {
+      cluster = await Cluster.start({ n: 2, clusterId: 'fresh' });
+      const rc = await cluster.connect();
+      const links = rc.directData;
+      assert.ok(links, 'direct data is on');
+      assert.equal(links.links, 2, 'a link to each engine when Cluster.start resolves');
+      const a = filled(8e6 / 8, 2);
+      await rc.directView(0).push({ big: a });
+      assert.equal(rc.directData.tasks, 1, 'the first push went over the data link, not through the controller');
+      assert.equal(await rc.directView(0).apply(() => big.length), a.length);
+    } finally {
+      await stopCluster(cluster);
+    }
   });
 });
