@@ -140,31 +140,37 @@ function sharedRoutes(p: HubParts): Handlers {
   };
 }
 
+/** A client's apply_request: checked, then a task (or one per target of a broadcast). */
+function applyRequest(p: HubParts, m: Incoming): void {
+  const ep = p.clients;
+  // parent and content are checked here, not only at the engine: a request the engine would refuse
+  // must not become a task that never ends (payload buffers still pass through unread)
+  const msg = parsed(ep, m, 'apply_request');
+  if (!msg) return;
+  const checked = metadataProblem(msg.metadata, msg.content.kind);
+  if ('err' in checked) {
+    refuseClient(ep, m, checked.err);
+    return;
+  }
+  const fanout = checked.meta.fanout;
+  if (fanout !== undefined) {
+    submitBroadcast(p, m, msg.metadata, { ...checked.meta, fanout });
+    return;
+  }
+  // after a restart: a task whose payload the store did not keep, sent again by its client
+  if (p.recovery.resent(m)) return;
+  if (p.tasks.known(m.header.msg_id)) {
+    // a second request under a known msg_id is a replay: answering would settle the first one's result
+    ep.drop(new ProtocolError(`duplicate msg_id ${m.header.msg_id}`, 'replay'), m.frames);
+    return;
+  }
+  p.tasks.submit(m, m.identity!, checked.meta);
+}
+
 export function clientHandlers(p: HubParts): Handlers {
   const ep = p.clients;
   return {
-    apply_request: (m) => {
-      // parent and content are checked here, not only at the engine: a request the engine would refuse
-      // must not become a task that never ends (payload buffers still pass through unread)
-      const msg = parsed(ep, m, 'apply_request');
-      if (!msg) return;
-      const checked = metadataProblem(msg.metadata, msg.content.kind);
-      if ('err' in checked) {
-        refuseClient(ep, m, checked.err);
-        return;
-      }
-      const fanout = checked.meta.fanout;
-      if (fanout !== undefined) {
-        submitBroadcast(p, m, msg.metadata, { ...checked.meta, fanout });
-        return;
-      }
-      if (p.tasks.known(m.header.msg_id)) {
-        // a second request under a known msg_id is a replay: answering would settle the first one's result
-        ep.drop(new ProtocolError(`duplicate msg_id ${m.header.msg_id}`, 'replay'), m.frames);
-        return;
-      }
-      p.tasks.submit(m, m.identity!, checked.meta);
-    },
+    apply_request: (m) => applyRequest(p, m),
     connect_request: (m) => {
       p.clientRegistry.add(m.identity!);
       ep.send(m.identity, 'connect_reply', p.queries.connectReply(), { parent: m.header });

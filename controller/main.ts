@@ -111,6 +111,7 @@ function openStore(profile: string, clusterId: string, s: Settings): TaskStore {
     ...(s.maxRecords !== undefined ? { maxRecords: s.maxRecords } : {}),
     maxBytes: s.maxRecordBytes,
     resultMaxBytes: s.storeResultMaxBytes,
+    requestMaxBytes: s.storeRequestMaxBytes,
   });
 }
 

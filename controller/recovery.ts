@@ -7,10 +7,14 @@
  *   requests, timeouts and the engines they failed on;
  * - clients that had tasks are not taken for gone while they reconnect; a
  *   client's `resync_request` gets the replies it missed and the ids the store
- *   never had (it sends those again).
+ *   never had (it sends those again);
+ * - a task whose payload was too large for the store and that no engine had
+ *   waits for its client to send it again (it is among the ids the client is
+ *   told to send again), then runs as if nothing had happened; a client that
+ *   does not come back within the grace has it fail with EngineError.
  * A first start instead closes the records an earlier cluster left unfinished.
  */
-import type { Endpoint, Header, RawMessage } from '../protocol/index.js';
+import type { Endpoint, Header, Incoming, RawMessage } from '../protocol/index.js';
 import { TaskMetadataSchema, parseFrame } from '../protocol/index.js';
 import type { Logger } from '../util/log.js';
 import { setLongTimeout } from '../util/timers.js';
@@ -38,6 +42,8 @@ export class Recovery {
   readonly #p: RecoveryParts;
   /** clients with restored tasks that have not reconnected yet (latin1 identity) */
   readonly #awaited = new Set<string>();
+  /** tasks not on an engine whose payload the store did not keep: their clients send them again */
+  readonly #resend = new Map<string, RestoredTask>();
   #until = 0;
 
   constructor(p: RecoveryParts) {
@@ -46,7 +52,7 @@ export class Recovery {
 
   /** Take up the store's unfinished tasks (restart > 0), or close them as abandoned (a first start). */
   start(restart: number, engineGraceMs: number): void {
-    const { store, tasks, registry, log } = this.#p;
+    const { store, registry, log } = this.#p;
     const restored = store.restore();
     if (restart === 0) {
       for (const rt of restored) this.#abandon(rt);
@@ -60,19 +66,66 @@ export class Recovery {
     registry.expect(known, Number(store.getMeta(NEXT_ID_KEY) ?? 0), now + engineGraceMs);
     let adopted = 0;
     for (const rt of restored) {
-      const restored = taskOf(rt, log);
-      if (!restored) continue;
-      const { task, timeout } = restored;
-      this.#awaited.add(task.clientIdentity.toString('latin1'));
-      if (timeout !== undefined) {
-        const left = Math.max(0, task.record.submitted + timeout - now);
-        task.timer = setLongTimeout(() => tasks.stop(task, 'TaskTimeout', `the task did not finish within its timeout of ${timeout} ms`), left);
-      }
-      tasks.adopt(task);
-      adopted++;
+      this.#awaited.add(rt.request.client.toString('latin1'));
+      if (!rt.payloadKept && rt.record.status !== 'running') this.#resend.set(rt.record.msgId, rt);
+      else if (this.#adopt(rt, now)) adopted++;
     }
-    log.info(`restart ${restart}: took up ${adopted} unfinished task(s) from ${store.where}; expecting ${known.length} engine(s) back`);
-    setLongTimeout(() => this.#awaited.clear(), RECONNECT_GRACE_MS);
+    const more = this.#resend.size > 0 ? ` (${this.#resend.size} more wait for their clients to send their payloads again)` : '';
+    log.info(`restart ${restart}: took up ${adopted} unfinished task(s) from ${store.where}${more}; expecting ${known.length} engine(s) back`);
+    setLongTimeout(() => {
+      this.#awaited.clear();
+      this.#giveUp();
+    }, RECONNECT_GRACE_MS);
+  }
+
+  /** Take up one stored task; false (logged) when its stored request is unreadable. */
+  #adopt(rt: RestoredTask, now: number): boolean {
+    const restored = taskOf(rt, this.#p.log);
+    if (!restored) return false;
+    const { task, timeout } = restored;
+    task.payloadMissing = !rt.payloadKept;
+    if (timeout !== undefined) {
+      const left = Math.max(0, task.record.submitted + timeout - now);
+      task.timer = setLongTimeout(() => this.#p.tasks.stop(task, 'TaskTimeout', `the task did not finish within its timeout of ${timeout} ms`), left);
+    }
+    this.#p.tasks.adopt(task);
+    return true;
+  }
+
+  /**
+   * An apply_request that is the client sending again a task whose payload
+   * the store did not keep: the task goes on with its record (submitted time,
+   * attempts) and this request's frames. False for any other request.
+   */
+  resent(m: Incoming): boolean {
+    const rt = this.#resend.get(m.header.msg_id);
+    if (rt === undefined || !rt.request.client.equals(m.identity!)) return false;
+    this.#resend.delete(m.header.msg_id);
+    const r = m.raw;
+    this.#adopt(
+      {
+        record: rt.record,
+        request: { frames: [r.signature, r.header, r.parent, r.metadata, r.content, ...r.buffers], client: rt.request.client },
+        payloadKept: true,
+      },
+      Date.now(),
+    );
+    return true;
+  }
+
+  /** The grace is over: tasks whose payloads no client sent again fail. */
+  #giveUp(): void {
+    const left = [...this.#resend.values()];
+    this.#resend.clear();
+    for (const rt of left) {
+      const restored = taskOf(rt, this.#p.log);
+      if (!restored) continue;
+      this.#p.tasks.adopt(
+        restored.task,
+        `the controller restarted and its store does not keep request payloads over --store-request-max-bytes (1 MiB by default); its client did not send it again within ${RECONNECT_GRACE_MS / 1000} s`,
+      );
+    }
+    if (left.length > 0) this.#p.log.warn(`${left.length} task(s) failed: their clients did not send their payloads again after the restart`);
   }
 
   /** Keep the registered engines in the store (on every join and leave), for a controller that takes over. */
@@ -99,6 +152,11 @@ export class Recovery {
     const unknown: string[] = [];
     let pending = 0;
     for (const id of msgIds) {
+      if (this.#resend.has(id)) {
+        // its payload was not stored: the client sends the request again (resent)
+        unknown.push(id);
+        continue;
+      }
       if (tasks.get(id)) {
         pending++;
         continue;

@@ -20,6 +20,11 @@ export class Task {
   watchers: Buffer[] | undefined = undefined;
   /** a channel (controller/channels.ts routes its values while it runs) */
   channel = false;
+  /**
+   * taken up after a restart without its payload (too large for the store):
+   * it cannot be sent to an engine again, so it is not retried or requeued
+   */
+  payloadMissing = false;
 
   constructor(
     readonly record: TaskRecord,

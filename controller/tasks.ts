@@ -46,6 +46,10 @@ export interface TaskObserver {
   moved(r: TaskRecord, from: TaskStatus): void;
 }
 
+/** Why a task taken up after a restart without its payload cannot go to an engine again. */
+const PAYLOAD_LOST =
+  'the controller restarted and its store does not keep request payloads over --store-request-max-bytes (1 MiB by default), so it cannot send this task again; submit it again';
+
 /** Output kept in a task's record, per stream (the client gets every byte). */
 const OUTPUT_CAP = 1024 * 1024;
 
@@ -249,10 +253,15 @@ export class TaskManager {
    * A task the previous controller left unfinished (controller/recovery.ts):
    * it takes up where its record says. Running on an engine: it stays there
    * (the engine says what it holds when it comes back); queued or waiting: it
-   * is queued again; submitted direct: it goes to its engine.
+   * is queued again; submitted direct: it goes to its engine. Given
+   * `failWith`, it fails at once with EngineError (why).
    */
-  adopt(task: Task): void {
+  adopt(task: Task, failWith?: string): void {
     this.#pending.set(task.msgId, task);
+    if (failWith !== undefined) {
+      this.fail(task, 'EngineError', failWith, null);
+      return;
+    }
     const r = task.record;
     if (r.status === 'running') {
       const e = r.engineId === null ? undefined : this.#o.registry.get(r.engineId);
@@ -280,10 +289,17 @@ export class TaskManager {
    */
   resumed(e: EngineState, holds: ReadonlySet<string>, finished: ReadonlySet<string>): string[] {
     const want: string[] = [];
+    const lost: Task[] = [];
     for (const task of e.inFlight) {
       if (holds.has(task.msgId)) continue;
       if (finished.has(task.msgId)) want.push(task.msgId);
+      else if (task.payloadMissing) lost.push(task);
       else this.#forward(task, e);
+    }
+    for (const task of lost) {
+      e.inFlight.delete(task);
+      e.load--;
+      this.fail(task, 'EngineError', `${PAYLOAD_LOST} before engine ${e.id} received it`, e);
     }
     return want;
   }
@@ -369,6 +385,7 @@ export class TaskManager {
 
   /** Resubmit a failed load-balanced task elsewhere; false when no engine is left to try. */
   #retry(task: Task, engine: EngineState, ename: string): boolean {
+    if (task.payloadMissing) return false;
     const blacklist = new Set(task.blacklist ?? []).add(engine.id);
     const candidate = { priority: task.priority, targets: task.targets, blacklist };
     // nowhere left to run it: the caller reports this failure as the final one
@@ -451,6 +468,7 @@ export class TaskManager {
       if (task.abort !== undefined) this.fail(task, task.abort.ename, task.abort.evalue, e);
       else if (task.record.route === 'direct')
         this.fail(task, 'EngineError', `engine ${e.id} retired before it started this task (${e.retiring ?? 'retiring'})`, e);
+      else if (task.payloadMissing) this.fail(task, 'EngineError', `${PAYLOAD_LOST}; engine ${e.id} handed it back unstarted`, e);
       else {
         this.#to(task, 'retrying');
         if (!this.#checkPlaceable(task)) continue;

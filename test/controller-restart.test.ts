@@ -8,7 +8,7 @@
  * getResult), and a store that cannot be opened.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client, Cluster } from '../index.js';
@@ -26,14 +26,14 @@ function controllerPid(clusterId = ''): number {
 }
 
 /** SIGKILL the controller; resolves with the new controller's pid and how long it took to appear. */
-async function killController(): Promise<{ pid: number; ms: number }> {
-  const old = controllerPid();
+async function killController(clusterId = ''): Promise<{ pid: number; ms: number }> {
+  const old = controllerPid(clusterId);
   const t0 = Date.now();
   process.kill(old, 'SIGKILL');
   const pid = await waitFor(
     'a new controller',
     () => {
-      const p = controllerPid();
+      const p = controllerPid(clusterId);
       return p !== old && !pidGone(p) ? p : undefined;
     },
     { timeoutMs: 10_000, intervalMs: 20 },
@@ -146,6 +146,52 @@ describe('a controller SIGKILLed mid-work loses nothing (retries 2)', () => {
     }
     // the cluster still works
     assert.equal(await rc.loadBalancedView().apply(() => 7), 7);
+  });
+});
+
+describe('a task whose payload the store does not keep (over --store-request-max-bytes)', () => {
+  const c = sharedCluster({ n: 2 }, 'payload');
+
+  test('queued when the controller is SIGKILLed: its client sends it again, and it runs once with its payload intact', async () => {
+    // through the controller, as over an ssh tunnel: the 8 MB argument is part of the request the store sees
+    const rc = await Client.connect({ clusterId: 'payload', directData: false, timeoutMs: 20_000 });
+    try {
+      assert.equal(c.rc().ids.length, 2);
+      const lb = rc.loadBalancedView();
+      await rc.directView().apply(() => {
+        (globalThis as { __runs?: number }).__runs = 0;
+      });
+      // both engines busy, so the large task waits in the controller's queue
+      const busy = [0, 1].map(() => lb.apply(() => new Promise<string>((r) => setTimeout(() => r('slept'), 4000))));
+      await sleep(300);
+      const big = new Float64Array(1024 * 1024).map((_, i) => i % 1000);
+      const ar = lb.apply((a: Float64Array) => {
+        const g = globalThis as { __runs?: number };
+        g.__runs = (g.__runs ?? 0) + 1;
+        let s = 0;
+        for (const x of a) s += x;
+        return [a.length, s];
+      }, big);
+      // a heartbeat (every second) flushes the store: the queued task's row is written, without its payload
+      await sleep(1500);
+      assert.equal(ar.ready(), false, 'still queued at the kill');
+      await killController('payload');
+      assert.deepEqual(await Promise.all(busy.map((b) => b.get({ timeoutMs: 60_000 }))), ['slept', 'slept']);
+      assert.deepEqual(await ar.get({ timeoutMs: 60_000 }), [big.length, big.reduce((a, b) => a + b, 0)]);
+      const runs = await rc.directView().apply(() => (globalThis as { __runs?: number }).__runs ?? 0);
+      assert.equal(
+        runs.reduce((a, b) => a + b, 0),
+        1,
+        `ran once: ${runs.join(', ')}`,
+      );
+      const log = readdirSync(join(process.env.TSCLUSTER_DIR!, 'profile_default', 'log'))
+        .filter((f) => f.includes('payload') && f.includes('controller'))
+        .map((f) => readFileSync(join(process.env.TSCLUSTER_DIR!, 'profile_default', 'log', f), 'utf8'))
+        .join('\n');
+      assert.match(log, /1 more wait for their clients to send their payloads again/);
+    } finally {
+      await rc.close();
+    }
   });
 });
 

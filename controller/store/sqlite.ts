@@ -13,6 +13,12 @@
  * `maxRecords` (deleted in batches, once 1% over), or replies beyond
  * `maxBytes` in total, are deleted oldest first; a reply larger than `resultMaxBytes` is kept in memory only (the
  * row says so), and only the last `maxMemoryResults` of those.
+ *
+ * A request whose payload (its buffers) is larger than `requestMaxBytes` is
+ * written without it (`payload_kept` 0): writing 100 MB in the controller's
+ * event loop would stall every client and engine for a good part of a
+ * second, and the client that sent it keeps it until the task settles. A
+ * restarted controller asks that client for it again (controller/recovery.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -34,6 +40,8 @@ export interface SqliteStoreLimits {
   maxOutcomes: number;
   /** replies too large for the file kept in memory (default 64) */
   maxMemoryResults: number;
+  /** a request whose buffers are larger is written without them (default 1 MiB) */
+  requestMaxBytes: number;
 }
 
 // small columns first: reading one after a large blob would walk the blob's overflow pages
@@ -47,7 +55,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   record TEXT NOT NULL,
   client BLOB,
   request BLOB,
-  reply BLOB
+  reply BLOB,
+  payload_kept INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
@@ -69,6 +78,7 @@ interface Row {
   client: Buffer | null;
   reply: Buffer | null;
   reply_note: string | null;
+  payload_kept: number;
 }
 
 /** Open (creating) the store at `path`; a file that is not a usable store fails with an error naming it and the fix. */
@@ -123,15 +133,26 @@ export class SqliteTaskStore implements TaskStore {
   constructor(db: Database.Database, where: string, limits: Partial<SqliteStoreLimits> = {}) {
     this.#db = db;
     this.where = where;
-    this.limits = { maxRecords: 100_000, maxBytes: 1024 ** 3, resultMaxBytes: 1024 ** 2, maxOutcomes: 200_000, maxMemoryResults: 64, ...limits };
+    this.limits = {
+      maxRecords: 100_000,
+      maxBytes: 1024 ** 3,
+      resultMaxBytes: 1024 ** 2,
+      maxOutcomes: 200_000,
+      maxMemoryResults: 64,
+      requestMaxBytes: 1024 ** 2,
+      ...limits,
+    };
     this.#slack = Math.floor(this.limits.maxRecords / 100);
     db.pragma('journal_mode = WAL');
     // a killed process loses nothing WAL has written; the OS syncs it (a power cut may lose the last transactions)
     db.pragma('synchronous = NORMAL');
     db.pragma('journal_size_limit = 67108864');
     db.exec(SCHEMA);
+    // a file from before payload_kept: every request in it was written whole
+    const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('tasks') as string[];
+    if (!columns.includes('payload_kept')) db.exec('ALTER TABLE tasks ADD COLUMN payload_kept INTEGER NOT NULL DEFAULT 1');
     db.prepare('SELECT count(*) FROM tasks').pluck().get(); // a corrupt file fails here, at open
-    this.#insert = db.prepare('INSERT INTO tasks (msg_id, finished, record, request, client) VALUES (?, 0, ?, ?, ?)');
+    this.#insert = db.prepare('INSERT INTO tasks (msg_id, finished, record, request, client, payload_kept) VALUES (?, 0, ?, ?, ?, ?)');
     this.#update = db.prepare('UPDATE tasks SET record = ? WHERE seq = ?');
     this.#finish = db.prepare(
       'UPDATE tasks SET finished = 1, record = ?, request = NULL, client = NULL, reply = ?, reply_bytes = ?, reply_note = ? WHERE seq = ?',
@@ -199,7 +220,11 @@ export class SqliteTaskStore implements TaskStore {
     const r = d.record;
     const json = JSON.stringify(r);
     if (d.seq === undefined) {
-      const info = this.#insert.run(r.msgId, json, d.request ? encodeFrames(d.request.frames) : null, d.request?.client ?? null);
+      const frames = d.request?.frames;
+      // signature, header, parent, metadata, content, then the buffers
+      const kept = frames === undefined || frames.slice(5).reduce((n, f) => n + f.length, 0) <= this.limits.requestMaxBytes;
+      const request = frames === undefined ? null : encodeFrames(kept ? frames : frames.slice(0, 5));
+      const info = this.#insert.run(r.msgId, json, request, d.request?.client ?? null, kept ? 1 : 0);
       d.seq = Number(info.lastInsertRowid);
       this.#seqOf.set(r.msgId, d.seq);
       d.request = undefined; // written: the task's own copy serves until it finishes
@@ -320,7 +345,7 @@ export class SqliteTaskStore implements TaskStore {
       if (!row.request || !row.client) continue;
       const d: Dirty = { record, request: undefined, reply: undefined, seq: row.seq };
       this.#live.set(record.msgId, d);
-      out.push({ record, request: { frames: decodeFrames(row.request), client: row.client } });
+      out.push({ record, request: { frames: decodeFrames(row.request), client: row.client }, payloadKept: row.payload_kept !== 0 });
     }
     // counted as submitted to this store, so that submitted - completed stays the number unfinished
     this.#submitted += out.length;

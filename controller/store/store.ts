@@ -27,6 +27,8 @@ export interface StoredRequest {
 export interface RestoredTask {
   record: TaskRecord;
   request: StoredRequest;
+  /** false: the request's buffers were too large to store (its frames end at the content); its client sends it again */
+  payloadKept: boolean;
 }
 
 export interface StoreCounts {

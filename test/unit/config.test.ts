@@ -47,6 +47,7 @@ describe('resolveSettings', () => {
       maxRecords: undefined,
       store: 'sqlite',
       storeResultMaxBytes: 1024 ** 2,
+      storeRequestMaxBytes: 1024 ** 2,
       maxRecordBytes: 1024 ** 3,
       sharedMaxBytes: 1024 ** 3,
       sharedObjectMaxBytes: 256 * 1024 ** 2,

@@ -3,7 +3,8 @@
  * writes wait for flush and then survive a reopen (a restarted controller's
  * view), unfinished tasks come back with their requests, finished ones are
  * bounded by count and bytes on disk, large replies stay in memory only (and
- * the record says so), queries and purges read the file, and a file that is
+ * the record says so), large request payloads are not written (the restored
+ * request says so), queries and purges read the file, and a file that is
  * not a store fails at open naming the file and `--store none`.
  */
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { decodeFrames, encodeFrames, openSqliteStore } from '../../controller/store/sqlite.js';
 import type { SqliteTaskStore } from '../../controller/store/sqlite.js';
 import type { TaskRecord } from '../../controller/store/record.js';
@@ -110,6 +112,52 @@ describe('SqliteTaskStore', () => {
     assert.match(after?.replyNote ?? '', /larger than the store keeps/);
     s.close();
     s2.close();
+  });
+
+  test('a request whose buffers are over requestMaxBytes is written without them; a smaller one whole', () => {
+    const path = file();
+    const s = openSqliteStore(path, { requestMaxBytes: 1000 });
+    const head = (id: string): Buffer[] => [
+      Buffer.from('sig'),
+      Buffer.from(`{"msg_id":"${id}"}`),
+      Buffer.from('{}'),
+      Buffer.from('{}'),
+      Buffer.from('{}'),
+    ];
+    const client = Buffer.from('client-a');
+    s.add(taskRecord({ msgId: 'small' }), { frames: [...head('small'), Buffer.alloc(600, 1), Buffer.alloc(400, 2)], client });
+    s.add(taskRecord({ msgId: 'large' }), { frames: [...head('large'), Buffer.alloc(600, 1), Buffer.alloc(401, 2)], client });
+    s.flush();
+    const before = statSync(path + '-wal').size;
+    s.add(taskRecord({ msgId: 'huge' }), { frames: [...head('huge'), Buffer.alloc(8 * 1024 * 1024, 3)], client });
+    s.flush();
+    assert.ok(statSync(path + '-wal').size - before < 1024 * 1024, 'the 8 MB payload did not reach the file');
+    const restored = new Map(
+      openSqliteStore(path)
+        .restore()
+        .map((t) => [t.record.msgId, t]),
+    );
+    assert.equal(restored.get('small')?.payloadKept, true);
+    assert.deepEqual(restored.get('small')?.request.frames.slice(5), [Buffer.alloc(600, 1), Buffer.alloc(400, 2)]);
+    for (const id of ['large', 'huge']) {
+      assert.equal(restored.get(id)?.payloadKept, false, id);
+      assert.deepEqual(restored.get(id)?.request.frames, head(id), `${id}: the frames up to the content`);
+    }
+  });
+
+  test('a file from before payload_kept opens, and its requests count as whole', () => {
+    const path = file();
+    const s = openSqliteStore(path);
+    add(s, 'old');
+    s.close();
+    const db = new Database(path);
+    db.exec('ALTER TABLE tasks DROP COLUMN payload_kept');
+    db.close();
+    const restored = openSqliteStore(path).restore();
+    assert.deepEqual(
+      restored.map((t) => [t.record.msgId, t.payloadKept]),
+      [['old', true]],
+    );
   });
 
   test('disk stays bounded after 200,000 tasks (maxRecords 1,000, culled once 1% over)', () => {
