@@ -48,7 +48,7 @@ export interface TaskObserver {
 
 /** Why a task taken up after a restart without its payload cannot go to an engine again. */
 const PAYLOAD_LOST =
-  'the controller restarted and its store does not keep request payloads over --store-request-max-bytes (1 MiB by default), so it cannot send this task again; submit it again';
+  'the controller restarted, and its store does not keep request payloads over --store-request-max-bytes (1 MiB by default), so it could not send this task again: submit it again';
 
 /** Output kept in a task's record, per stream (the client gets every byte). */
 const OUTPUT_CAP = 1024 * 1024;
@@ -299,7 +299,7 @@ export class TaskManager {
     for (const task of lost) {
       e.inFlight.delete(task);
       e.load--;
-      this.fail(task, 'EngineError', `${PAYLOAD_LOST} before engine ${e.id} received it`, e);
+      this.fail(task, 'EngineError', `engine ${e.id} never received this task; ${PAYLOAD_LOST}`, e);
     }
     return want;
   }
@@ -468,7 +468,7 @@ export class TaskManager {
       if (task.abort !== undefined) this.fail(task, task.abort.ename, task.abort.evalue, e);
       else if (task.record.route === 'direct')
         this.fail(task, 'EngineError', `engine ${e.id} retired before it started this task (${e.retiring ?? 'retiring'})`, e);
-      else if (task.payloadMissing) this.fail(task, 'EngineError', `${PAYLOAD_LOST}; engine ${e.id} handed it back unstarted`, e);
+      else if (task.payloadMissing) this.fail(task, 'EngineError', `engine ${e.id} handed this task back unstarted; ${PAYLOAD_LOST}`, e);
       else {
         this.#to(task, 'retrying');
         if (!this.#checkPlaceable(task)) continue;
