@@ -94,9 +94,8 @@ export class DataLinks {
    * Resolves once no link is being checked, or after `ms`: a client that has
    * just connected then sends its first channels and payloads direct.
    */
-  async settled(ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while ([...this.#links.values()].some((l) => l.state === 'probing') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  settled(ms: number): Promise<void> {
+    return this.ready(() => [], ms);
   }
 
   /**
@@ -106,8 +105,8 @@ export class DataLinks {
    */
   async ready(engines: () => readonly EngineInfo[], ms: number): Promise<void> {
     const deadline = Date.now() + ms;
-    const pending = (): boolean => engines().some((e) => !e.data && !this.#closed) || [...this.#links.values()].some((l) => l.state === 'probing');
-    while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const pending = (): boolean => !this.#closed && (engines().some((e) => !e.data) || [...this.#links.values()].some((l) => l.state === 'probing'));
+    while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
   }
 
   /** Check (in the background) that the engine's data endpoint is reachable. */

@@ -22,6 +22,7 @@ import type { EngineRegistry, KnownEngine } from './registry.js';
 import { failureReply } from './replies.js';
 import type { TaskStore, RestoredTask } from './store/store.js';
 import { Task } from './task.js';
+import { PAYLOAD_NOT_KEPT } from './tasks.js';
 import type { TaskManager } from './tasks.js';
 
 /** How long a restarted controller waits for the clients and engines of its predecessor. */
@@ -120,9 +121,11 @@ export class Recovery {
     for (const rt of left) {
       const restored = taskOf(rt, this.#p.log);
       if (!restored) continue;
-      this.#p.tasks.adopt(
+      this.#p.tasks.fail(
         restored.task,
-        `the controller restarted and its store does not keep request payloads over --store-request-max-bytes (1 MiB by default); its client did not send it again within ${RECONNECT_GRACE_MS / 1000} s`,
+        'EngineError',
+        `${PAYLOAD_NOT_KEPT}, and its client did not send it again within ${RECONNECT_GRACE_MS / 1000} s`,
+        null,
       );
     }
     if (left.length > 0) this.#p.log.warn(`${left.length} task(s) failed: their clients did not send their payloads again after the restart`);

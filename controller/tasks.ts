@@ -46,9 +46,11 @@ export interface TaskObserver {
   moved(r: TaskRecord, from: TaskStatus): void;
 }
 
-/** Why a task taken up after a restart without its payload cannot go to an engine again. */
-const PAYLOAD_LOST =
-  'the controller restarted, and its store does not keep request payloads over --store-request-max-bytes (1 MiB by default), so it could not send this task again: submit it again';
+/** Why a task taken up after a restart may lack its payload (controller/recovery.ts says it too). */
+export const PAYLOAD_NOT_KEPT =
+  'the controller restarted, and its store does not keep request payloads over --store-request-max-bytes (1 MiB by default)';
+/** Why such a task cannot go to an engine again. */
+const PAYLOAD_LOST = `${PAYLOAD_NOT_KEPT}, so it could not send this task again: submit it again`;
 
 /** Output kept in a task's record, per stream (the client gets every byte). */
 const OUTPUT_CAP = 1024 * 1024;
@@ -253,15 +255,10 @@ export class TaskManager {
    * A task the previous controller left unfinished (controller/recovery.ts):
    * it takes up where its record says. Running on an engine: it stays there
    * (the engine says what it holds when it comes back); queued or waiting: it
-   * is queued again; submitted direct: it goes to its engine. Given
-   * `failWith`, it fails at once with EngineError (why).
+   * is queued again; submitted direct: it goes to its engine.
    */
-  adopt(task: Task, failWith?: string): void {
+  adopt(task: Task): void {
     this.#pending.set(task.msgId, task);
-    if (failWith !== undefined) {
-      this.fail(task, 'EngineError', failWith, null);
-      return;
-    }
     const r = task.record;
     if (r.status === 'running') {
       const e = r.engineId === null ? undefined : this.#o.registry.get(r.engineId);

@@ -154,12 +154,7 @@ export class EngineChannels {
     this.#stream = undefined;
   }
 
-  #send<T extends 'channel_data' | 'channel_ack' | 'channel_close'>(
-    r: Route,
-    type: T,
-    content: Extract<AnyMessage, { type: T }>['content'],
-    buffers: Buffer[] = [],
-  ): void {
+  #send<T extends ChannelMsg['type']>(r: Route, type: T, content: Extract<AnyMessage, { type: T }>['content'], buffers: Buffer[] = []): void {
     if (r.direct && r.client !== undefined && this.#stream) this.#stream.send(r.client, type, content as never, { buffers });
     else this.#o.controller.send(undefined, type, content as never, { buffers });
   }
