@@ -5,7 +5,7 @@
  * where it came from, the setting, the accepted values and what was given.
  */
 import type { ParseArgsConfig } from 'node:util';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SETTING_DOCS, SettingsSchema, keysOf } from './settings.js';
 import type { Scope, SettingKey, Settings } from './settings.js';
 

@@ -6,7 +6,7 @@
  * (config/resolve.ts), so they cannot drift apart.
  */
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SCHEME_NAMES } from '../controller/schemes/index.js';
 
 /** The commands (and code paths) that take settings. */

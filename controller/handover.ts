@@ -6,7 +6,7 @@
  * its arguments or in a file.
  */
 import type { Readable, Writable } from 'node:stream';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const HandedKeysSchema = z.strictObject({
   key: z.string().regex(/^[0-9a-f]{64}$/),

@@ -22,7 +22,8 @@ import type {
   ToWorker,
 } from './messages.js';
 
-const THREAD_URL = new URL('./thread.js', import.meta.url);
+// from dist/executor/ or from the engine's bundle in dist/bundle/ (tools/bundle-engine.js): the same file
+const THREAD_URL = new URL('../executor/thread.js', import.meta.url);
 const NO_CONTROLLER = {
   ename: 'SharedObjectError',
   evalue: 'shared objects (tscluster.queue, dict, event, lock) live in a cluster: this code runs in a local executor, which has no controller',

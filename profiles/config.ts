@@ -4,7 +4,7 @@
  * against the same schemas as flags and options.
  */
 import { existsSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { inner } from '../config/resolve.js';
 import { SETTING_DOCS } from '../config/settings.js';
 import type { SettingKey, Settings } from '../config/settings.js';

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { curveKeyPair } from 'zeromq';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ensureProfile, connectionFilePath } from './paths.js';
 import { readJsonFile } from './jsonfile.js';
 import { writeJsonAtomic } from '../util/atomic.js';

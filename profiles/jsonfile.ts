@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConnectionFileError } from '../errors/client.js';
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 export interface ReadJsonOptions {
   /** what the file is, for messages: "connection file" */

@@ -5,7 +5,7 @@
  * line, so a pid reused by an unrelated process is never taken for it.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { readJsonFile } from './jsonfile.js';
 import { clusterStatePath } from './paths.js';

@@ -10,7 +10,7 @@
  * - data    (ROUTER in each engine's execution worker, DEALER at each client):
  *           large request payloads, past the controller (executor/data-inbox.ts)
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { EmptyContentSchema } from './schemas/header.js';
 import type { Header } from './schemas/header.js';
 import { DataEndpointSchema, EngineRetireSchema, HeartbeatSchema, RegistrationReplySchema, RegistrationRequestSchema } from './schemas/engines.js';

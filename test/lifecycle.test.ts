@@ -9,6 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Client, Cluster, NoEnginesRegistered } from '../index.js';
+import { procCmdline } from '../util/proc.js';
 import {
   CLI,
   OutputWatcher,
@@ -275,6 +276,9 @@ describe('from code', () => {
       assert.equal(cluster.enginePids.length, 2);
       for (const p of pids) assert.equal(pidGone(p), false, `pid ${p} runs`);
       assert.equal(cluster.connectionFile, connectionFile(root, 'client', 'code'));
+      // engines start from the one-file bundle that `npm run build` makes (tools/bundle-engine.js)
+      const bundle = join(ROOT, 'dist', 'bundle', 'engine.js');
+      for (const p of cluster.enginePids) assert.ok(procCmdline(p).includes(bundle), `engine ${p} runs ${procCmdline(p)}`);
       const rc = await cluster.connect();
       assert.deepEqual(await rc.loadBalancedView().map((x: number) => x * 10, [1, 2]), [10, 20]);
       // engines added later are stopped too

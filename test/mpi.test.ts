@@ -367,7 +367,7 @@ describeGated(openMpi, 'mpi launcher: engines as the ranks of one mpiexec job (O
     assert.equal(bad.code, 1, showResult(bad));
     // mpiexec's own words, the command it ran, and what to change
     assert.match(bad.stderr, /unknown option "--no-such-flag"/, bad.stderr);
-    assert.match(bad.stderr, /It ran: mpiexec .*--oversubscribe -n 4 --no-such-flag .*engine\/main\.js --file /);
+    assert.match(bad.stderr, /It ran: mpiexec .*--oversubscribe -n 4 --no-such-flag .*(bundle\/engine|engine\/main)\.js --file /);
     assert.match(bad.stderr, /fix its arguments \(--mpi-arg=ARG\) or the command \(--mpiexec CMD\)/);
     assert.ok(ms < 10_000, `the start failed within ${ms} ms`);
     console.log(`# a bad --mpi-arg fails the start in ${ms} ms`);

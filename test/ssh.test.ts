@@ -64,7 +64,7 @@ describeGated(hostsGate(), 'ssh launcher: controller on A, engines on B and C', 
   const ours = (h: Host): string[] =>
     h
       .processes()
-      .filter((p) => /cli\/main\.js|engine\/main\.js|controller\/main\.js/.test(p.cmd))
+      .filter((p) => /cli\/main\.js|engine\/main\.js|bundle\/engine\.js|controller\/main\.js/.test(p.cmd))
       .map((p) => `${p.pid} ${p.cmd}`);
   const securityFiles = (root: string): string[] =>
     existsSync(root) ? readdirSync(root).flatMap((p) => (existsSync(join(root, p, 'security')) ? readdirSync(join(root, p, 'security')) : [])) : [];

@@ -4,7 +4,7 @@
  * `channel`); its values travel as these messages, client -> controller ->
  * engine and back, routed by the controller by the task's msg_id.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const ChannelId = z.string().min(1).max(200);
 

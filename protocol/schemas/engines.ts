@@ -1,5 +1,5 @@
 /** Engines: registration and the engine records clients see. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** An engine's place in an MPI job: its rank and the job's size (from MPI's environment). */
 export const MpiPlaceSchema = z

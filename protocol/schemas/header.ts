@@ -1,5 +1,5 @@
 /** The header every message carries, and the parent header of replies. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PROTOCOL_VERSION = '1.0';
 

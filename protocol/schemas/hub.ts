@@ -1,5 +1,5 @@
 /** Client <-> hub: connect, queue status, stats, records, purge, abort, shutdown. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { EngineInfoSchema } from './engines.js';
 import { TASK_STATUSES } from './tasks.js';
 

@@ -3,7 +3,7 @@
  * whose `op` says what to do, from clients and from engines (remote code),
  * and one reply. Values travel as protocol/shared-values.ts says.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { SHARED_ERROR_NAMES } from '../../errors/shared.js';
 import { SHARED_BATCH_CALLS, SHARED_KEY_MAX, SHARED_NAME_MAX } from '../shared-values.js';
 

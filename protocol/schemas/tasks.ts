@@ -1,5 +1,5 @@
 /** Tasks: apply requests and replies, their options and dependencies, output streams. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ChannelOpenSchema } from './channels.js';
 
 export const DependencySchema = z.object({
