@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import noImportCycle from './tools/eslint/no-import-cycle.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'notebooks/', 'tools/'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', 'notebooks/', 'tools/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

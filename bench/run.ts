@@ -23,6 +23,7 @@ import type { Row, Workload } from './report.js';
 import { SCALE_FULL, SCALE_QUICK, benchScale } from './scale.js';
 import { STREAM_NOTES, STREAM_WORKLOADS, benchStreams } from './streams.js';
 import type { StreamSizes } from './streams.js';
+import { sleep } from '../util/sleep.js';
 import { burst, log, median, noop, percentile, rate, sample } from './util.js';
 import type { View } from './util.js';
 
@@ -185,6 +186,9 @@ async function cpuSpeedup(lb: View, z: Sizes, out: Record<string, number>): Prom
   out.cpu_speedup = serial / (performance.now() - t);
 }
 
+/** after the last burst, before reading the controller's RSS (both systems) */
+const REST_BEFORE_RSS_MS = 2000;
+
 async function controllerMemory(lb: View, pid: number, z: Sizes, out: Record<string, number>): Promise<void> {
   log(`tscluster: controller memory after ${z.rssTasks} tasks`);
   for (let done = 0; done < z.rssTasks;) {
@@ -192,6 +196,8 @@ async function controllerMemory(lb: View, pid: number, z: Sizes, out: Record<str
     await burst(lb, k);
     done += k;
   }
+  // at rest: the controller gives memory back once idle (controller/memory.ts); ipyparallel's side rests as long
+  await sleep(REST_BEFORE_RSS_MS);
   out.controller_rss_MB = rssMB(pid);
   // the SQLite store after those tasks: file and write-ahead log (bounded by --max-records and --max-record-bytes)
   const db = storePath('bench', '');

@@ -29,6 +29,7 @@ import type { TaskStore } from './store/store.js';
 import type { Task } from './task.js';
 import { TaskManager } from './tasks.js';
 import { Recovery } from './recovery.js';
+import { MemoryReturn } from './memory.js';
 import { clientGone } from './abort.js';
 import type { AdaptHub, AdaptStatus } from './adapt.js';
 import { SharedStore } from './shared/store.js';
@@ -78,6 +79,7 @@ export class Controller {
   readonly #p: HubParts;
   readonly #handlers: { client: Handlers; engine: Handlers };
   #timer: NodeJS.Timeout | undefined;
+  #memory: MemoryReturn | undefined;
   #stopping = false;
   #adapter: AdapterHandle | undefined;
   #observer: HubObserver | undefined;
@@ -216,6 +218,8 @@ export class Controller {
     c.#p.engines.start();
     void c.#watchDisconnects();
     c.#timer = setInterval(() => c.#tick(), o.heartbeatMs);
+    c.#memory = new MemoryReturn({ busy: () => c.#p.tasks.unfinished > 0, log: o.log });
+    c.#memory.start();
     o.log.info(`listening: clients tcp://${o.ip}:${c.clientPort}, engines tcp://${o.ip}:${c.enginePort}; scheme ${o.scheme}, hwm ${o.hwm}`);
     return c;
   }
@@ -279,6 +283,7 @@ export class Controller {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#timer);
+    this.#memory?.stop();
     await this.#adapter?.stop().catch((e: unknown) => this.#o.log.warn(`the adapter did not stop cleanly: ${String(e)}`));
     if (engines) await this.#p.registry.stopAll(3000);
     await this.#p.clients.flush(500);

@@ -77,6 +77,11 @@ export class TaskManager {
     return this.#pending.get(msgId);
   }
 
+  /** How many tasks are unfinished. */
+  get unfinished(): number {
+    return this.#pending.size;
+  }
+
   /** Unfinished tasks. */
   pending(): IterableIterator<Task> {
     return this.#pending.values();

@@ -5,7 +5,7 @@
  * now belongs to another process is never signalled).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ProcessRecord } from '../profiles/index.js';
@@ -17,16 +17,21 @@ export const SUPERVISOR_SCRIPT = fileURLToPath(new URL('../controller/supervisor
 const ENGINE_MAIN = fileURLToPath(new URL('../engine/main.js', import.meta.url));
 const ENGINE_BUNDLE = fileURLToPath(new URL('../bundle/engine.js', import.meta.url));
 
+/** tsconfig.json is in a checkout of tscluster, not in the installed package */
+const CHECKOUT = existsSync(fileURLToPath(new URL('../../tsconfig.json', import.meta.url)));
+
 /**
  * The engine's script: its one-file bundle (`npm run build` makes it, see
  * tools/bundle-engine.js; it starts in about half the CPU time), unless it is
- * missing, older than the modules it was made from, or
- * `TSCLUSTER_ENGINE_BUNDLE=0` asks for the modules (e.g. to profile them).
+ * missing, `TSCLUSTER_ENGINE_BUNDLE=0` asks for the modules (e.g. to profile
+ * them), or, in a checkout, tsc built the modules after it (an installed
+ * package's files all come from one build, whatever their times).
  */
 function engineScript(): string {
   if (process.env.TSCLUSTER_ENGINE_BUNDLE === '0') return ENGINE_MAIN;
   try {
-    return statSync(ENGINE_BUNDLE).mtimeMs >= statSync(ENGINE_MAIN).mtimeMs ? ENGINE_BUNDLE : ENGINE_MAIN;
+    const bundle = statSync(ENGINE_BUNDLE).mtimeMs;
+    return !CHECKOUT || bundle >= statSync(ENGINE_MAIN).mtimeMs ? ENGINE_BUNDLE : ENGINE_MAIN;
   } catch {
     return ENGINE_MAIN;
   }

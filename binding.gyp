@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "tscluster_trim",
+      "sources": ["native/trim.c"]
+    }
+  ]
+}

@@ -1,0 +1,114 @@
+/**
+ * Returning freed memory after a burst. The controller's native memory
+ * (ZeroMQ frames received by its I/O thread, Buffers of headers and replies)
+ * is many small allocations; glibc keeps what a burst freed resident in its
+ * arenas and gives back only the top of each heap, so after 200,000 tasks
+ * about half of the controller's RSS was free memory held by malloc.
+ * `malloc_trim(0)` (util/malloc-trim.ts) releases it: each second, once RSS
+ * has grown by `growthBytes` since the last trim, the controller trims at
+ * most every `busyEveryMs` while tasks run. When none is unfinished it first
+ * collects the garbage (a received frame's memory is freed only when V8
+ * collects its Buffer, and an idle process allocates nothing that would make
+ * V8 collect), waits `settleMs` for the freeing, then trims.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Logger } from '../util/log.js';
+import { canTrim, mallocTrim } from '../util/malloc-trim.js';
+
+/** V8's full collection, as `--expose-gc` gives it (Node's documented way to get it at run time). */
+function exposedGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+export interface MemoryReturnOptions {
+  /** are tasks unfinished? */
+  busy(): boolean;
+  log: Logger;
+  /** growth of RSS since the last trim that makes a trim worth its time (default 32 MiB) */
+  growthBytes?: number;
+  /** while tasks run, trim at most this often (default 10 s) */
+  busyEveryMs?: number;
+  /** how often to look (default 1 s) */
+  checkEveryMs?: number;
+  /** from the collection to the trim, when idle (default 200 ms) */
+  settleMs?: number;
+}
+
+export class MemoryReturn {
+  readonly #o: MemoryReturnOptions;
+  #timer: NodeJS.Timeout | undefined;
+  /** RSS after the last trim when idle (or at start): growth past it makes the next idle trim */
+  #idleBase = process.memoryUsage.rss();
+  /** RSS after the last trim of any kind: growth past it makes the next trim while busy */
+  #busyBase = this.#idleBase;
+  #last = 0;
+  #gc: (() => void) | undefined;
+  #settling = false;
+  /** trims done, and the RSS they returned in all (bytes) */
+  trims = 0;
+  returnedBytes = 0;
+
+  constructor(o: MemoryReturnOptions) {
+    this.#o = o;
+  }
+
+  /** Start looking; false (and a note in the log) without the addon. */
+  start(): boolean {
+    if (!canTrim()) {
+      this.#o.log.debug('native/trim.c is not built: memory freed after bursts stays with the process until malloc reuses it');
+      return false;
+    }
+    this.#gc = exposedGc();
+    this.#timer = setInterval(() => this.check(), this.#o.checkEveryMs ?? 1000);
+    this.#timer.unref();
+    return true;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Trim if RSS grew enough and the time is right: now while busy, after a collection when idle. */
+  check(now = Date.now()): void {
+    if (this.#settling) return;
+    const rss = process.memoryUsage.rss();
+    const growth = this.#o.growthBytes ?? 32 * 1024 * 1024;
+    this.#idleBase = Math.min(this.#idleBase, rss);
+    this.#busyBase = Math.min(this.#busyBase, rss);
+    if (this.#o.busy()) {
+      if (rss - this.#busyBase >= growth && now - this.#last >= (this.#o.busyEveryMs ?? 10_000)) this.#trim(rss, 'busy');
+      return;
+    }
+    // trims while busy do not count here: only a collection frees what the burst's garbage still holds
+    if (rss - this.#idleBase < growth) return;
+    const t = performance.now();
+    this.#gc?.();
+    const gcMs = performance.now() - t;
+    this.#settling = true;
+    setTimeout(() => {
+      this.#settling = false;
+      if (this.#timer === undefined) return;
+      this.#idleBase = this.#trim(rss, `idle, after a collection of ${gcMs.toFixed(1)} ms`);
+    }, this.#o.settleMs ?? 200).unref();
+  }
+
+  /** Trim; RSS after. */
+  #trim(rss: number, why: string): number {
+    this.#last = Date.now();
+    const t = performance.now();
+    mallocTrim();
+    const after = process.memoryUsage.rss();
+    this.trims++;
+    this.returnedBytes += Math.max(0, rss - after);
+    this.#busyBase = after;
+    this.#o.log.debug(`malloc_trim (${why}): RSS ${mb(rss)} -> ${mb(after)} MB in ${(performance.now() - t).toFixed(1)} ms`);
+    return after;
+  }
+}
+
+function mb(n: number): string {
+  return (n / 1024 / 1024).toFixed(0);
+}

@@ -1,0 +1,79 @@
+/**
+ * Returning freed memory (controller/memory.ts, with the addon native/trim.c):
+ * after many small allocations are freed around a few that live on, glibc
+ * keeps the pages resident; an idle check collects and trims them back, a busy
+ * one trims at most every busyEveryMs, and a small growth does nothing.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MemoryReturn } from '../../controller/memory.js';
+import type { MemoryReturnOptions } from '../../controller/memory.js';
+import type { Logger } from '../../util/log.js';
+import { canTrim, mallocTrim } from '../../util/malloc-trim.js';
+
+const MB = 1024 * 1024;
+
+function logger(lines: string[]): Logger {
+  return { debug: (m) => lines.push(m), info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
+}
+
+/** ~110 MB of small Buffers (one malloc each), of which 1 in 64 is kept: the freed ones leave holes glibc keeps. */
+function fragment(): Buffer[] {
+  const all: Buffer[] = [];
+  for (let i = 0; i < 400_000; i++) all.push(Buffer.allocUnsafeSlow(200 + (i % 5) * 40));
+  return all.filter((_, i) => i % 64 === 0);
+}
+
+function returner(lines: string[], o: Partial<MemoryReturnOptions>): MemoryReturn {
+  // checked by hand (checkEveryMs far away), so each test decides when
+  return new MemoryReturn({ busy: () => false, log: logger(lines), checkEveryMs: 1e9, settleMs: 100, ...o });
+}
+
+describe('returning freed memory (controller/memory.ts)', () => {
+  test('the addon is built (npm install builds native/trim.c) and trims', () => {
+    assert.ok(canTrim(), 'build/Release/tscluster_trim.node is missing: run `npm install` (node-gyp and a C compiler are needed)');
+    assert.equal(typeof mallocTrim(), 'boolean');
+  });
+
+  test('idle: a collection then a trim gives the freed pages back (a collection alone does not)', async () => {
+    const lines: string[] = [];
+    const m = returner(lines, { growthBytes: 1 });
+    assert.equal(m.start(), true);
+    try {
+      const kept = fragment();
+      const before = process.memoryUsage.rss();
+      m.check();
+      await new Promise((r) => setTimeout(r, 500));
+      const after = process.memoryUsage.rss();
+      assert.equal(m.trims, 1, lines.join('\n'));
+      assert.ok(before - after > 64 * MB, `RSS ${before / MB} -> ${after / MB} MB: ${lines.join('\n')}`);
+      assert.match(lines.at(-1) ?? '', /^malloc_trim \(idle, after a collection of [\d.]+ ms\): RSS \d+ -> \d+ MB/);
+      assert.equal(kept.length, 6250);
+    } finally {
+      m.stop();
+    }
+  });
+
+  test('busy: trims at once, then not again within busyEveryMs; a growth under growthBytes never trims', () => {
+    const lines: string[] = [];
+    const busy = returner(lines, { busy: () => true, growthBytes: 1, busyEveryMs: 60_000 });
+    assert.equal(busy.start(), true);
+    const small = returner(lines, { growthBytes: 1024 * MB });
+    assert.equal(small.start(), true);
+    try {
+      const kept = fragment();
+      busy.check();
+      assert.equal(busy.trims, 1);
+      assert.match(lines.at(-1) ?? '', /^malloc_trim \(busy\)/);
+      fragment();
+      busy.check();
+      assert.equal(busy.trims, 1, 'a second trim within busyEveryMs');
+      small.check();
+      assert.equal(small.trims, 0);
+      assert.equal(kept.length, 6250);
+    } finally {
+      busy.stop();
+      small.stop();
+    }
+  });
+});
