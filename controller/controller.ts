@@ -29,7 +29,7 @@ import type { TaskStore } from './store/store.js';
 import type { Task } from './task.js';
 import { TaskManager } from './tasks.js';
 import { Recovery } from './recovery.js';
-import { MemoryReturn } from './memory.js';
+import { MemoryReturn } from '../util/memory-return.js';
 import { clientGone } from './abort.js';
 import type { AdaptHub, AdaptStatus } from './adapt.js';
 import { SharedStore } from './shared/store.js';
@@ -218,7 +218,7 @@ export class Controller {
     c.#p.engines.start();
     void c.#watchDisconnects();
     c.#timer = setInterval(() => c.#tick(), o.heartbeatMs);
-    c.#memory = new MemoryReturn({ busy: () => c.#p.tasks.unfinished > 0, log: o.log });
+    c.#memory = new MemoryReturn({ busy: () => c.#p.tasks.unfinished > 0, activity: () => c.#p.tasks.submitted, log: o.log });
     c.#memory.start();
     o.log.info(`listening: clients tcp://${o.ip}:${c.clientPort}, engines tcp://${o.ip}:${c.enginePort}; scheme ${o.scheme}, hwm ${o.hwm}`);
     return c;

@@ -82,6 +82,9 @@ export class TaskManager {
     return this.#pending.size;
   }
 
+  /** Tasks submitted since start (util/memory-return.ts reads it: work came in). */
+  submitted = 0;
+
   /** Unfinished tasks. */
   pending(): IterableIterator<Task> {
     return this.#pending.values();
@@ -96,6 +99,7 @@ export class TaskManager {
 
   /** A new task from a verified apply_request (or one part of a broadcast) whose metadata passed its schema. */
   submit(m: Pick<Incoming, 'header' | 'raw'>, client: Buffer, meta: TaskMetadata): void {
+    this.submitted++;
     const task = Task.fromRequest(m.header, meta, client, m.raw);
     this.#pending.set(task.msgId, task);
     const r = m.raw;

@@ -18,6 +18,7 @@ import { mpiPlace } from './mpi.js';
 import { setLongTimeout } from '../util/timers.js';
 import type { Timer } from '../util/timers.js';
 import { EngineChannels } from './channels.js';
+import { MemoryReturn } from '../util/memory-return.js';
 import { OutputBuffer } from './output.js';
 import { TaskRunner } from './runner.js';
 import { SharedRelay } from './shared.js';
@@ -60,6 +61,7 @@ export class Engine {
   readonly #sock: Dealer;
   readonly #ep: Endpoint;
   readonly #runner: TaskRunner;
+  #memory: MemoryReturn | undefined;
   readonly #output: OutputBuffer;
   /** shared-object calls of remote code, relayed to the controller */
   readonly #shared: SharedRelay;
@@ -145,6 +147,8 @@ export class Engine {
     this.#lastBeat = Date.now();
     this.#heartbeatMs = r.heartbeat_ms;
     this.#timer = setInterval(() => this.#beat(), r.heartbeat_ms);
+    this.#memory = new MemoryReturn({ busy: () => !this.#runner.idle, activity: () => this.#runner.added, log: this.#o.log });
+    this.#memory.start();
     await workerUp;
     // the first registration went out before the worker was up (a registration again carries it): announce it now
     if (this.#data) this.#ep.send(undefined, 'engine_data', { data: this.#data });
@@ -287,6 +291,7 @@ export class Engine {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
+    this.#memory?.stop();
     this.#lifetimeTimer?.clear();
     void this.#runner.stop();
     void this.#ep.flush(500).then(() => {

@@ -120,7 +120,11 @@ export class TaskRunner {
     return [...this.#posted, ...this.#queue].map((t) => t.msgId);
   }
 
+  /** Tasks added since start (util/memory-return.ts reads it: work came in). */
+  added = 0;
+
   add(task: RunnerTask): void {
+    this.added++;
     this.#queue.push(task);
     this.#next();
   }

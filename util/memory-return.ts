@@ -1,20 +1,23 @@
 /**
- * Returning freed memory after a burst. The controller's native memory
- * (ZeroMQ frames received by its I/O thread, Buffers of headers and replies)
- * is many small allocations; glibc keeps what a burst freed resident in its
- * arenas and gives back only the top of each heap, so after 200,000 tasks
- * about half of the controller's RSS was free memory held by malloc.
+ * Returning freed memory after a burst, in the controller and in each engine.
+ * Their native memory (ZeroMQ frames received by the I/O thread, Buffers of
+ * headers and replies) is many small allocations; glibc keeps what a burst
+ * freed resident in its arenas and gives back only the top of each heap, so
+ * after 200,000 tasks about half of the controller's RSS was free memory held
+ * by malloc (an engine after 100,000: 207 MB, from 74 at start).
  * `malloc_trim(0)` (util/malloc-trim.ts) releases it: each second, once RSS
- * has grown by `growthBytes` since the last trim, the controller trims at
- * most every `busyEveryMs` while tasks run. When none is unfinished it first
+ * has grown by `growthBytes` since the last trim, the process trims at
+ * most every `busyEveryMs` while tasks run or arrive. When none is unfinished
+ * and none arrived since the last check (a second of quiet: a full collection
+ * in the middle of a stream of short tasks would stall them), it first
  * collects the garbage (a received frame's memory is freed only when V8
  * collects its Buffer, and an idle process allocates nothing that would make
  * V8 collect), waits `settleMs` for the freeing, then trims.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Logger } from '../util/log.js';
-import { canTrim, mallocTrim } from '../util/malloc-trim.js';
+import type { Logger } from './log.js';
+import { canTrim, mallocTrim } from './malloc-trim.js';
 
 /** V8's full collection, as `--expose-gc` gives it (Node's documented way to get it at run time). */
 function exposedGc(): () => void {
@@ -23,8 +26,10 @@ function exposedGc(): () => void {
 }
 
 export interface MemoryReturnOptions {
-  /** are tasks unfinished? */
+  /** are tasks unfinished (the controller's) or waiting or running (an engine's)? */
   busy(): boolean;
+  /** a count of tasks received that grows with each: unchanged between two checks means none came */
+  activity(): number;
   log: Logger;
   /** growth of RSS since the last trim that makes a trim worth its time (default 32 MiB) */
   growthBytes?: number;
@@ -45,6 +50,7 @@ export class MemoryReturn {
   #busyBase = this.#idleBase;
   #last = 0;
   #gc: (() => void) | undefined;
+  #activity = -1;
   #settling = false;
   /** trims done, and the RSS they returned in all (bytes) */
   trims = 0;
@@ -61,6 +67,7 @@ export class MemoryReturn {
       return false;
     }
     this.#gc = exposedGc();
+    this.#activity = this.#o.activity();
     this.#timer = setInterval(() => this.check(), this.#o.checkEveryMs ?? 1000);
     this.#timer.unref();
     return true;
@@ -78,7 +85,10 @@ export class MemoryReturn {
     const growth = this.#o.growthBytes ?? 32 * 1024 * 1024;
     this.#idleBase = Math.min(this.#idleBase, rss);
     this.#busyBase = Math.min(this.#busyBase, rss);
-    if (this.#o.busy()) {
+    const activity = this.#o.activity();
+    const quiet = activity === this.#activity;
+    this.#activity = activity;
+    if (this.#o.busy() || !quiet) {
       if (rss - this.#busyBase >= growth && now - this.#last >= (this.#o.busyEveryMs ?? 10_000)) this.#trim(rss, 'busy');
       return;
     }

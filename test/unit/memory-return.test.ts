@@ -1,13 +1,14 @@
 /**
- * Returning freed memory (controller/memory.ts, with the addon native/trim.c):
+ * Returning freed memory (util/memory-return.ts, with the addon native/trim.c):
  * after many small allocations are freed around a few that live on, glibc
  * keeps the pages resident; an idle check collects and trims them back, a busy
- * one trims at most every busyEveryMs, and a small growth does nothing.
+ * one (tasks unfinished, or arrived since the last check) trims at most every
+ * busyEveryMs without collecting, and a small growth does nothing.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MemoryReturn } from '../../controller/memory.js';
-import type { MemoryReturnOptions } from '../../controller/memory.js';
+import { MemoryReturn } from '../../util/memory-return.js';
+import type { MemoryReturnOptions } from '../../util/memory-return.js';
 import type { Logger } from '../../util/log.js';
 import { canTrim, mallocTrim } from '../../util/malloc-trim.js';
 
@@ -26,10 +27,10 @@ function fragment(): Buffer[] {
 
 function returner(lines: string[], o: Partial<MemoryReturnOptions>): MemoryReturn {
   // checked by hand (checkEveryMs far away), so each test decides when
-  return new MemoryReturn({ busy: () => false, log: logger(lines), checkEveryMs: 1e9, settleMs: 100, ...o });
+  return new MemoryReturn({ busy: () => false, activity: () => 0, log: logger(lines), checkEveryMs: 1e9, settleMs: 100, ...o });
 }
 
-describe('returning freed memory (controller/memory.ts)', () => {
+describe('returning freed memory (util/memory-return.ts)', () => {
   test('the addon is built (npm install builds native/trim.c) and trims', () => {
     assert.ok(canTrim(), 'build/Release/tscluster_trim.node is missing: run `npm install` (node-gyp and a C compiler are needed)');
     assert.equal(typeof mallocTrim(), 'boolean');
@@ -48,6 +49,23 @@ describe('returning freed memory (controller/memory.ts)', () => {
       assert.equal(m.trims, 1, lines.join('\n'));
       assert.ok(before - after > 64 * MB, `RSS ${before / MB} -> ${after / MB} MB: ${lines.join('\n')}`);
       assert.match(lines.at(-1) ?? '', /^malloc_trim \(idle, after a collection of [\d.]+ ms\): RSS \d+ -> \d+ MB/);
+      assert.equal(kept.length, 6250);
+    } finally {
+      m.stop();
+    }
+  });
+
+  test('tasks arriving between checks count as busy, though none is unfinished: a trim without a collection', () => {
+    const lines: string[] = [];
+    let arrived = 0;
+    const m = returner(lines, { activity: () => arrived, growthBytes: 1 });
+    assert.equal(m.start(), true);
+    try {
+      const kept = fragment();
+      arrived++;
+      m.check();
+      assert.equal(m.trims, 1);
+      assert.match(lines.at(-1) ?? '', /^malloc_trim \(busy\)/);
       assert.equal(kept.length, 6250);
     } finally {
       m.stop();
