@@ -19,10 +19,18 @@ import { runInNewContext } from 'node:vm';
 import type { Logger } from './log.js';
 import { canTrim, mallocTrim } from './malloc-trim.js';
 
-/** V8's full collection, as `--expose-gc` gives it (Node's documented way to get it at run time). */
+/**
+ * V8's full collection, as `--expose-gc` gives it (Node's documented way to
+ * get it at run time). The flag is turned off again at once, so contexts made
+ * later (an engine's execution worker, where user code runs) get no `gc`.
+ */
 function exposedGc(): () => void {
   setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
+  try {
+    return runInNewContext('gc') as () => void;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
 }
 
 export interface MemoryReturnOptions {

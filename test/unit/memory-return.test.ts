@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { runInNewContext } from 'node:vm';
 import { MemoryReturn } from '../../util/memory-return.js';
 import type { MemoryReturnOptions } from '../../util/memory-return.js';
 import type { Logger } from '../../util/log.js';
@@ -34,6 +35,13 @@ describe('returning freed memory (util/memory-return.ts)', () => {
   test('the addon is built (npm install builds native/trim.c) and trims', () => {
     assert.ok(canTrim(), 'build/Release/tscluster_trim.node is missing: run `npm install` (node-gyp and a C compiler are needed)');
     assert.equal(typeof mallocTrim(), 'boolean');
+  });
+
+  test('starting gives contexts made later no `gc` (user code in an engine worker sees none)', () => {
+    const m = returner([], {});
+    assert.equal(m.start(), true);
+    m.stop();
+    assert.equal(runInNewContext('typeof gc'), 'undefined');
   });
 
   test('idle: a collection then a trim gives the freed pages back (a collection alone does not)', async () => {
