@@ -196,7 +196,7 @@ async function controllerMemory(lb: View, pid: number, z: Sizes, out: Record<str
     await burst(lb, k);
     done += k;
   }
-  // at rest: the controller gives memory back once idle (controller/memory.ts); ipyparallel's side rests as long
+  // at rest: the controller gives memory back once idle (util/memory-return.ts); ipyparallel's side rests as long
   await sleep(REST_BEFORE_RSS_MS);
   out.controller_rss_MB = rssMB(pid);
   // the SQLite store after those tasks: file and write-ahead log (bounded by --max-records and --max-record-bytes)

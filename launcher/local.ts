@@ -5,7 +5,7 @@ import type { LaunchStatus, Launcher, PartSpec } from './launcher.js';
 import { signalPid } from '../util/proc.js';
 import {
   CONTROLLER_SCRIPT,
-  ENGINE_SCRIPT,
+  engineScript,
   SUPERVISOR_SCRIPT,
   markRun,
   runLogTail,
@@ -29,7 +29,7 @@ export class LocalLauncher implements Launcher<LocalRecord> {
    */
   start(spec: PartSpec): Promise<LocalRecord> {
     const supervisor = spec.part === 'controller' && spec.settings.supervise;
-    const script = spec.part === 'controller' ? (supervisor ? SUPERVISOR_SCRIPT : CONTROLLER_SCRIPT) : ENGINE_SCRIPT;
+    const script = spec.part === 'controller' ? (supervisor ? SUPERVISOR_SCRIPT : CONTROLLER_SCRIPT) : engineScript();
     const log = markRun(logPath(spec.profile, spec.clusterId, spec.part), spec.part === 'controller' ? 'controller' : `${spec.n} engine(s)`);
     const processes = Array.from({ length: spec.n }, () => spawnDetached(script, spec.args, log.path));
     for (const p of processes) this.#logs.set(p.pid, log);

@@ -16,7 +16,7 @@ import type { LaunchRecord, ProcessRecord } from '../profiles/index.js';
 import { logPath } from '../profiles/index.js';
 import { processesWithEnv, signalPid } from '../util/proc.js';
 import type { LaunchStatus, Launcher, PartSpec } from './launcher.js';
-import { ENGINE_SCRIPT, endingOf, markRun, nodeCommand, runLogTail, running, spawnCommandDetached, terminate, waitEnded } from './processes.js';
+import { endingOf, engineScript, markRun, nodeCommand, runLogTail, running, spawnCommandDetached, terminate, waitEnded } from './processes.js';
 
 type MpiRecord = Extract<LaunchRecord, { launcher: 'mpi' }>;
 
@@ -130,7 +130,7 @@ export class MpiLauncher implements Launcher<MpiRecord> {
       root: process.getuid?.() === 0,
       n: spec.n,
       mpiArgs: s.mpiArgs ?? [],
-      engine: nodeCommand(ENGINE_SCRIPT, ['--file', spec.engineFile.path, ...spec.args]),
+      engine: nodeCommand(engineScript(), ['--file', spec.engineFile.path, ...spec.args]),
     });
     const log = markRun(logPath(spec.profile, spec.clusterId, 'engines'), `${spec.n} engine(s) as the ranks of ${words[0]}`);
     const job = randomUUID();

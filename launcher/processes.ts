@@ -18,25 +18,25 @@ const ENGINE_MAIN = fileURLToPath(new URL('../engine/main.js', import.meta.url))
 const ENGINE_BUNDLE = fileURLToPath(new URL('../bundle/engine.js', import.meta.url));
 
 /** tsconfig.json is in a checkout of tscluster, not in the installed package */
-const CHECKOUT = existsSync(fileURLToPath(new URL('../../tsconfig.json', import.meta.url)));
+const TSCONFIG = fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
 
 /**
  * The engine's script: its one-file bundle (`npm run build` makes it, see
  * tools/bundle-engine.js; it starts in about half the CPU time), unless it is
  * missing, `TSCLUSTER_ENGINE_BUNDLE=0` asks for the modules (e.g. to profile
  * them), or, in a checkout, tsc built the modules after it (an installed
- * package's files all come from one build, whatever their times).
+ * package's files all come from one build, whatever their times). Looked up
+ * at each launch, not when this module loads (the engine's bundle loads it too).
  */
-function engineScript(): string {
+export function engineScript(): string {
   if (process.env.TSCLUSTER_ENGINE_BUNDLE === '0') return ENGINE_MAIN;
   try {
     const bundle = statSync(ENGINE_BUNDLE).mtimeMs;
-    return !CHECKOUT || bundle >= statSync(ENGINE_MAIN).mtimeMs ? ENGINE_BUNDLE : ENGINE_MAIN;
+    return !existsSync(TSCONFIG) || bundle >= statSync(ENGINE_MAIN).mtimeMs ? ENGINE_BUNDLE : ENGINE_MAIN;
   } catch {
     return ENGINE_MAIN;
   }
 }
-export const ENGINE_SCRIPT = engineScript();
 
 /** How children of this process ended, exit code or signal, by pid (a dead child must not look alive before it is reaped). */
 const endings = new Map<number, string>();

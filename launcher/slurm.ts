@@ -22,7 +22,7 @@ import { runCommand, runCommandSync } from '../util/run.js';
 import { sleep } from '../util/sleep.js';
 import { tailFile } from '../util/tail.js';
 import type { LaunchStatus, Launcher, PartSpec } from './launcher.js';
-import { CONTROLLER_SCRIPT, ENGINE_SCRIPT, extraNodeArgs } from './processes.js';
+import { CONTROLLER_SCRIPT, engineScript, extraNodeArgs } from './processes.js';
 import { shq } from './ssh-exec.js';
 import { BUILTIN_SLURM_TEMPLATE, renderSlurmTemplate, sbatchLines } from './slurm-template.js';
 
@@ -206,7 +206,7 @@ export async function submitJob(spec: PartSpec, n: number): Promise<SlurmJob> {
   const tag = `${Date.now()}-${process.pid}-${submissions++}`;
   const script = join(dir, `${stem}-${spec.part}-${tag}.sbatch`);
   const output = join(dir, `${stem}-${spec.part}-%j.out`);
-  const argv = controller ? [CONTROLLER_SCRIPT, ...spec.args] : [ENGINE_SCRIPT, '--file', spec.engineFile?.path ?? '', ...spec.args];
+  const argv = controller ? [CONTROLLER_SCRIPT, ...spec.args] : [engineScript(), '--file', spec.engineFile?.path ?? '', ...spec.args];
   if (!controller && !spec.engineFile) throw new Error('the slurm launcher needs the engine connection file');
   const { text, source } = slurmTemplate(s);
   const body = renderSlurmTemplate(

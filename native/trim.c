@@ -1,5 +1,5 @@
 /*
- * malloc_trim(0) for the controller (controller/memory.ts): glibc keeps the
+ * malloc_trim(0) for the controller and engines (util/memory-return.ts): glibc keeps the
  * memory that bursts of small allocations (ZeroMQ frames, Buffers) freed
  * inside its arenas, resident, and gives back only the top of each heap.
  * malloc_trim also releases the free pages in the middle. Elsewhere than

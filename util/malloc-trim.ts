@@ -1,8 +1,8 @@
 /**
  * `malloc_trim(0)` through the small addon native/trim.c, which `npm install`
- * builds with node-gyp (binding.gyp). Where it did not build (no compiler) or
- * the C library is not glibc, `mallocTrim()` returns undefined and nothing
- * happens: the addon only returns freed memory sooner.
+ * builds with node-gyp (binding.gyp). Where it did not build (no compiler),
+ * `mallocTrim()` returns undefined; where the C library is not glibc, false.
+ * Either way nothing else changes: the addon only returns freed memory sooner.
  */
 import { createRequire } from 'node:module';
 

@@ -60,9 +60,8 @@ export class MemoryReturn {
   #gc: (() => void) | undefined;
   #activity = -1;
   #settling = false;
-  /** trims done, and the RSS they returned in all (bytes) */
+  /** trims done */
   trims = 0;
-  returnedBytes = 0;
 
   constructor(o: MemoryReturnOptions) {
     this.#o = o;
@@ -120,7 +119,6 @@ export class MemoryReturn {
     mallocTrim();
     const after = process.memoryUsage.rss();
     this.trims++;
-    this.returnedBytes += Math.max(0, rss - after);
     this.#busyBase = after;
     this.#o.log.debug(`malloc_trim (${why}): RSS ${mb(rss)} -> ${mb(after)} MB in ${(performance.now() - t).toFixed(1)} ms`);
     return after;
