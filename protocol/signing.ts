@@ -4,17 +4,18 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ProtocolError } from '../errors/protocol.js';
+import { DigestSet } from '../util/digest-set.js';
 
 export const SIGNATURE_SCHEME = 'hmac-sha256';
 
 export class Signer {
   readonly #key: Buffer;
   /**
-   * Digests seen, each kept as its first 52 bits (a number: a few bytes where
-   * a 64-character string would take ~100); a false match (a fresh message
-   * taken for a replay) has a chance of about historySize / 2^52 per message.
+   * Digests seen, each kept as its first 52 bits (8 bytes in a typed array,
+   * where a 64-character string would take ~100); a false match (a fresh
+   * message taken for a replay) has a chance of about historySize / 2^52 per message.
    */
-  readonly #history = new Set<number>();
+  readonly #history = new DigestSet();
   /** ring of digests and their dates, in arrival order */
   readonly #ringKeys: Float64Array;
   readonly #ringDates: Float64Array;
@@ -65,7 +66,8 @@ export class Signer {
     if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
       throw new ProtocolError('message signature does not match the key', 'signature');
     }
-    const digest = parseInt(signature.toString('latin1', 0, 13), 16);
+    // 0 is the set's empty slot: counted as 1 (a false match of 1 in 2^52 more)
+    const digest = parseInt(signature.toString('latin1', 0, 13), 16) || 1;
     if (this.#history.has(digest)) throw new ProtocolError('message is a replay of one already received', 'replay');
     if (this.horizon && !(dateMs > this.#horizon)) {
       throw new ProtocolError('message is older than the replay history reaches (a replay, or a sender whose clock is far behind)', 'replay');

@@ -6,6 +6,7 @@
 import { Fifo } from '../../util/fifo.js';
 import type { Outcome, TaskQuery, TaskRecord } from './record.js';
 import { matches } from './record.js';
+import { OutcomeCache } from './outcomes.js';
 import type { RestoredTask, StoreCounts, StoredTask, TaskStore } from './store.js';
 
 export interface MemoryStoreLimits {
@@ -29,8 +30,7 @@ export class MemoryTaskStore implements TaskStore {
   readonly #finished = new Fifo<Entry>();
   #liveFinished = 0;
   #finishedBytes = 0;
-  readonly #outcomes = new Map<string, Outcome>();
-  readonly #outcomeOrder = new Fifo<string>();
+  readonly #outcomes: OutcomeCache;
   #submitted = 0;
   #completed = 0;
   readonly limits: MemoryStoreLimits;
@@ -39,6 +39,7 @@ export class MemoryTaskStore implements TaskStore {
 
   constructor(limits: Partial<MemoryStoreLimits> = {}) {
     this.limits = { maxRecords: 1024, maxBytes: 1024 ** 3, maxOutcomes: 200_000, ...limits };
+    this.#outcomes = new OutcomeCache(this.limits.maxOutcomes);
   }
 
   add(record: TaskRecord): void {
@@ -53,9 +54,7 @@ export class MemoryTaskStore implements TaskStore {
   finish(record: TaskRecord, reply: readonly Buffer[]): void {
     const e = this.#entries.get(record.msgId);
     if (!e || e.reply !== undefined) return;
-    this.#outcomes.set(record.msgId, { ok: record.status === 'done', engineId: record.engineId });
-    this.#outcomeOrder.push(record.msgId);
-    if (this.#outcomeOrder.length > this.limits.maxOutcomes) this.#outcomes.delete(this.#outcomeOrder.shift()!);
+    this.#outcomes.remember(record.msgId, record.status === 'done', record.engineId);
     // received frames may be views into a large packed batch: keep copies, not the batch
     e.reply = reply.map((f) => (f.byteOffset === 0 && f.buffer.byteLength === f.byteLength ? f : Buffer.from(f)));
     e.bytes = record.stdout.length + record.stderr.length + e.reply.reduce((n, f) => n + f.length, 0);

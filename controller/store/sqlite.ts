@@ -24,7 +24,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Statement } from 'better-sqlite3';
-import { Fifo } from '../../util/fifo.js';
+import { OutcomeCache } from './outcomes.js';
 import { matches } from './record.js';
 import type { Outcome, TaskQuery, TaskRecord } from './record.js';
 import type { RestoredTask, StoreCounts, StoredRequest, StoredTask, TaskStore } from './store.js';
@@ -109,8 +109,7 @@ export class SqliteTaskStore implements TaskStore {
   /** unfinished tasks (their records, by reference) */
   readonly #live = new Map<string, Dirty>();
   /** outcomes of tasks finished lately (older ones are read from the file) */
-  readonly #outcomes = new Map<string, Outcome>();
-  readonly #outcomeOrder = new Fifo<string>();
+  readonly #outcomes: OutcomeCache;
   /** replies too large for the file, newest last */
   readonly #memReplies = new Map<string, readonly Buffer[]>();
   #finishedRows: number;
@@ -142,6 +141,7 @@ export class SqliteTaskStore implements TaskStore {
       requestMaxBytes: 1024 ** 2,
       ...limits,
     };
+    this.#outcomes = new OutcomeCache(this.limits.maxOutcomes);
     this.#slack = Math.floor(this.limits.maxRecords / 100);
     db.pragma('journal_mode = WAL');
     // a killed process loses nothing WAL has written; the OS syncs it (a power cut may lose the last transactions)
@@ -181,9 +181,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   #rememberOutcome(r: TaskRecord): void {
-    this.#outcomes.set(r.msgId, { ok: r.status === 'done', engineId: r.engineId });
-    this.#outcomeOrder.push(r.msgId);
-    if (this.#outcomeOrder.length > this.limits.maxOutcomes) this.#outcomes.delete(this.#outcomeOrder.shift()!);
+    this.#outcomes.remember(r.msgId, r.status === 'done', r.engineId);
   }
 
   add(record: TaskRecord, request?: StoredRequest): void {
