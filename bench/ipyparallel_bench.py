@@ -141,6 +141,8 @@ def main():
             done += k
         # at rest, as the tscluster side (bench/run.ts, REST_BEFORE_RSS_MS)
         time.sleep(2)
+        out["controller_rss_2s_MB"] = tree_rss_mb(cluster.controller.process.pid)
+        time.sleep(6)
         out["controller_rss_MB"] = tree_rss_mb(cluster.controller.process.pid)
         out["rss_tasks"] = rss_tasks
     emit(result=out)

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runInNewContext } from 'node:vm';
-import { MemoryReturn } from '../../util/memory-return.js';
+import { MemoryReturn, youngBytes } from '../../util/memory-return.js';
 import type { MemoryReturnOptions } from '../../util/memory-return.js';
 import type { Logger } from '../../util/log.js';
 import { canTrim, mallocTrim } from '../../util/malloc-trim.js';
@@ -56,7 +56,7 @@ describe('returning freed memory (util/memory-return.ts)', () => {
       const after = process.memoryUsage.rss();
       assert.equal(m.trims, 1, lines.join('\n'));
       assert.ok(before - after > 64 * MB, `RSS ${before / MB} -> ${after / MB} MB: ${lines.join('\n')}`);
-      assert.match(lines.at(-1) ?? '', /^malloc_trim \(idle, after a collection of [\d.]+ ms\): RSS \d+ -> \d+ MB/);
+      assert.match(lines.at(-1) ?? '', /^malloc_trim \(idle, after a collection of [\d.]+ ms; young generation \d+ MB\): RSS \d+ -> \d+ MB/);
       assert.equal(kept.length, 6250);
     } finally {
       m.stop();
@@ -100,6 +100,39 @@ describe('returning freed memory (util/memory-return.ts)', () => {
     } finally {
       busy.stop();
       small.stop();
+    }
+  });
+
+  test('idle: a young generation grown by a burst is shrunk by a second collection a few seconds later', async () => {
+    const lines: string[] = [];
+    // growth 0: the first idle check collects whatever RSS did (the burst's garbage may leave it lower than at the start)
+    const m = returner(lines, { growthBytes: 0, youngBytes: 4 * MB, shrinkAfterMs: 5000 });
+    assert.equal(m.start(), true);
+    try {
+      // a burst of short-lived objects, as tasks leave behind: V8 grows the young generation to its maximum
+      let n = 0;
+      for (let r = 0; r < 200; r++) {
+        const a: { i: number; s: string }[] = [];
+        for (let i = 0; i < 20_000; i++) a.push({ i, s: `x${i}` });
+        n += a.length;
+      }
+      assert.equal(n, 4_000_000);
+      const grown = youngBytes();
+      assert.ok(grown > 8 * MB, `young generation after the burst: ${grown / MB} MB`);
+      const t0 = Date.now();
+      m.check(t0);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(m.trims, 1, lines.join('\n'));
+      assert.ok(youngBytes() > 8 * MB, 'the first collection, right after the burst, leaves it as it is (V8 sees the burst)');
+      // still idle: V8 shrinks it once allocation has been slow for a few seconds
+      await new Promise((r) => setTimeout(r, 5200));
+      m.check(t0 + 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(m.trims, 2, lines.join('\n'));
+      assert.match(lines.at(-1) ?? '', /^malloc_trim \(idle, young generation, after a collection/);
+      assert.ok(youngBytes() < grown / 4, `young generation ${grown / MB} -> ${youngBytes() / MB} MB`);
+    } finally {
+      m.stop();
     }
   });
 });
