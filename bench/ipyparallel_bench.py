@@ -142,7 +142,7 @@ def main():
         # at rest, as the tscluster side (bench/run.ts, REST_BEFORE_RSS_MS)
         time.sleep(2)
         out["controller_rss_2s_MB"] = tree_rss_mb(cluster.controller.process.pid)
-        time.sleep(6)
+        time.sleep(8)
         out["controller_rss_MB"] = tree_rss_mb(cluster.controller.process.pid)
         out["rss_tasks"] = rss_tasks
     emit(result=out)

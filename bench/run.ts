@@ -189,10 +189,10 @@ async function cpuSpeedup(lb: View, z: Sizes, out: Record<string, number>): Prom
 
 /**
  * after the last burst, before reading the controller's RSS (both systems):
- * once after 2 s, once after 8 s (the second idle collection, which shrinks
- * V8's young generation, comes about 7 s after a burst: util/memory-return.ts)
+ * once after 2 s, once after 10 s (the second idle collection, which shrinks
+ * V8's young generation, comes 7-8.5 s after a burst: util/memory-return.ts)
  */
-const REST_BEFORE_RSS_MS = [2000, 8000] as const;
+const REST_BEFORE_RSS_MS = [2000, 10_000] as const;
 
 async function controllerMemory(lb: View, pid: number, z: Sizes, out: Record<string, number>): Promise<void> {
   log(`tscluster: controller memory after ${z.rssTasks} tasks`);
