@@ -30,6 +30,8 @@ import type { Logger } from '../util/log.js';
 const EARLY_CHANNELS = 1000;
 const EARLY_BYTES = 256 * 1024 * 1024;
 const EARLY_MS = 60_000;
+/** senders held apart for one early channel (the one that opened it is among them; others are forged or stray) */
+const EARLY_SENDERS = 8;
 /** ended channels remembered (so late messages for them are dropped at once) */
 const ENDED_KEPT = 10_000;
 
@@ -57,7 +59,8 @@ export class EngineChannels {
   /** the URL of the stream endpoint, once bound */
   url: string | undefined;
   readonly #routes = new Map<string, Route>();
-  readonly #early = new Map<string, { at: number; from: Buffer; messages: ChannelMessage[]; bytes: number }>();
+  /** messages for channels whose task has not come yet, by channel, then by sender (only the opener's are kept when it comes) */
+  readonly #early = new Map<string, { at: number; bySender: Map<string, ChannelMessage[]>; bytes: number }>();
   #earlyBytes = 0;
   /** channels that ended lately: what still comes for them is dropped, not held */
   readonly #ended = new Set<string>();
@@ -110,8 +113,8 @@ export class EngineChannels {
     const early = this.#early.get(msgId);
     if (!early) return [];
     this.#forgetEarly(msgId);
-    // only the client that opened the channel may speak on it
-    return client !== undefined && early.from.equals(client) ? early.messages : [];
+    // only the client that opened the channel may speak on it (another's early messages cannot crowd its out)
+    return client !== undefined ? (early.bySender.get(client.toString('latin1')) ?? []) : [];
   }
 
   /** The channel's task ended (its reply goes next): the client hears how many values the function sent, on their path. */
@@ -194,13 +197,18 @@ export class EngineChannels {
         this.#o.log.warn(`dropped a message for channel ${id}: ${EARLY_CHANNELS} channels already wait for their task`);
         return;
       }
-      this.#early.set(id, (e = { at: now, from, messages: [], bytes: 0 }));
+      this.#early.set(id, (e = { at: now, bySender: new Map(), bytes: 0 }));
     }
-    if (this.#earlyBytes + bytes > EARLY_BYTES || !e.from.equals(from)) {
-      this.#o.log.warn(`dropped a message for channel ${id}, whose task has not arrived (over ${EARLY_BYTES} bytes waiting, or another sender)`);
+    const sender = from.toString('latin1');
+    let held = e.bySender.get(sender);
+    if (this.#earlyBytes + bytes > EARLY_BYTES || (!held && e.bySender.size >= EARLY_SENDERS)) {
+      this.#o.log.warn(
+        `dropped a message for channel ${id}, whose task has not arrived (over ${EARLY_BYTES} bytes or ${EARLY_SENDERS} senders waiting)`,
+      );
       return;
     }
-    e.messages.push(m);
+    if (!held) e.bySender.set(sender, (held = []));
+    held.push(m);
     e.bytes += bytes;
     this.#earlyBytes += bytes;
   }
