@@ -343,6 +343,10 @@ describeGated(slurmGate(), 'slurm launcher (a single-node Slurm)', () => {
     const jobs = await s().activeJobs('tscluster-adapt-engines');
     assert.equal(jobs.length, 4, JSON.stringify(jobs));
     assert.deepEqual(adaptJobsRecorded('adapt').sort(), jobs.map((j) => j.id).sort());
+    // the target is the controller's last look (once a second): it may predate the held map's tasks
+    await waitFor('the target to count the held tasks', async () => (await listJson()).find((x) => x.profile === 'adapt')?.adapt?.target === 4, {
+      timeoutMs: 10_000,
+    });
     row = (await listJson()).find((x) => x.profile === 'adapt');
     assert.deepEqual(row?.adapt, { min: 0, max: 4, target: 4, engines: 4, starting: 0 });
     assert.equal(row.launched.filter((l) => l.startsWith('slurm (adaptive): ')).length, 1, JSON.stringify(row.launched));
